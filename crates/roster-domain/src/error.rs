@@ -1,0 +1,67 @@
+//! The errors a command can be refused with. Each maps to one `extensions.code` of the API
+//! contract (`shared/api-contract.md`, table "Errors").
+
+/// Why an aggregate refused a command. A refused command emits no event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    /// The actor is signed in but its role may not do this, or the account is not theirs.
+    #[error("you may not do this in this account")]
+    Forbidden,
+    /// No such account, invitation or member.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// Malformed input; `field` names the input field (camelCase, as in the GraphQL input).
+    #[error("{field}: {message}")]
+    Validation { field: String, message: String },
+    /// The invited email already belongs to a member of the account.
+    #[error("this email already belongs to a member of the account")]
+    AlreadyMember,
+    /// A pending invitation for this email already exists in the account.
+    #[error("a pending invitation for this email already exists")]
+    InvitationPending,
+    /// The invitation is past its `expiresAt`.
+    #[error("the invitation has expired")]
+    InvitationExpired,
+    /// The invitation was accepted or cancelled.
+    #[error("the invitation is no longer pending")]
+    InvitationNotPending,
+    /// The invite token does not verify (malformed, unknown, rotated by a resend).
+    #[error("the invite token is not valid")]
+    InvalidToken,
+    /// A signed-in user accepted an invitation sent to another email.
+    #[error("this invitation was sent to another email address")]
+    EmailMismatch,
+    /// The change would leave the account without an admin.
+    #[error("the account must keep at least one admin")]
+    LastAdmin,
+    /// Changing one's own role or removing oneself.
+    #[error("you cannot change your own role or remove yourself")]
+    SelfChange,
+}
+
+impl DomainError {
+    /// Shorthand for a [`DomainError::Validation`].
+    pub fn validation(field: &str, message: impl Into<String>) -> Self {
+        Self::Validation {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// The contract's `extensions.code` for this error, e.g. `"LAST_ADMIN"`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Forbidden => "FORBIDDEN",
+            Self::NotFound(_) => "NOT_FOUND",
+            Self::Validation { .. } => "VALIDATION",
+            Self::AlreadyMember => "ALREADY_MEMBER",
+            Self::InvitationPending => "INVITATION_PENDING",
+            Self::InvitationExpired => "INVITATION_EXPIRED",
+            Self::InvitationNotPending => "INVITATION_NOT_PENDING",
+            Self::InvalidToken => "INVALID_TOKEN",
+            Self::EmailMismatch => "EMAIL_MISMATCH",
+            Self::LastAdmin => "LAST_ADMIN",
+            Self::SelfChange => "SELF_CHANGE",
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! Roster's domain: the aggregates that decide commands, the events they emit and the rules they
+//! enforce. Everything here is pure: no I/O, no clock, no randomness. Callers pass the current time
+//! and fresh identifiers inside commands, which keeps every decision reproducible in tests.
+//!
+//! Rules come from `shared/domain-rules.md`; each rule names its source there.
+//!
+//! - [`account::Account`] is the aggregate for one tenant: its members, their roles and its
+//!   invitations. Every membership invariant (one pending invitation per email, never zero admins,
+//!   no double membership) lives inside this one consistency boundary, so optimistic concurrency
+//!   on its stream makes the invariants hold under concurrent commands.
+//! - [`user::User`] is the aggregate for a person's profile (email and display name).
+
+pub mod account;
+pub mod email;
+pub mod error;
+pub mod metadata;
+pub mod role;
+pub mod token;
+pub mod user;
+
+pub use account::{Account, AccountCommand, AccountEvent, InvitationStatus};
+pub use email::Email;
+pub use error::DomainError;
+pub use metadata::EventMetadata;
+pub use role::{Access, Role};
+pub use token::{InviteToken, TokenDigest};
+pub use user::{User, UserCommand, UserEvent};
+
+/// Trims `raw` and checks that it holds between 1 and `max` characters (Unicode scalar values).
+///
+/// Errors: [`DomainError::Validation`] naming `field` when the trimmed text is empty or too long.
+pub fn bounded_text(raw: &str, field: &str, max: usize) -> Result<String, DomainError> {
+    let text = raw.trim();
+    let len = text.chars().count();
+    if len == 0 || len > max {
+        return Err(DomainError::validation(
+            field,
+            format!("must be 1 to {max} characters"),
+        ));
+    }
+    Ok(text.to_string())
+}

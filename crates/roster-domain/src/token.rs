@@ -1,0 +1,122 @@
+//! Invite tokens (rule "Token" of `domain-rules.md`).
+//!
+//! A token is 64 bytes, base64url without padding (86 characters):
+//! `account id (16) ‖ invitation id (16) ‖ secret (32)`. It names its account and invitation so
+//! that accepting loads the account aggregate directly, without a read-model look-up. Only the
+//! SHA-256 digest of the whole token is ever stored; the caller supplies the 256-bit secret from
+//! the OS CSPRNG (this crate does no I/O).
+
+use crate::DomainError;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+/// A decoded invite token. Never persisted; see [`TokenDigest`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct InviteToken {
+    /// The account the invitation belongs to.
+    pub account_id: Uuid,
+    /// The invitation the token was issued for.
+    pub invitation_id: Uuid,
+    secret: [u8; 32],
+}
+
+impl std::fmt::Debug for InviteToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InviteToken")
+            .field("account_id", &self.account_id)
+            .field("invitation_id", &self.invitation_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl InviteToken {
+    /// A token for `invitation_id` of `account_id` with a 256-bit `secret` from a CSPRNG.
+    pub fn new(account_id: Uuid, invitation_id: Uuid, secret: [u8; 32]) -> Self {
+        Self { account_id, invitation_id, secret }
+    }
+
+    fn bytes(&self) -> [u8; 64] {
+        let mut bytes = [0u8; 64];
+        bytes[..16].copy_from_slice(self.account_id.as_bytes());
+        bytes[16..32].copy_from_slice(self.invitation_id.as_bytes());
+        bytes[32..].copy_from_slice(&self.secret);
+        bytes
+    }
+
+    /// The token as it appears in the invite link (86 base64url characters).
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.bytes())
+    }
+
+    /// Decodes a token from a link.
+    ///
+    /// Errors: [`DomainError::InvalidToken`] when `raw` is not 64 base64url-encoded bytes.
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(raw.trim())
+            .map_err(|_| DomainError::InvalidToken)?;
+        let bytes: [u8; 64] = bytes.try_into().map_err(|_| DomainError::InvalidToken)?;
+        let id = |range: std::ops::Range<usize>| Uuid::from_slice(&bytes[range]).expect("16 bytes");
+        let mut secret = [0u8; 32];
+        secret.copy_from_slice(&bytes[32..]);
+        Ok(Self { account_id: id(0..16), invitation_id: id(16..32), secret })
+    }
+
+    /// The SHA-256 digest that events and tables hold instead of the token.
+    pub fn digest(&self) -> TokenDigest {
+        let hash = Sha256::digest(self.bytes());
+        TokenDigest(hash.iter().map(|b| format!("{b:02x}")).collect())
+    }
+}
+
+/// The SHA-256 digest of an invite token, as 64 lower-case hex characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TokenDigest(String);
+
+impl TokenDigest {
+    /// Compares two digests in constant time, so timing reveals nothing of a stored digest.
+    pub fn verifies(&self, presented: &TokenDigest) -> bool {
+        self.0.as_bytes().ct_eq(presented.0.as_bytes()).into()
+    }
+
+    /// The hex digest.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_round_trips_and_names_its_invitation() {
+        let t = InviteToken::new(Uuid::new_v4(), Uuid::new_v4(), [7; 32]);
+        let encoded = t.encode();
+        assert_eq!(encoded.len(), 86);
+        let back = InviteToken::parse(&encoded).unwrap();
+        assert_eq!(back, t);
+        assert!(t.digest().verifies(&back.digest()));
+        assert!(!encoded.contains(t.digest().as_str()));
+    }
+
+    #[test]
+    fn malformed_tokens_are_invalid() {
+        for bad in ["", "abc", "!!!!", &"A".repeat(87)] {
+            assert_eq!(InviteToken::parse(bad).unwrap_err(), DomainError::InvalidToken);
+        }
+    }
+
+    #[test]
+    fn a_different_secret_does_not_verify() {
+        let (a, i) = (Uuid::new_v4(), Uuid::new_v4());
+        let d1 = InviteToken::new(a, i, [1; 32]).digest();
+        let d2 = InviteToken::new(a, i, [2; 32]).digest();
+        assert!(!d1.verifies(&d2));
+    }
+}

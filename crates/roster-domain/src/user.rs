@@ -1,0 +1,82 @@
+//! The user aggregate: a person's profile. Credentials are not here: passwords live in the
+//! credentials table, outside the event log (rule "Events").
+
+use crate::{bounded_text, DomainError, Email};
+use chrono::{DateTime, Utc};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use serde::{Deserialize, Serialize};
+
+/// Longest display name, in characters (rule "Accept").
+pub const MAX_DISPLAY_NAME_LEN: usize = 100;
+
+/// What can be asked of a user.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UserCommand {
+    /// Registers a new user. Email uniqueness is guarded by the store's credentials table.
+    Register { email: Email, display_name: String, now: DateTime<Utc> },
+}
+
+/// What happened to a user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum UserEvent {
+    UserRegistered { email: Email, display_name: String, registered_at: DateTime<Utc> },
+}
+
+impl DomainEvent for UserEvent {
+    fn event_type(&self) -> String {
+        "UserRegistered".to_string()
+    }
+    fn event_version(&self) -> String {
+        "1.0.0".to_string()
+    }
+}
+
+/// The user aggregate's state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub email: Option<Email>,
+    pub display_name: String,
+}
+
+impl User {
+    /// Decides `command`: the events to append, or why not.
+    ///
+    /// Errors: `VALIDATION` (`displayName`) for a name outside 1–100 characters after trimming;
+    /// `VALIDATION` (`email`) when this user is already registered.
+    pub fn decide(&self, command: UserCommand) -> Result<Vec<UserEvent>, DomainError> {
+        match command {
+            UserCommand::Register { email, display_name, now } => {
+                if self.email.is_some() {
+                    return Err(DomainError::validation("email", "user already registered"));
+                }
+                let display_name = bounded_text(&display_name, "displayName", MAX_DISPLAY_NAME_LEN)?;
+                Ok(vec![UserEvent::UserRegistered { email, display_name, registered_at: now }])
+            }
+        }
+    }
+}
+
+impl Aggregate for User {
+    const TYPE: &'static str = "User";
+    type Command = UserCommand;
+    type Event = UserEvent;
+    type Error = DomainError;
+    type Services = ();
+
+    async fn handle(&mut self, command: UserCommand, _: &(), sink: &EventSink<Self>) -> Result<(), DomainError> {
+        for event in self.decide(command)? {
+            sink.write(event, self).await;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: UserEvent) {
+        match event {
+            UserEvent::UserRegistered { email, display_name, .. } => {
+                self.email = Some(email);
+                self.display_name = display_name;
+            }
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! Loading aggregates and appending their events.
+//!
+//! Appends run inside the caller's transaction ([`EventStore::append`]) so one command can write
+//! several streams and the credentials table atomically. Each stream's events carry sequences
+//! `expected_version + 1 ..`; the primary key `(aggregate_type, aggregate_id, sequence)` turns a
+//! concurrent append into [`StoreError::Conflict`] (optimistic concurrency) and the caller
+//! retries with a fresh load.
+//!
+//! Snapshots: cqrs-es 0.5.0's snapshot store applies each new event twice, so snapshots are
+//! kept here instead: after a command's commit, [`EventStore::snapshot_if_due`] stores the
+//! aggregate's state every [`EventStore::snapshot_every`] events; [`EventStore::load`] starts
+//! from the snapshot and applies only the tail.
+
+use crate::upcasting::to_current;
+use crate::StoreError;
+use cqrs_es::persist::{PersistedEventRepository, PersistenceError, SerializedEvent};
+use cqrs_es::{Aggregate, DomainEvent};
+use postgres_es::PostgresEventRepository;
+use roster_domain::EventMetadata;
+use serde_json::Value;
+use sqlx::{PgConnection, PgPool};
+use std::sync::Arc;
+
+/// The snapshot format stored in `snapshots.current_snapshot`; snapshots of another format are
+/// ignored (the aggregate is replayed from its events instead). Bump when a state shape changes.
+pub const SNAPSHOT_FORMAT: i64 = 1;
+
+/// Default number of events between two snapshots of one aggregate.
+pub const DEFAULT_SNAPSHOT_EVERY: usize = 50;
+
+/// An aggregate rebuilt from its stream, with the stream's version (its last sequence; 0 for a
+/// stream with no events).
+#[derive(Debug, Clone)]
+pub struct Loaded<A> {
+    pub aggregate: A,
+    pub version: usize,
+}
+
+/// The events one command appends to one stream.
+#[derive(Debug, Clone)]
+pub struct Append {
+    aggregate_type: &'static str,
+    aggregate_id: String,
+    expected_version: usize,
+    events: Vec<(String, String, Value)>,
+}
+
+impl Append {
+    /// Events for stream `(A::TYPE, aggregate_id)`, which must still be at `expected_version`
+    /// when they are appended.
+    pub fn new<A: Aggregate>(aggregate_id: impl Into<String>, expected_version: usize, events: &[A::Event]) -> Result<Self, StoreError> {
+        let events = events
+            .iter()
+            .map(|e| Ok((e.event_type(), e.event_version(), serde_json::to_value(e)?)))
+            .collect::<Result<_, StoreError>>()?;
+        Ok(Self { aggregate_type: A::TYPE, aggregate_id: aggregate_id.into(), expected_version, events })
+    }
+
+    /// The stream's version once these events are appended.
+    pub fn new_version(&self) -> usize {
+        self.expected_version + self.events.len()
+    }
+}
+
+/// The event store: a pool plus postgres-es's repository for reading streams.
+#[derive(Clone)]
+pub struct EventStore {
+    pool: PgPool,
+    repo: Arc<PostgresEventRepository>,
+    snapshot_every: usize,
+}
+
+fn persistence(err: PersistenceError) -> StoreError {
+    match err {
+        PersistenceError::OptimisticLockError => StoreError::Conflict,
+        other => StoreError::Decode(other.to_string()),
+    }
+}
+
+impl EventStore {
+    /// A store on `pool` taking a snapshot every [`DEFAULT_SNAPSHOT_EVERY`] events.
+    pub fn new(pool: PgPool) -> Self {
+        let repo = Arc::new(PostgresEventRepository::new(pool.clone()));
+        Self { pool, repo, snapshot_every: DEFAULT_SNAPSHOT_EVERY }
+    }
+
+    /// Sets the number of events between snapshots (at least 1).
+    pub fn with_snapshot_every(mut self, every: usize) -> Self {
+        self.snapshot_every = every.max(1);
+        self
+    }
+
+    /// The number of events between two snapshots.
+    pub fn snapshot_every(&self) -> usize {
+        self.snapshot_every
+    }
+
+    /// The connection pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Loads aggregate `id`: its snapshot, if any, plus the events after it (upcast to current
+    /// versions). A stream with no events loads as `A::default()` at version 0.
+    ///
+    /// Errors: database errors; [`StoreError::Decode`] for an event that is not an `A::Event`.
+    pub async fn load<A: Aggregate>(&self, id: &str) -> Result<Loaded<A>, StoreError> {
+        let start = self.snapshot::<A>(id).await?.unwrap_or(Loaded { aggregate: A::default(), version: 0 });
+        self.apply_tail(id, start).await
+    }
+
+    /// Loads aggregate `id` from all its events, ignoring snapshots (for checks and tests).
+    pub async fn load_from_events<A: Aggregate>(&self, id: &str) -> Result<Loaded<A>, StoreError> {
+        self.apply_tail(id, Loaded { aggregate: A::default(), version: 0 }).await
+    }
+
+    async fn apply_tail<A: Aggregate>(&self, id: &str, mut loaded: Loaded<A>) -> Result<Loaded<A>, StoreError> {
+        let events = self.repo.get_last_events::<A>(id, loaded.version).await.map_err(persistence)?;
+        for event in events {
+            let event: SerializedEvent = to_current(event);
+            loaded.version = event.sequence;
+            loaded.aggregate.apply(serde_json::from_value(event.payload)?);
+        }
+        Ok(loaded)
+    }
+
+    async fn snapshot<A: Aggregate>(&self, id: &str) -> Result<Option<Loaded<A>>, StoreError> {
+        let row: Option<(i64, Value)> = sqlx::query_as(
+            "SELECT last_sequence, payload FROM snapshots
+             WHERE aggregate_type = $1 AND aggregate_id = $2 AND current_snapshot = $3",
+        )
+        .bind(A::TYPE)
+        .bind(id)
+        .bind(SNAPSHOT_FORMAT)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.and_then(|(version, payload)| {
+            // A snapshot that no longer decodes is only a cache: replay instead.
+            let aggregate = serde_json::from_value(payload).ok()?;
+            Some(Loaded { aggregate, version: version as usize })
+        }))
+    }
+
+    /// Stores `aggregate` (at `new_version`) as the snapshot of `id` when the command that
+    /// moved the stream from `old_version` crossed a multiple of `snapshot_every`. An older
+    /// snapshot never replaces a newer one.
+    pub async fn snapshot_if_due<A: Aggregate>(&self, id: &str, aggregate: &A, old_version: usize, new_version: usize) -> Result<(), StoreError> {
+        if new_version / self.snapshot_every == old_version / self.snapshot_every {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO snapshots (aggregate_type, aggregate_id, last_sequence, current_snapshot, payload)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE
+               SET last_sequence = EXCLUDED.last_sequence, current_snapshot = EXCLUDED.current_snapshot,
+                   payload = EXCLUDED.payload
+             WHERE snapshots.last_sequence < EXCLUDED.last_sequence
+                OR snapshots.current_snapshot <> EXCLUDED.current_snapshot",
+        )
+        .bind(A::TYPE)
+        .bind(id)
+        .bind(new_version as i64)
+        .bind(SNAPSHOT_FORMAT)
+        .bind(serde_json::to_value(aggregate)?)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Appends every stream's events with `metadata`, in the caller's transaction, and returns
+    /// the global positions given to them, in order. Call it last in the transaction: from here
+    /// to commit, other appenders wait (see the migration's `events_serialise_appends`).
+    ///
+    /// Errors: [`StoreError::Conflict`] when a stream is no longer at its expected version (the
+    /// transaction is then aborted and must be rolled back).
+    pub async fn append(conn: &mut PgConnection, appends: &[Append], metadata: &EventMetadata) -> Result<Vec<i64>, StoreError> {
+        let metadata = serde_json::to_value(metadata.to_map())?;
+        let mut positions = Vec::new();
+        for append in appends.iter().filter(|a| !a.events.is_empty()) {
+            let n = append.events.len();
+            let sequences: Vec<i64> = (1..=n).map(|i| (append.expected_version + i) as i64).collect();
+            let types: Vec<&str> = append.events.iter().map(|e| e.0.as_str()).collect();
+            let versions: Vec<&str> = append.events.iter().map(|e| e.1.as_str()).collect();
+            let payloads: Vec<Value> = append.events.iter().map(|e| e.2.clone()).collect();
+            let mut inserted: Vec<i64> = sqlx::query_scalar(
+                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+                 SELECT $1, $2, s, t, v, p, $7
+                   FROM unnest($3::bigint[], $4::text[], $5::text[], $6::jsonb[]) AS x(s, t, v, p)
+                 ORDER BY s
+                 RETURNING position",
+            )
+            .bind(append.aggregate_type)
+            .bind(&append.aggregate_id)
+            .bind(&sequences)
+            .bind(&types)
+            .bind(&versions)
+            .bind(&payloads)
+            .bind(&metadata)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(StoreError::from_write)?;
+            inserted.sort_unstable();
+            positions.extend(inserted);
+        }
+        Ok(positions)
+    }
+}

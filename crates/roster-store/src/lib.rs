@@ -1,0 +1,22 @@
+//! Roster's PostgreSQL event store.
+//!
+//! - [`db`]: connecting and applying `migrations/`.
+//! - [`event_store`]: loading an aggregate (snapshot + tail, upcast) and appending its events
+//!   with an expected version, inside a caller's transaction so several streams and the
+//!   credentials table change atomically.
+//! - [`reader`]: reading every event in global order after a position, and following new ones.
+//! - [`upcasting`]: turning stored old event versions into current ones on read.
+//! - [`credentials`]: password hashes, kept outside the event log.
+//!
+//! The table layout extends postgres-es 0.5's; its `PostgresEventRepository` reads streams here.
+
+pub mod credentials;
+pub mod db;
+pub mod error;
+pub mod event_store;
+pub mod reader;
+pub mod upcasting;
+
+pub use error::StoreError;
+pub use event_store::{Append, EventStore, Loaded};
+pub use reader::{EventFilter, StoredEvent};
