@@ -1,1 +1,220 @@
-fn main(){}
+//! `roster`: the team-membership service and its operator tools.
+//!
+//! Subcommands (contract section "Process"): `serve`, `migrate`, `events`, `projections status`,
+//! `projections rebuild`, `schema`. Flags override environment variables.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use futures::StreamExt;
+use roster_api::clock::SystemClock;
+use roster_api::config::parse_duration;
+use roster_api::{AppState, Config};
+use roster_projections::{rebuild, Projection, Projector};
+use roster_store::{db, reader, EventFilter};
+use std::io::Write;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "roster", version, about = "Team membership: invitations, members and roles, event-sourced on PostgreSQL.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct Database {
+    /// PostgreSQL URL, e.g. postgres://user@localhost/roster. `scripts/with-postgres` sets one.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the HTTP server; applies pending migrations first.
+    Serve(ServeArgs),
+    /// Applies pending migrations and exits.
+    Migrate(Database),
+    /// Writes events as JSON Lines to stdout, in global order.
+    Events(EventsArgs),
+    /// Projection status and rebuilds.
+    #[command(subcommand)]
+    Projections(ProjectionsCommand),
+    /// Prints the GraphQL SDL (equal to schema/roster.graphql).
+    Schema,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    db: Database,
+    /// Address to listen on.
+    #[arg(long, env = "ROSTER_BIND", default_value = "127.0.0.1:8080")]
+    bind: String,
+    /// Base URL of invite links (`<public url>/invite/<token>`); default `http://<bind>`.
+    #[arg(long, env = "ROSTER_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Secret that signs session tokens. Required unless --dev.
+    #[arg(long, env = "ROSTER_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+    /// How long invitations stay acceptable, e.g. 7d, 12h, 30m.
+    #[arg(long, env = "ROSTER_INVITE_TTL", default_value = "7d", value_parser = parse_duration)]
+    invite_ttl: std::time::Duration,
+    /// Bearer token that may read every account's events.
+    #[arg(long, env = "ROSTER_OPERATOR_TOKEN", hide_env_values = true)]
+    operator_token: Option<String>,
+    /// Development mode: without ROSTER_JWT_SECRET, sign sessions with a random secret
+    /// (sessions then end when the server stops).
+    #[arg(long, env = "ROSTER_DEV")]
+    dev: bool,
+}
+
+#[derive(Args)]
+struct EventsArgs {
+    #[command(flatten)]
+    db: Database,
+    /// Only events after this global position.
+    #[arg(long, default_value_t = 0)]
+    after: i64,
+    /// Only this account's events.
+    #[arg(long)]
+    account: Option<uuid::Uuid>,
+    /// Keep streaming new events as they commit.
+    #[arg(long)]
+    follow: bool,
+    /// Stop after this many events.
+    #[arg(long)]
+    limit: Option<u64>,
+}
+
+#[derive(Subcommand)]
+enum ProjectionsCommand {
+    /// One line per projection: name, checkpoint, lag in events (and the failure, if stopped).
+    Status(Database),
+    /// Rebuilds read models from the event log (all projections when none is named) while the
+    /// server keeps serving the old ones, then swaps the new tables in.
+    Rebuild {
+        #[command(flatten)]
+        db: Database,
+        /// Projections to rebuild: members, invitations, audit_log.
+        names: Vec<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Serve(args) => serve(args).await,
+        Command::Migrate(db) => {
+            let pool = db::connect(&db.database_url, 2).await.context("connecting to the database")?;
+            db::migrate(&pool).await?;
+            eprintln!("migrations applied");
+            Ok(())
+        }
+        Command::Events(args) => events(args).await,
+        Command::Projections(ProjectionsCommand::Status(db)) => {
+            let pool = db::connect(&db.database_url, 2).await.context("connecting to the database")?;
+            for s in Projector::new(pool).status().await? {
+                let mut line = format!("{}\t{}\t{}", s.name, s.checkpoint, s.lag);
+                if let (Some(at), Some(err)) = (s.failed_position, s.last_error) {
+                    line.push_str(&format!("\tfailed at {at}: {err}"));
+                }
+                println!("{line}");
+            }
+            Ok(())
+        }
+        Command::Projections(ProjectionsCommand::Rebuild { db, names }) => {
+            let projections = names
+                .iter()
+                .map(|n| Projection::from_name(n).with_context(|| format!("unknown projection {n:?} (known: members, invitations, audit_log)")))
+                .collect::<Result<Vec<_>>>()?;
+            let pool = db::connect(&db.database_url, 4).await.context("connecting to the database")?;
+            db::migrate(&pool).await?;
+            for report in rebuild::rebuild(&pool, &projections).await? {
+                println!("{}\trebuilt\t{}", report.name, report.position);
+            }
+            Ok(())
+        }
+        Command::Schema => {
+            print!("{}", roster_api::graphql::sdl());
+            Ok(())
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<()> {
+    let jwt_secret = match (args.jwt_secret, args.dev) {
+        (Some(secret), _) if !secret.is_empty() => secret,
+        (_, true) => {
+            tracing::warn!("--dev: signing sessions with a random secret; set ROSTER_JWT_SECRET to keep them across restarts");
+            let mut bytes = [0u8; 32];
+            getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
+            bytes.iter().map(|b| format!("{b:02x}")).collect()
+        }
+        _ => bail!("ROSTER_JWT_SECRET is required (or pass --dev for a throwaway secret)"),
+    };
+    let pool = db::connect(&args.db.database_url, 20).await.context("connecting to the database")?;
+    db::migrate(&pool).await.context("applying migrations")?;
+    let public_url = args.public_url.unwrap_or_else(|| format!("http://{}", args.bind));
+    let mut config = Config::new(public_url, jwt_secret);
+    config.invite_ttl = args.invite_ttl;
+    config.operator_token = args.operator_token.filter(|t| !t.is_empty());
+    let state = AppState::new(pool, config, Arc::new(SystemClock));
+    let projector = state.projector.clone().spawn();
+    let listener = tokio::net::TcpListener::bind(&args.bind).await.with_context(|| format!("binding {}", args.bind))?;
+    tracing::info!("roster listening on http://{} (GraphiQL at /graphql)", listener.local_addr()?);
+    roster_api::http::serve(listener, state, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    projector.abort();
+    Ok(())
+}
+
+async fn events(args: EventsArgs) -> Result<()> {
+    let pool = db::connect(&args.db.database_url, 2).await.context("connecting to the database")?;
+    let filter = EventFilter { account_id: args.account };
+    let limit = args.limit.unwrap_or(u64::MAX);
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut written = 0u64;
+    let follow = args.follow;
+    let mut write = |event: &roster_store::StoredEvent| -> Result<bool> {
+        let written_line = writeln!(out, "{}", event.to_feed_json()).and_then(|()| if follow { out.flush() } else { Ok(()) });
+        if let Err(e) = written_line {
+            // A closed pipe (e.g. `| head`) ends the feed quietly.
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                return Ok(false);
+            }
+            return Err(e.into());
+        }
+        written += 1;
+        Ok(written < limit)
+    };
+    if limit == 0 {
+        return Ok(());
+    }
+    if args.follow {
+        let mut stream = Box::pin(reader::follow(pool, args.after, filter));
+        while let Some(event) = stream.next().await {
+            if !write(&event?)? {
+                break;
+            }
+        }
+        return Ok(());
+    }
+    let mut after = args.after;
+    loop {
+        let batch = reader::read_after(&pool, after, 1000, filter).await?;
+        let Some(last) = batch.last() else { break };
+        after = last.position;
+        for event in &batch {
+            if !write(event)? {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}

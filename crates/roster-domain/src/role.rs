@@ -97,6 +97,19 @@ impl Role {
     }
 }
 
+impl std::str::FromStr for Role {
+    type Err = crate::DomainError;
+
+    /// Parses the serialised name (`ADMIN`, …); anything else, such as `admin` or `OWNER`, is a
+    /// `VALIDATION` error on field `role` (case F8).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| crate::DomainError::validation("role", format!("unknown role {s:?}")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,119 @@
+//! Sessions (HS256 JWTs signed with `ROSTER_JWT_SECRET`), passwords (argon2id PHC strings) and
+//! who is calling.
+
+use crate::error::{ApiError, ApiResult};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use jsonwebtoken::{decode, encode, DecodingKey, EncodingKey, Header, Validation};
+use roster_domain::Email;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+/// Password length bounds in characters (rule "Accept").
+pub const PASSWORD_LEN: std::ops::RangeInclusive<usize> = 8..=128;
+
+/// Who is calling, from the `Authorization: Bearer` header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// No token, or one that does not verify.
+    Anonymous,
+    /// A signed-in user.
+    User { id: Uuid, email: Email },
+    /// The operator token: may read every account's events, nothing else.
+    Operator,
+}
+
+impl Caller {
+    /// The signed-in user, or `UNAUTHENTICATED`.
+    pub fn user(&self) -> ApiResult<(Uuid, &Email)> {
+        match self {
+            Caller::User { id, email } => Ok((*id, email)),
+            _ => Err(ApiError::Unauthenticated("sign in first")),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: Uuid,
+    email: String,
+    iat: i64,
+    exp: i64,
+}
+
+/// Issues a session token for `user_id` valid for `ttl`.
+pub fn issue_session(secret: &str, user_id: Uuid, email: &Email, ttl: Duration) -> ApiResult<String> {
+    let now = chrono::Utc::now().timestamp();
+    let claims = Claims { sub: user_id, email: email.to_string(), iat: now, exp: now + ttl.as_secs() as i64 };
+    encode(&Header::default(), &claims, &EncodingKey::from_secret(secret.as_bytes()))
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// Identifies the caller from a bearer token: the operator token, a valid session, or nobody.
+pub fn identify(secret: &str, operator_token: Option<&str>, bearer: Option<&str>) -> Caller {
+    let Some(token) = bearer.map(str::trim).filter(|t| !t.is_empty()) else { return Caller::Anonymous };
+    if let Some(op) = operator_token {
+        if bool::from(op.as_bytes().ct_eq(token.as_bytes())) {
+            return Caller::Operator;
+        }
+    }
+    let validation = Validation::default();
+    match decode::<Claims>(token, &DecodingKey::from_secret(secret.as_bytes()), &validation) {
+        Ok(data) => match Email::parse(&data.claims.email) {
+            Ok(email) => Caller::User { id: data.claims.sub, email },
+            Err(_) => Caller::Anonymous,
+        },
+        Err(_) => Caller::Anonymous,
+    }
+}
+
+/// Checks the password length rule.
+///
+/// Errors: `VALIDATION` on field `password`.
+pub fn check_password(password: &str) -> ApiResult<()> {
+    if PASSWORD_LEN.contains(&password.chars().count()) {
+        Ok(())
+    } else {
+        Err(ApiError::validation("password", "must be 8 to 128 characters"))
+    }
+}
+
+/// Hashes `password` with argon2id and a random salt, off the async runtime.
+pub async fn hash_password(password: String) -> ApiResult<String> {
+    tokio::task::spawn_blocking(move || {
+        let mut salt = [0u8; 16];
+        getrandom::fill(&mut salt).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let salt = SaltString::encode_b64(&salt).map_err(|e| ApiError::Internal(e.to_string()))?;
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| ApiError::Internal(e.to_string()))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+}
+
+/// Verifies `password` against a stored PHC hash, off the async runtime. With no stored hash
+/// (unknown email) a dummy hash is checked, so both cases take the same time.
+pub async fn verify_password(password: String, stored: Option<String>) -> bool {
+    const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$R5XE+vKjhJ3L+0S0cP9nFm5c8Bz1nRqhTgc5U1xmP2Y";
+    tokio::task::spawn_blocking(move || {
+        let known = stored.is_some();
+        let hash = stored.unwrap_or_else(|| DUMMY.to_string());
+        let ok = PasswordHash::new(&hash)
+            .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+            .unwrap_or(false);
+        ok && known
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// A fresh 256-bit secret from the OS CSPRNG, for invite tokens.
+pub fn random_secret() -> ApiResult<[u8; 32]> {
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(secret)
+}

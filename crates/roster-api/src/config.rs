@@ -1,0 +1,85 @@
+//! Server configuration (contract section "Process": flags override environment).
+
+use std::time::Duration;
+
+/// Everything the API needs to know about its deployment.
+#[derive(Clone)]
+pub struct Config {
+    /// Base of invite links: `<public_url>/invite/<token>`. Never taken from a request (case F6).
+    pub public_url: String,
+    /// HMAC secret that signs session tokens (HS256).
+    pub jwt_secret: String,
+    /// How long a sent invitation stays acceptable (`ROSTER_INVITE_TTL`, default 7 days).
+    pub invite_ttl: Duration,
+    /// How long a session token is valid.
+    pub session_ttl: Duration,
+    /// A bearer token that may read every account's events (`ROSTER_OPERATOR_TOKEN`).
+    pub operator_token: Option<String>,
+    /// How long a mutation waits for the read models to show its events before answering.
+    pub read_your_writes_timeout: Duration,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("public_url", &self.public_url)
+            .field("invite_ttl", &self.invite_ttl)
+            .field("session_ttl", &self.session_ttl)
+            .field("operator_token", &self.operator_token.as_ref().map(|_| "<set>"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// A configuration with the contract's defaults for everything but the URL and secret.
+    pub fn new(public_url: impl Into<String>, jwt_secret: impl Into<String>) -> Self {
+        Self {
+            public_url: public_url.into().trim_end_matches('/').to_string(),
+            jwt_secret: jwt_secret.into(),
+            invite_ttl: Duration::from_secs(7 * 24 * 3600),
+            session_ttl: Duration::from_secs(12 * 3600),
+            operator_token: None,
+            read_your_writes_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// The invite link for `token`.
+    pub fn invite_link(&self, token: &str) -> String {
+        format!("{}/invite/{token}", self.public_url)
+    }
+}
+
+/// Parses a duration such as `7d`, `12h`, `30m`, `45s` or a bare number of seconds.
+///
+/// Errors: a message naming the accepted forms, for an empty, zero, negative or unknown value.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let n: u64 = number.parse().map_err(|_| format!("invalid duration {text:?}: use e.g. 7d, 12h, 30m, 45s"))?;
+    let seconds = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("invalid duration unit in {text:?}: use d, h, m or s")),
+    };
+    if seconds == 0 {
+        return Err("duration must be positive".to_string());
+    }
+    Ok(Duration::from_secs(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(604_800));
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
+        for bad in ["", "0", "-1d", "7w", "d"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+}
