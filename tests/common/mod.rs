@@ -1,0 +1,248 @@
+//! Test harness: each test gets its own database (created in the PostgreSQL that
+//! `DATABASE_URL` points at — `scripts/with-postgres` starts a throwaway one), a migrated
+//! schema, a running projector and an HTTP server on a free loopback port. Tests talk to it
+//! over HTTP only, like any client; they read the database only to check what was stored.
+#![allow(dead_code)]
+
+use roster_api::clock::ShiftedClock;
+use roster_api::{AppState, Config};
+use serde_json::{json, Value};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool};
+use std::str::FromStr;
+use std::sync::Arc;
+
+pub const OPERATOR_TOKEN: &str = "operator-token-for-tests";
+pub const PUBLIC_URL: &str = "https://roster.example.test";
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestApp {
+    pub address: String,
+    pub pool: PgPool,
+    pub database_url: String,
+    pub clock: Arc<ShiftedClock>,
+    pub state: AppState,
+    pub client: reqwest::Client,
+}
+
+/// A signed-up user with their first account.
+#[derive(Debug, Clone)]
+pub struct Signed {
+    pub token: String,
+    pub user_id: String,
+    pub account_id: String,
+    pub email: String,
+}
+
+/// Creates a fresh database and returns its URL.
+pub async fn fresh_database() -> String {
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL is not set: run the tests through scripts/with-postgres");
+    let name = format!("roster_test_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = PgConnection::connect(&base).await.expect("connect to DATABASE_URL");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create test database");
+    let options = PgConnectOptions::from_str(&base).unwrap().database(&name);
+    // Rebuild the URL from the options so the binary under test can use it too.
+    format!(
+        "postgres://{}@{}:{}/{}",
+        options.get_username(),
+        options.get_host(),
+        options.get_port(),
+        name
+    )
+    .replace("postgres://@", "postgres://")
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+    let database_url = fresh_database().await;
+    let pool = PgPoolOptions::new().max_connections(20).connect(&database_url).await.expect("connect test db");
+    roster_store::db::migrate(&pool).await.expect("migrate");
+    let mut config = Config::new(PUBLIC_URL, "jwt-secret-for-tests");
+    config.operator_token = Some(OPERATOR_TOKEN.to_string());
+    configure(&mut config);
+    let clock = Arc::new(ShiftedClock::default());
+    let state = AppState::new(pool.clone(), config, clock.clone());
+    state.projector.clone().spawn();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(roster_api::http::serve(listener, state.clone(), std::future::pending()));
+    TestApp { address, pool, database_url, clock, state, client: reqwest::Client::new() }
+}
+
+/// The `extensions.code` of the first error, if any.
+pub fn code(response: &Value) -> Option<&str> {
+    response["errors"][0]["extensions"]["code"].as_str()
+}
+
+/// The token at the end of an invite link.
+pub fn token_of(link: &str) -> String {
+    link.rsplit('/').next().unwrap().to_string()
+}
+
+impl TestApp {
+    /// Posts a GraphQL request; returns the whole response body.
+    pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = self.client.post(format!("{}/graphql", self.address)).json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request");
+        assert!(response.status().is_success(), "HTTP {}", response.status());
+        response.json().await.expect("json body")
+    }
+
+    /// Like [`TestApp::gql`], but panics on errors and returns `data`.
+    pub async fn ok(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let response = self.gql(token, query, variables).await;
+        assert!(response.get("errors").is_none(), "unexpected errors: {response}");
+        response["data"].clone()
+    }
+
+    pub async fn event_count(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&self.pool).await.unwrap()
+    }
+
+    pub async fn sign_up(&self, email: &str, account_name: &str) -> Signed {
+        let data = self
+            .ok(
+                None,
+                "mutation($input: SignUpInput!) { signUp(input: $input) { token user { id email } account { id } } }",
+                json!({ "input": { "email": email, "password": PASSWORD, "displayName": email.split('@').next().unwrap(), "accountName": account_name } }),
+            )
+            .await;
+        Signed {
+            token: data["signUp"]["token"].as_str().unwrap().to_string(),
+            user_id: data["signUp"]["user"]["id"].as_str().unwrap().to_string(),
+            account_id: data["signUp"]["account"]["id"].as_str().unwrap().to_string(),
+            email: data["signUp"]["user"]["email"].as_str().unwrap().to_string(),
+        }
+    }
+
+    pub async fn invite(&self, token: &str, account_id: &str, email: &str, role: &str) -> Value {
+        self.gql(
+            Some(token),
+            "mutation($input: InviteUserInput!) { inviteUser(input: $input) { inviteLink invitation { id email role status statusText sendCount expiresAt invitedBy { id } } } }",
+            json!({ "input": { "accountId": account_id, "email": email, "role": role } }),
+        )
+        .await
+    }
+
+    /// Invites and returns (invitation id, token); panics on refusal.
+    pub async fn invite_ok(&self, token: &str, account_id: &str, email: &str, role: &str) -> (String, String) {
+        let response = self.invite(token, account_id, email, role).await;
+        assert!(response.get("errors").is_none(), "invite refused: {response}");
+        let payload = &response["data"]["inviteUser"];
+        (payload["invitation"]["id"].as_str().unwrap().to_string(), token_of(payload["inviteLink"].as_str().unwrap()))
+    }
+
+    /// Accepts as a new user (no session).
+    pub async fn accept_new(&self, invite_token: &str, name: &str) -> Value {
+        self.gql(
+            None,
+            "mutation($input: AcceptInviteInput!) { acceptInvite(input: $input) { token user { id email displayName } account { id viewerRole } } }",
+            json!({ "input": { "token": invite_token, "displayName": name, "password": PASSWORD } }),
+        )
+        .await
+    }
+
+    /// Accepts as the signed-in user `session`.
+    pub async fn accept_as(&self, session: &str, invite_token: &str) -> Value {
+        self.gql(
+            Some(session),
+            "mutation($input: AcceptInviteInput!) { acceptInvite(input: $input) { token user { id email } account { id viewerRole } } }",
+            json!({ "input": { "token": invite_token } }),
+        )
+        .await
+    }
+
+    /// Accepts as a new user and returns (session token, user id).
+    pub async fn join(&self, invite_token: &str, name: &str) -> (String, String) {
+        let response = self.accept_new(invite_token, name).await;
+        assert!(response.get("errors").is_none(), "accept refused: {response}");
+        let payload = &response["data"]["acceptInvite"];
+        (payload["token"].as_str().unwrap().to_string(), payload["user"]["id"].as_str().unwrap().to_string())
+    }
+
+    /// Invites `email` with `role` and accepts as a new user: (session token, user id).
+    pub async fn add_member(&self, admin: &Signed, email: &str, role: &str) -> (String, String) {
+        let (_, token) = self.invite_ok(&admin.token, &admin.account_id, email, role).await;
+        self.join(&token, email.split('@').next().unwrap()).await
+    }
+
+    /// The members of an account as (email, role) pairs.
+    pub async fn members(&self, token: &str, account_id: &str) -> Vec<(String, String)> {
+        let data = self
+            .ok(
+                Some(token),
+                "query($id: ID!) { account(id: $id) { members(first: 500) { totalCount nodes { role user { email } } } } }",
+                json!({ "id": account_id }),
+            )
+            .await;
+        let mut members: Vec<(String, String)> = data["account"]["members"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| (m["user"]["email"].as_str().unwrap().to_string(), m["role"].as_str().unwrap().to_string()))
+            .collect();
+        members.sort();
+        members
+    }
+
+    /// One invitation of an account, by id, as the API lists it.
+    pub async fn invitation(&self, token: &str, account_id: &str, id: &str) -> Value {
+        let data = self
+            .ok(
+                Some(token),
+                "query($id: ID!) { account(id: $id) { invitations(first: 500) { nodes { id email role status statusText sendCount expiresAt lastSentAt cancelReason } } } }",
+                json!({ "id": account_id }),
+            )
+            .await;
+        data["account"]["invitations"]["nodes"].as_array().unwrap().iter().find(|i| i["id"] == id).cloned().expect("invitation listed")
+    }
+
+    pub async fn change_role(&self, token: &str, account_id: &str, user_id: &str, role: &str) -> Value {
+        self.gql(
+            Some(token),
+            "mutation($input: ChangeRoleInput!) { changeRole(input: $input) { role user { id } } }",
+            json!({ "input": { "accountId": account_id, "userId": user_id, "role": role } }),
+        )
+        .await
+    }
+
+    pub async fn remove_member(&self, token: &str, account_id: &str, user_id: &str) -> Value {
+        self.gql(
+            Some(token),
+            "mutation($input: RemoveMemberInput!) { removeMember(input: $input) { userId accountId } }",
+            json!({ "input": { "accountId": account_id, "userId": user_id } }),
+        )
+        .await
+    }
+
+    pub async fn resend(&self, token: &str, invitation_id: &str) -> Value {
+        self.gql(
+            Some(token),
+            "mutation($input: ResendInviteInput!) { resendInvite(input: $input) { inviteLink invitation { id status sendCount expiresAt } } }",
+            json!({ "input": { "invitationId": invitation_id } }),
+        )
+        .await
+    }
+
+    pub async fn cancel(&self, token: &str, invitation_id: &str) -> Value {
+        self.gql(
+            Some(token),
+            "mutation($input: CancelInviteInput!) { cancelInvite(input: $input) { id status statusText cancelReason cancelledBy { id } } }",
+            json!({ "input": { "invitationId": invitation_id } }),
+        )
+        .await
+    }
+
+    /// Asserts `response` is refused with `expected` and that no event was appended since
+    /// `events_before`.
+    pub async fn assert_refused(&self, response: &Value, expected: &str, events_before: i64) {
+        assert_eq!(code(response), Some(expected), "response: {response}");
+        assert_eq!(self.event_count().await, events_before, "a refused command appended events");
+    }
+}
