@@ -1,0 +1,189 @@
+//! The field cases of `shared/cases/README.md`, one test each, named after the case id.
+
+mod common;
+
+use common::{code, spawn_app, PASSWORD};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn f1_guest_cannot_make_themself_admin() {
+    let app = spawn_app().await;
+    let admin = app.sign_up("ada@example.com", "Acme").await;
+    let (guest, guest_id) = app.add_member(&admin, "gus@example.com", "GUEST").await;
+    let before = app.event_count().await;
+    let response = app.change_role(&guest, &admin.account_id, &guest_id, "ADMIN").await;
+    assert!(matches!(code(&response), Some("FORBIDDEN") | Some("SELF_CHANGE")), "{response}");
+    app.assert_refused(&response, code(&response).unwrap(), before).await;
+    assert!(app.members(&admin.token, &admin.account_id).await.contains(&("gus@example.com".into(), "GUEST".into())));
+    // Nor may a Developer or Security Engineer change anyone's role.
+    let (engineer, _) = app.add_member(&admin, "sec@example.com", "SECURITY_ENGINEER").await;
+    let before = app.event_count().await;
+    let response = app.change_role(&engineer, &admin.account_id, &guest_id, "DEVELOPER").await;
+    app.assert_refused(&response, "FORBIDDEN", before).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn f2_wrong_signed_in_user_gets_email_mismatch_and_invitation_stays_pending() {
+    let app = spawn_app().await;
+    let admin = app.sign_up("ada@example.com", "Acme").await;
+    let (id, token) = app.invite_ok(&admin.token, &admin.account_id, "grace@example.com", "DEVELOPER").await;
+    let mallory = app.sign_up("mallory@example.com", "Elsewhere").await;
+    let before = app.event_count().await;
+    let response = app.accept_as(&mallory.token, &token).await;
+    app.assert_refused(&response, "EMAIL_MISMATCH", before).await;
+    assert_eq!(app.invitation(&admin.token, &admin.account_id, &id).await["status"], "PENDING");
+    // The right user can still accept.
+    let grace = app.sign_up("grace@example.com", "Grace's own").await;
+    let accepted = app.accept_as(&grace.token, &token).await;
+    assert_eq!(accepted["data"]["acceptInvite"]["account"]["viewerRole"], "DEVELOPER", "{accepted}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn f3_removing_an_inviter_cancels_their_pending_invitations() {
+    let app = spawn_app().await;
+    let admin = app.sign_up("ada@example.com", "Acme").await;
+    let (engineer, engineer_id) = app.add_member(&admin, "sec@example.com", "SECURITY_ENGINEER").await;
+    let (id, token) = app.invite_ok(&engineer, &admin.account_id, "dev@example.com", "DEVELOPER").await;
+    let removed = app.remove_member(&admin.token, &admin.account_id, &engineer_id).await;
+    assert!(removed.get("errors").is_none(), "{removed}");
+    let listed = app.invitation(&admin.token, &admin.account_id, &id).await;
+    assert_eq!((listed["status"].as_str(), listed["cancelReason"].as_str()), (Some("CANCELLED"), Some("inviter removed")));
+    let before = app.event_count().await;
+    let response = app.accept_new(&token, "Dev").await;
+    app.assert_refused(&response, "INVITATION_NOT_PENDING", before).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn f4_resending_an_invitation_that_expired_a_day_ago_works() {
+    let app = spawn_app().await;
+    let admin = app.sign_up("ada@example.com", "Acme").await;
+    let (id, old_token) = app.invite_ok(&admin.token, &admin.account_id, "grace@example.com", "DEVELOPER").await;
+    app.clock.advance(chrono::Duration::days(8));
+    assert_eq!(app.invitation(&admin.token, &admin.account_id, &id).await["status"], "EXPIRED");
+    let resent = app.resend(&admin.token, &id).await;
+    let payload = &resent["data"]["resendInvite"];
+    assert_eq!(payload["invitation"]["id"], id.as_str(), "{resent}");
+    assert_eq!(payload["invitation"]["status"], "PENDING");
+    assert_eq!(payload["invitation"]["sendCount"], 2);
+    let expires: chrono::DateTime<chrono::Utc> = payload["invitation"]["expiresAt"].as_str().unwrap().parse().unwrap();
+    let expected = app.state.clock.now() + chrono::Duration::days(7);
+    assert!((expires - expected).num_seconds().abs() < 60, "expiry not reset: {expires}");
+    let new_token = common::token_of(payload["inviteLink"].as_str().unwrap());
+    assert_ne!(new_token, old_token);
+    let before = app.event_count().await;
+    app.assert_refused(&app.accept_new(&old_token, "Grace").await, "INVALID_TOKEN", before).await;
+    app.join(&new_token, "Grace").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn f5_two_simultaneous_invites_for_one_email_one_wins_other_is_pending() {
+    let app = spawn_app().await;
+    let admin = app.sign_up("ada@example.com", "Acme").await;
+    let (a, b) = tokio::join!(
+        app.invite(&admin.token, &admin.account_id, "grace@example.com", "DEVELOPER"),
+        app.invite(&admin.token, &admin.account_id, "grace@example.com", "GUEST"),
+    );
+    let mut codes = vec![code(&a), code(&b)];
+    codes.sort();
+    assert_eq!(codes, vec![None, Some("INVITATION_PENDING")], "{a} {b}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn f6_invite_link_ignores_host_and_origin_headers() {
+    let app = spawn_app().await;
+    let admin = app.sign_up("ada@example.com", "Acme").await;
+    let response: serde_json::Value = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .bearer_auth(&admin.token)
+        .header("Host", "evil.example")
+        .header("Origin", "https://evil.example")
+        .header("X-Forwarded-Host", "evil.example")
+        .json(&json!({
+            "query": "mutation($a: ID!) { inviteUser(input: {accountId: $a, email: \"g@example.com\", role: GUEST}) { inviteLink } }",
+            "variables": { "a": admin.account_id }
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let link = response["data"]["inviteUser"]["inviteLink"].as_str().expect("link");
+    assert!(link.starts_with(&format!("{}/invite/", common::PUBLIC_URL)), "{link}");
+    assert!(!link.contains("evil"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn f7_expired_invitation_is_refused_on_every_accept_path() {
+    let app = spawn_app().await;
+    let admin = app.sign_up("ada@example.com", "Acme").await;
+    let (_, new_user_token) = app.invite_ok(&admin.token, &admin.account_id, "new@example.com", "DEVELOPER").await;
+    let (_, session_token) = app.invite_ok(&admin.token, &admin.account_id, "old@example.com", "DEVELOPER").await;
+    let existing = app.sign_up("old@example.com", "Old's own").await;
+    app.clock.advance(chrono::Duration::days(7) + chrono::Duration::minutes(1));
+    let before = app.event_count().await;
+    app.assert_refused(&app.accept_new(&new_user_token, "New").await, "INVITATION_EXPIRED", before).await;
+    app.assert_refused(&app.accept_as(&existing.token, &session_token).await, "INVITATION_EXPIRED", before).await;
+    // A session for another user does not bypass expiry either.
+    app.assert_refused(&app.accept_as(&existing.token, &new_user_token).await, "INVITATION_EXPIRED", before).await;
+    let preview = app.ok(None, "query($t: String!) { invitationPreview(token: $t) { status } }", json!({ "t": new_user_token })).await;
+    assert_eq!(preview["invitationPreview"]["status"], "EXPIRED");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn f8_unknown_role_names_are_validation_errors_naming_the_field() {
+    let app = spawn_app().await;
+    let admin = app.sign_up("ada@example.com", "Acme").await;
+    let (_, user_id) = app.add_member(&admin, "gus@example.com", "GUEST").await;
+    for role in ["admin", "OWNER", ""] {
+        let before = app.event_count().await;
+        let response = app.invite(&admin.token, &admin.account_id, "x@example.com", role).await;
+        app.assert_refused(&response, "VALIDATION", before).await;
+        assert_eq!(response["errors"][0]["extensions"]["field"], "role", "{response}");
+        let response = app.change_role(&admin.token, &admin.account_id, &user_id, role).await;
+        app.assert_refused(&response, "VALIDATION", before).await;
+        assert_eq!(response["errors"][0]["extensions"]["field"], "role", "{response}");
+        // Inline in the query text rather than as a variable.
+        let inline = app
+            .gql(
+                Some(&admin.token),
+                &format!("mutation {{ inviteUser(input: {{accountId: \"{}\", email: \"x@example.com\", role: {}}}) {{ inviteLink }} }}", admin.account_id, if role.is_empty() { "\"\"" } else { role }),
+                json!({}),
+            )
+            .await;
+        app.assert_refused(&inline, "VALIDATION", before).await;
+        assert_eq!(inline["errors"][0]["extensions"]["field"], "role", "{inline}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn f9_invitee_email_in_upper_case_is_normalised_and_log_in_ignores_case() {
+    let app = spawn_app().await;
+    let admin = app.sign_up("ada@example.com", "Acme").await;
+    let (_, token) = app.invite_ok(&admin.token, &admin.account_id, "Grace.Hopper@EXAMPLE.COM", "DEVELOPER").await;
+    let accepted = app.accept_new(&token, "Grace").await;
+    assert_eq!(accepted["data"]["acceptInvite"]["user"]["email"], "grace.hopper@example.com", "{accepted}");
+    let log_in = "mutation($i: LogInInput!) { logIn(input: $i) { user { email } } }";
+    for typed in ["grace.hopper@example.com", "GRACE.HOPPER@EXAMPLE.COM", " Grace.Hopper@Example.com "] {
+        let data = app.ok(None, log_in, json!({ "i": { "email": typed, "password": PASSWORD } })).await;
+        assert_eq!(data["logIn"]["user"]["email"], "grace.hopper@example.com");
+    }
+    assert!(app.members(&admin.token, &admin.account_id).await.contains(&("grace.hopper@example.com".into(), "DEVELOPER".into())));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn f10_sole_admin_cannot_leave_or_demote_themself() {
+    let app = spawn_app().await;
+    let admin = app.sign_up("ada@example.com", "Acme").await;
+    let before = app.event_count().await;
+    app.assert_refused(&app.change_role(&admin.token, &admin.account_id, &admin.user_id, "DEVELOPER").await, "LAST_ADMIN", before).await;
+    app.assert_refused(&app.remove_member(&admin.token, &admin.account_id, &admin.user_id).await, "LAST_ADMIN", before).await;
+    // With a second Admin, changing oneself is still refused, as SELF_CHANGE.
+    let (_, second) = app.add_member(&admin, "bob@example.com", "ADMIN").await;
+    let before = app.event_count().await;
+    app.assert_refused(&app.change_role(&admin.token, &admin.account_id, &admin.user_id, "GUEST").await, "SELF_CHANGE", before).await;
+    app.assert_refused(&app.remove_member(&admin.token, &admin.account_id, &admin.user_id).await, "SELF_CHANGE", before).await;
+    assert!(!second.is_empty());
+    assert!(app.members(&admin.token, &admin.account_id).await.contains(&("ada@example.com".into(), "ADMIN".into())));
+}
