@@ -126,6 +126,11 @@ impl Projector {
         *self.fail_point.lock().expect("fail point lock") = Some(projection);
     }
 
+    /// Whether a failure armed by [`Projector::fail_next_batch_before_commit`] is still waiting.
+    pub fn failure_armed(&self) -> bool {
+        self.fail_point.lock().expect("fail point lock").is_some()
+    }
+
     /// Applies one batch to `projection`; returns how many events it applied (0: caught up).
     ///
     /// Errors: [`ProjectionError::Stopped`] when an event cannot be applied (recorded in the
