@@ -9,7 +9,7 @@
 use crate::auth::{self, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::{AppState, RequestContext};
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use roster_domain::account::UserRef;
@@ -133,10 +133,11 @@ impl AppState {
     }
 
     /// Decides one account command and commits it, retrying on conflict.
-    async fn execute(&self, ctx: &RequestContext, account_id: Uuid, actor: Uuid, command: impl Fn() -> AccountCommand) -> ApiResult<()> {
+    /// `now` is the time the command carries, so event payloads and `metadata.occurred_at` agree.
+    async fn execute(&self, ctx: &RequestContext, account_id: Uuid, actor: Uuid, now: DateTime<Utc>, command: impl Fn() -> AccountCommand) -> ApiResult<()> {
         retry(|| async {
             let decided = decide::<Account>(&self.store, account_id, command()).await?;
-            let metadata = ctx.metadata(Some(actor), self.clock.now());
+            let metadata = ctx.metadata(Some(actor), now);
             self.commit(Some(&decided), None, None, &metadata).await?;
             Ok(())
         })
@@ -196,7 +197,7 @@ impl AppState {
         let account_id = Uuid::new_v4();
         let founder = UserRef { id: user_id, email: email.clone() };
         let now = self.clock.now();
-        self.execute(ctx, account_id, user_id, || AccountCommand::Create { name: name.to_string(), founder: founder.clone(), now })
+        self.execute(ctx, account_id, user_id, now, || AccountCommand::Create { name: name.to_string(), founder: founder.clone(), now })
             .await?;
         Ok(account_id)
     }
@@ -216,7 +217,7 @@ impl AppState {
         let token = self.new_token(account_id, invitation_id)?;
         let digest = token.digest();
         let (now, ttl) = (self.clock.now(), self.ttl());
-        self.execute(ctx, account_id, actor, || AccountCommand::Invite {
+        self.execute(ctx, account_id, actor, now, || AccountCommand::Invite {
             actor,
             invitation_id,
             email: email.clone(),
@@ -247,7 +248,7 @@ impl AppState {
         let token = self.new_token(account_id, invitation_id)?;
         let digest = token.digest();
         let (now, ttl) = (self.clock.now(), self.ttl());
-        self.execute(ctx, account_id, actor, || AccountCommand::Resend {
+        self.execute(ctx, account_id, actor, now, || AccountCommand::Resend {
             actor,
             invitation_id,
             token: digest.clone(),
@@ -263,7 +264,7 @@ impl AppState {
         let (actor, _) = ctx.caller.user()?;
         let account_id = self.account_of_invitation(invitation_id).await?;
         let now = self.clock.now();
-        self.execute(ctx, account_id, actor, || AccountCommand::Cancel { actor, invitation_id, now }).await
+        self.execute(ctx, account_id, actor, now, || AccountCommand::Cancel { actor, invitation_id, now }).await
     }
 
     /// `acceptInvite`. With a session, the signed-in user joins (their email must be the
@@ -282,7 +283,7 @@ impl AppState {
         let now = self.clock.now();
         if let Caller::User { id, email } = &ctx.caller {
             let user = UserRef { id: *id, email: email.clone() };
-            self.execute(ctx, account_id, *id, || AccountCommand::Accept {
+            self.execute(ctx, account_id, *id, now, || AccountCommand::Accept {
                 invitation_id: token.invitation_id,
                 token: digest.clone(),
                 user: user.clone(),
@@ -337,7 +338,7 @@ impl AppState {
     /// `SELF_CHANGE`.
     pub async fn change_role(&self, ctx: &RequestContext, account_id: Uuid, user_id: Uuid, role: Role) -> ApiResult<()> {
         let (actor, _) = ctx.caller.user()?;
-        self.execute(ctx, account_id, actor, || AccountCommand::ChangeRole { actor, user_id, role }).await
+        self.execute(ctx, account_id, actor, self.clock.now(), || AccountCommand::ChangeRole { actor, user_id, role }).await
     }
 
     /// `removeMember`: also cancels the invitations the member sent (reason "inviter removed").
@@ -346,7 +347,7 @@ impl AppState {
     pub async fn remove_member(&self, ctx: &RequestContext, account_id: Uuid, user_id: Uuid) -> ApiResult<()> {
         let (actor, _) = ctx.caller.user()?;
         let now = self.clock.now();
-        self.execute(ctx, account_id, actor, || AccountCommand::RemoveMember { actor, user_id, now }).await
+        self.execute(ctx, account_id, actor, now, || AccountCommand::RemoveMember { actor, user_id, now }).await
     }
 }
 

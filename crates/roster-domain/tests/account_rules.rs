@@ -882,6 +882,25 @@ fn pool_invitation(i: usize) -> Uuid {
     Uuid::from_u128(0x8000 + i as u128)
 }
 
+/// Who acts or is acted on. Resolved against the state when the step runs, so that most
+/// commands come from members (and get past the permission checks to the interesting rules).
+#[derive(Debug, Clone)]
+enum Who {
+    /// One of the current members (any pool user when there are none).
+    Member(prop::sample::Index),
+    /// Pool user `i`, member or not.
+    Pool(usize),
+}
+
+/// Which invitation a command names, resolved like [`Who`].
+#[derive(Debug, Clone)]
+enum Which {
+    /// One of the invitations the account has (any pool id when there are none).
+    Existing(prop::sample::Index),
+    /// Pool invitation id `i`, existing or not.
+    Pool(usize),
+}
+
 /// Which token an accept presents.
 #[derive(Debug, Clone)]
 enum TokenChoice {
@@ -893,63 +912,82 @@ enum TokenChoice {
     Forged,
 }
 
-/// Which email the accepting user has.
+/// Who accepts.
 #[derive(Debug, Clone)]
-enum EmailChoice {
-    /// The invited email (the usual case).
-    Invited,
-    /// Pool email `i`, possibly not the invited one.
-    Pool(usize),
+enum Accepter {
+    /// The pool user who owns the invited email (the usual case).
+    Invitee,
+    /// Pool user `user` with pool email `email` (either may differ from the invitee's).
+    Pool { user: usize, email: usize },
 }
 
 /// A command over the pools, before ids, tokens and times are filled in.
 #[derive(Debug, Clone)]
 enum Op {
     Create { founder: usize, valid_name: bool },
-    Invite { actor: usize, inv: usize, email: usize, role: Role },
-    Resend { actor: usize, inv: usize },
-    Cancel { actor: usize, inv: usize },
-    Accept { inv: usize, user: usize, email: EmailChoice, token: TokenChoice },
-    ChangeRole { actor: usize, user: usize, role: Role },
-    Remove { actor: usize, user: usize },
+    Invite { actor: Who, inv: usize, email: usize, role: Role },
+    Resend { actor: Who, inv: Which },
+    Cancel { actor: Who, inv: Which },
+    Accept { inv: Which, by: Accepter, token: TokenChoice },
+    ChangeRole { actor: Who, user: Who, role: Role },
+    Remove { actor: Who, user: Who },
 }
 
 fn role_strategy() -> impl Strategy<Value = Role> {
     prop::sample::select(Role::ALL.to_vec())
 }
 
-fn op_strategy() -> impl Strategy<Value = Op> {
-    let u = 0..USERS;
-    let i = 0..INVITATIONS;
+fn who_strategy() -> impl Strategy<Value = Who> {
     prop_oneof![
-        1 => (u.clone(), prop::bool::weighted(0.8))
-            .prop_map(|(founder, valid_name)| Op::Create { founder, valid_name }),
-        6 => (u.clone(), i.clone(), u.clone(), role_strategy())
-            .prop_map(|(actor, inv, email, role)| Op::Invite { actor, inv, email, role }),
-        3 => (u.clone(), i.clone()).prop_map(|(actor, inv)| Op::Resend { actor, inv }),
-        2 => (u.clone(), i.clone()).prop_map(|(actor, inv)| Op::Cancel { actor, inv }),
-        5 => (
-            i.clone(),
-            u.clone(),
-            prop_oneof![3 => Just(EmailChoice::Invited), 1 => u.clone().prop_map(EmailChoice::Pool)],
-            prop_oneof![4 => Just(TokenChoice::Current), 1 => Just(TokenChoice::Previous), 1 => Just(TokenChoice::Forged)],
-        )
-            .prop_map(|(inv, user, email, token)| Op::Accept { inv, user, email, token }),
-        3 => (u.clone(), u.clone(), role_strategy())
-            .prop_map(|(actor, user, role)| Op::ChangeRole { actor, user, role }),
-        2 => (u.clone(), u).prop_map(|(actor, user)| Op::Remove { actor, user }),
+        4 => any::<prop::sample::Index>().prop_map(Who::Member),
+        1 => (0..USERS).prop_map(Who::Pool),
     ]
 }
 
-/// A step: how many hours pass (so invitations expire now and then), then an op.
+fn which_strategy() -> impl Strategy<Value = Which> {
+    prop_oneof![
+        4 => any::<prop::sample::Index>().prop_map(Which::Existing),
+        1 => (0..INVITATIONS).prop_map(Which::Pool),
+    ]
+}
+
+fn op_strategy() -> impl Strategy<Value = Op> {
+    let token = prop_oneof![
+        4 => Just(TokenChoice::Current),
+        1 => Just(TokenChoice::Previous),
+        1 => Just(TokenChoice::Forged),
+    ];
+    let accepter = prop_oneof![
+        4 => Just(Accepter::Invitee),
+        1 => (0..USERS, 0..USERS).prop_map(|(user, email)| Accepter::Pool { user, email }),
+    ];
+    prop_oneof![
+        1 => (0..USERS, prop::bool::weighted(0.8))
+            .prop_map(|(founder, valid_name)| Op::Create { founder, valid_name }),
+        6 => (who_strategy(), 0..INVITATIONS, 0..USERS, role_strategy())
+            .prop_map(|(actor, inv, email, role)| Op::Invite { actor, inv, email, role }),
+        3 => (who_strategy(), which_strategy()).prop_map(|(actor, inv)| Op::Resend { actor, inv }),
+        2 => (who_strategy(), which_strategy()).prop_map(|(actor, inv)| Op::Cancel { actor, inv }),
+        6 => (which_strategy(), accepter, token)
+            .prop_map(|(inv, by, token)| Op::Accept { inv, by, token }),
+        4 => (who_strategy(), who_strategy(), role_strategy())
+            .prop_map(|(actor, user, role)| Op::ChangeRole { actor, user, role }),
+        2 => (who_strategy(), who_strategy()).prop_map(|(actor, user)| Op::Remove { actor, user }),
+    ]
+}
+
+/// A step: how many hours pass (so invitations expire now and then), then an op. Most
+/// sequences open the account first.
 fn steps_strategy() -> impl Strategy<Value = Vec<(i64, Op)>> {
     let step = (0i64..60, op_strategy());
-    (prop::bool::weighted(0.9), prop::collection::vec(step, 0..40)).prop_map(|(open_first, mut steps)| {
-        if open_first {
-            steps.insert(0, (0, Op::Create { founder: 0, valid_name: true }));
-        }
-        steps
-    })
+    (prop::bool::weighted(0.9), prop::collection::vec(step, 0..40)).prop_map(
+        |(open_first, mut steps)| {
+            if open_first {
+                steps.insert(0, (0, Op::Create { founder: 0, valid_name: true }));
+            }
+            steps
+        },
+    )
 }
 
 /// The test's side of the world: the aggregate, the clock and the secrets handed out.
@@ -973,22 +1011,44 @@ impl World {
         InviteToken::new(ACCOUNT, invitation, secret).digest()
     }
 
+    fn who(&self, who: &Who) -> Uuid {
+        match who {
+            Who::Member(index) if !self.account.members.is_empty() => {
+                let members: Vec<Uuid> = self.account.members.keys().copied().collect();
+                members[index.index(members.len())]
+            }
+            Who::Member(index) => pool_user(index.index(USERS)),
+            Who::Pool(i) => pool_user(*i),
+        }
+    }
+
+    fn which(&self, which: &Which) -> Uuid {
+        match which {
+            Which::Existing(index) if !self.account.invitations.is_empty() => {
+                let ids: Vec<Uuid> = self.account.invitations.keys().copied().collect();
+                ids[index.index(ids.len())]
+            }
+            Which::Existing(index) => pool_invitation(index.index(INVITATIONS)),
+            Which::Pool(i) => pool_invitation(*i),
+        }
+    }
+
     /// Turns `op` into a command; returns the secret a successful invite/resend would issue.
     fn command(&mut self, op: &Op) -> (C, Option<(Uuid, [u8; 32])>) {
         let now = self.now;
-        match *op {
+        match op {
             Op::Create { founder, valid_name } => {
-                let name = if valid_name { "Pool Inc" } else { "   " };
-                let founder = UserRef { id: pool_user(founder), email: pool_email(founder) };
+                let name = if *valid_name { "Pool Inc" } else { "   " };
+                let founder = UserRef { id: pool_user(*founder), email: pool_email(*founder) };
                 (C::Create { name: name.into(), founder, now }, None)
             }
             Op::Invite { actor, inv, email, role } => {
-                let (id, secret) = (pool_invitation(inv), self.fresh_secret());
+                let (id, secret) = (pool_invitation(*inv), self.fresh_secret());
                 let command = C::Invite {
-                    actor: pool_user(actor),
+                    actor: self.who(actor),
                     invitation_id: id,
-                    email: pool_email(email),
-                    role,
+                    email: pool_email(*email),
+                    role: *role,
                     token: Self::digest(id, secret),
                     now,
                     ttl: ttl(),
@@ -996,35 +1056,54 @@ impl World {
                 (command, Some((id, secret)))
             }
             Op::Resend { actor, inv } => {
-                let (id, secret) = (pool_invitation(inv), self.fresh_secret());
-                let command =
-                    C::Resend { actor: pool_user(actor), invitation_id: id, token: Self::digest(id, secret), now, ttl: ttl() };
+                let (id, secret) = (self.which(inv), self.fresh_secret());
+                let command = C::Resend {
+                    actor: self.who(actor),
+                    invitation_id: id,
+                    token: Self::digest(id, secret),
+                    now,
+                    ttl: ttl(),
+                };
                 (command, Some((id, secret)))
             }
-            Op::Cancel { actor, inv } => (C::Cancel { actor: pool_user(actor), invitation_id: pool_invitation(inv), now }, None),
-            Op::Accept { inv, user, ref email, ref token } => {
-                let id = pool_invitation(inv);
+            Op::Cancel { actor, inv } => {
+                (C::Cancel { actor: self.who(actor), invitation_id: self.which(inv), now }, None)
+            }
+            Op::Accept { inv, by, token } => {
+                let id = self.which(inv);
                 let issued = self.secrets.get(&id).cloned().unwrap_or_default();
                 let secret = match token {
                     TokenChoice::Current => issued.last().copied().unwrap_or([0xee; 32]),
-                    TokenChoice::Previous => issued.iter().rev().nth(1).copied().unwrap_or([0xef; 32]),
+                    TokenChoice::Previous => {
+                        issued.iter().rev().nth(1).copied().unwrap_or([0xef; 32])
+                    }
                     TokenChoice::Forged => [0xff; 32],
                 };
-                let email = match email {
-                    EmailChoice::Invited => self
-                        .account
-                        .invitations
-                        .get(&id)
-                        .map_or_else(|| pool_email(user), |invitation| invitation.email.clone()),
-                    EmailChoice::Pool(i) => pool_email(*i),
+                let who = match by {
+                    Accepter::Invitee => {
+                        let invitee = self.account.invitations.get(&id).map_or(0, |invitation| {
+                            (0..USERS).find(|&i| pool_email(i) == invitation.email).unwrap()
+                        });
+                        UserRef { id: pool_user(invitee), email: pool_email(invitee) }
+                    }
+                    Accepter::Pool { user, email } => {
+                        UserRef { id: pool_user(*user), email: pool_email(*email) }
+                    }
                 };
-                let who = UserRef { id: pool_user(user), email };
-                (C::Accept { invitation_id: id, token: Self::digest(id, secret), user: who, now }, None)
+                let command =
+                    C::Accept { invitation_id: id, token: Self::digest(id, secret), user: who, now };
+                (command, None)
             }
             Op::ChangeRole { actor, user, role } => {
-                (C::ChangeRole { actor: pool_user(actor), user_id: pool_user(user), role }, None)
+                let command =
+                    C::ChangeRole { actor: self.who(actor), user_id: self.who(user), role: *role };
+                (command, None)
             }
-            Op::Remove { actor, user } => (C::RemoveMember { actor: pool_user(actor), user_id: pool_user(user), now }, None),
+            Op::Remove { actor, user } => {
+                let command =
+                    C::RemoveMember { actor: self.who(actor), user_id: self.who(user), now };
+                (command, None)
+            }
         }
     }
 }

@@ -1,0 +1,118 @@
+//! Live feeds: `Subscription.events` over `graphql-transport-ws` and `roster events --follow`
+//! catch up and then stream new events, with no gap and no duplicate at the seam.
+
+mod common;
+
+use common::spawn_app;
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::io::BufRead;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn subscription_catches_up_then_streams_live_without_gap_or_duplicate() {
+    let app = spawn_app().await;
+    let admin = app.sign_up("ada@example.com", "Acme").await;
+    app.invite_ok(&admin.token, &admin.account_id, "one@example.com", "GUEST").await;
+
+    let url = format!("{}/graphql/ws", app.address.replace("http://", "ws://"));
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("websocket");
+    let send = |v: Value| Message::Text(v.to_string().into());
+    socket.send(send(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", admin.token) } }))).await.unwrap();
+    let query = "subscription($a: ID) { events(after: \"0\", accountId: $a) { position type accountId } }";
+    socket.send(send(json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": { "a": admin.account_id } } }))).await.unwrap();
+
+    let mut positions = Vec::new();
+    let mut types = Vec::new();
+    // Catch-up: the 3 events so far (AccountCreated, MemberJoined, MemberInvited).
+    // Live: an invite made after subscribing arrives as the 4th.
+    let mut invited_live = false;
+    while positions.len() < 4 {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next()).await.expect("event in time").unwrap().unwrap();
+        let Message::Text(text) = message else { continue };
+        let body: Value = serde_json::from_str(&text).unwrap();
+        match body["type"].as_str() {
+            Some("connection_ack") => {}
+            Some("next") => {
+                let event = &body["payload"]["data"]["events"];
+                assert_eq!(event["accountId"], admin.account_id.as_str(), "{body}");
+                positions.push(event["position"].as_str().unwrap().parse::<i64>().unwrap());
+                types.push(event["type"].as_str().unwrap().to_string());
+                if positions.len() == 3 && !invited_live {
+                    invited_live = true;
+                    app.invite_ok(&admin.token, &admin.account_id, "two@example.com", "GUEST").await;
+                }
+            }
+            other => panic!("unexpected message {other:?}: {body}"),
+        }
+    }
+    assert_eq!(types, vec!["AccountCreated", "MemberJoined", "MemberInvited", "MemberInvited"]);
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn subscription_refuses_callers_who_may_not_read() {
+    let app = spawn_app().await;
+    let admin = app.sign_up("ada@example.com", "Acme").await;
+    let (guest, _) = app.add_member(&admin, "gus@example.com", "GUEST").await;
+    let url = format!("{}/graphql/ws", app.address.replace("http://", "ws://"));
+    for (token, expected) in [(guest.as_str(), "FORBIDDEN"), ("nonsense", "UNAUTHENTICATED")] {
+        let mut request = url.clone().into_client_request().unwrap();
+        request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
+        let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        socket.send(Message::Text(json!({ "type": "connection_init", "payload": { "token": token } }).to_string().into())).await.unwrap();
+        let query = format!("subscription {{ events(accountId: \"{}\") {{ position }} }}", admin.account_id);
+        socket.send(Message::Text(json!({ "id": "1", "type": "subscribe", "payload": { "query": query } }).to_string().into())).await.unwrap();
+        loop {
+            let Message::Text(text) = socket.next().await.unwrap().unwrap() else { continue };
+            let body: Value = serde_json::from_str(&text).unwrap();
+            if body["type"] == "connection_ack" {
+                continue;
+            }
+            // async-graphql reports a resolver error as a `next` carrying `errors`.
+            let error = if body["type"] == "error" { &body["payload"][0] } else { &body["payload"]["errors"][0] };
+            assert_eq!(error["extensions"]["code"], expected, "{body}");
+            assert!(body["payload"]["data"]["events"].is_null(), "{body}");
+            break;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn roster_events_follow_streams_new_events_as_they_commit() {
+    let app = spawn_app().await;
+    let admin = app.sign_up("ada@example.com", "Acme").await;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_roster"))
+        .args(["events", "--follow", "--account", &admin.account_id, "--limit", "4"])
+        .env("DATABASE_URL", &app.database_url)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines_tx, mut lines_rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            if lines_tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    for _ in 0..2 {
+        lines.push(tokio::time::timeout(Duration::from_secs(10), lines_rx.recv()).await.expect("catch-up line").unwrap());
+    }
+    app.invite_ok(&admin.token, &admin.account_id, "one@example.com", "GUEST").await;
+    app.invite_ok(&admin.token, &admin.account_id, "two@example.com", "GUEST").await;
+    for _ in 0..2 {
+        lines.push(tokio::time::timeout(Duration::from_secs(10), lines_rx.recv()).await.expect("live line").unwrap());
+    }
+    let types: Vec<String> = lines.iter().map(|l| serde_json::from_str::<Value>(l).unwrap()["type"].as_str().unwrap().to_string()).collect();
+    assert_eq!(types, vec!["AccountCreated", "MemberJoined", "MemberInvited", "MemberInvited"]);
+    // --limit 4 reached: the follower exits by itself.
+    let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
+    assert!(status.success());
+}
