@@ -193,6 +193,9 @@ pub struct Invitation {
     pub email: Email,
     pub role: Role,
     pub invited_by: Uuid,
+    /// Who sent the current link: the inviter, or whoever resent it last.
+    #[serde(default)]
+    pub last_sent_by: Uuid,
     pub token_digest: TokenDigest,
     pub expires_at: DateTime<Utc>,
     pub send_count: u32,
@@ -255,11 +258,14 @@ impl Account {
     }
 
     /// Resend and cancel are for the original inviter or an Admin, on a pending or expired
-    /// invitation (rules "Resend" and "Cancel").
-    fn check_inviter_or_admin(&self, actor: Uuid, id: Uuid, now: DateTime<Utc>) -> Result<&Invitation, DomainError> {
+    /// invitation (rules "Resend" and "Cancel"). Resending issues a new link, so a non-Admin
+    /// inviter must still be allowed to grant the invited role (rule "Who"); cancelling only
+    /// takes access away, so inviting at all suffices.
+    fn check_inviter_or_admin(&self, actor: Uuid, id: Uuid, now: DateTime<Utc>, grants: bool) -> Result<&Invitation, DomainError> {
         let role = self.actor_role(actor)?;
         let inv = self.invitation(id)?;
-        if role != Role::Admin && !(inv.invited_by == actor && role.can_invite()) {
+        let may = if grants { role.can_grant().contains(&inv.role) } else { role.can_invite() };
+        if role != Role::Admin && !(inv.invited_by == actor && may) {
             return Err(DomainError::Forbidden);
         }
         match inv.status(now) {
@@ -331,7 +337,7 @@ impl Account {
                 }])
             }
             AccountCommand::Resend { actor, invitation_id, token, now, ttl } => {
-                let inv = self.check_inviter_or_admin(actor, invitation_id, now)?;
+                let inv = self.check_inviter_or_admin(actor, invitation_id, now, true)?;
                 if self.is_member_email(&inv.email) {
                     return Err(DomainError::AlreadyMember);
                 }
@@ -349,7 +355,7 @@ impl Account {
                 }])
             }
             AccountCommand::Cancel { actor, invitation_id, now } => {
-                self.check_inviter_or_admin(actor, invitation_id, now)?;
+                self.check_inviter_or_admin(actor, invitation_id, now, false)?;
                 Ok(vec![E::InvitationCancelled {
                     invitation_id,
                     cancelled_by: actor,
@@ -398,7 +404,9 @@ impl Account {
                 events.extend(
                     self.invitations
                         .iter()
-                        .filter(|(_, inv)| inv.invited_by == user_id && inv.state == InvitationState::Pending)
+                        // Rule "Remove member": the removed member's pending invitations are
+                        // cancelled unless someone else (an Admin) has resent them since.
+                        .filter(|(_, inv)| inv.last_sent_by == user_id && inv.state == InvitationState::Pending)
                         .map(|(id, _)| E::InvitationCancelled {
                             invitation_id: *id,
                             cancelled_by: actor,
@@ -441,6 +449,7 @@ impl Aggregate for Account {
                     email,
                     role,
                     invited_by,
+                    last_sent_by: invited_by,
                     token_digest,
                     expires_at,
                     send_count: 1,
@@ -448,8 +457,9 @@ impl Aggregate for Account {
                 };
                 self.invitations.insert(invitation_id, inv);
             }
-            E::InvitationResent { invitation_id, token_digest, expires_at, send_count, .. } => {
+            E::InvitationResent { invitation_id, resent_by, token_digest, expires_at, send_count, .. } => {
                 if let Some(inv) = self.invitations.get_mut(&invitation_id) {
+                    inv.last_sent_by = resent_by;
                     inv.token_digest = token_digest;
                     inv.expires_at = expires_at;
                     inv.send_count = send_count;

@@ -11,6 +11,9 @@
 //!
 //! Everything is deterministic: fixed ids, fixed timestamps ([`t0`] plus offsets), fixed token
 //! secrets (`[n; 32]`) and the default 7-day TTL.
+//!
+//! One `#[ignore]`d test records a rule the domain does not enforce yet (run it with
+//! `cargo test -p roster-domain --test account_rules -- --ignored`).
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use cqrs_es::event_sink::EventSink;
@@ -71,7 +74,10 @@ fn email_of(user: Uuid) -> Email {
 }
 
 fn user(id: Uuid) -> UserRef {
-    UserRef { id, email: email_of(id) }
+    UserRef {
+        id,
+        email: email_of(id),
+    }
 }
 
 /// A fixed instant: Monday 3 March 2025, 09:00 UTC.
@@ -100,13 +106,23 @@ fn token(invitation: Uuid, n: u8) -> TokenDigest {
 /// `AccountCreated` + the founder `ADA` joining as Admin, at `t0`.
 fn created() -> Vec<E> {
     vec![
-        E::AccountCreated { name: "Acme".into(), created_by: ADA, created_at: t0() },
+        E::AccountCreated {
+            name: "Acme".into(),
+            created_by: ADA,
+            created_at: t0(),
+        },
         joined(ADA, Role::Admin),
     ]
 }
 
 fn joined(user: Uuid, role: Role) -> E {
-    E::MemberJoined { user_id: user, email: email_of(user), role, joined_at: t0(), invitation_id: None }
+    E::MemberJoined {
+        user_id: user,
+        email: email_of(user),
+        role,
+        joined_at: t0(),
+        invitation_id: None,
+    }
 }
 
 /// Ada (Admin), Sam (Security Engineer), Dev (Developer), Gus (Guest).
@@ -163,7 +179,11 @@ fn cancelled(invitation: Uuid, by: Uuid, reason: &str, day: i64) -> E {
 /// The two events of a successful accept of `invitation` by `user` as `role` on day `day`.
 fn accepted(invitation: Uuid, user: Uuid, role: Role, day: i64) -> Vec<E> {
     vec![
-        E::InvitationAccepted { invitation_id: invitation, user_id: user, accepted_at: days(day) },
+        E::InvitationAccepted {
+            invitation_id: invitation,
+            user_id: user,
+            accepted_at: days(day),
+        },
         E::MemberJoined {
             user_id: user,
             email: email_of(user),
@@ -185,32 +205,67 @@ fn new_invited_by_sam() -> E {
 // ---------------------------------------------------------------------------------------------
 
 fn create(name: &str, founder: Uuid, day: i64) -> C {
-    C::Create { name: name.into(), founder: user(founder), now: days(day) }
+    C::Create {
+        name: name.into(),
+        founder: user(founder),
+        now: days(day),
+    }
 }
 
 fn invite(actor: Uuid, invitation: Uuid, email: Email, role: Role, n: u8, day: i64) -> C {
-    C::Invite { actor, invitation_id: invitation, email, role, token: token(invitation, n), now: days(day), ttl: ttl() }
+    C::Invite {
+        actor,
+        invitation_id: invitation,
+        email,
+        role,
+        token: token(invitation, n),
+        now: days(day),
+        ttl: ttl(),
+    }
 }
 
 fn resend(actor: Uuid, invitation: Uuid, n: u8, day: i64) -> C {
-    C::Resend { actor, invitation_id: invitation, token: token(invitation, n), now: days(day), ttl: ttl() }
+    C::Resend {
+        actor,
+        invitation_id: invitation,
+        token: token(invitation, n),
+        now: days(day),
+        ttl: ttl(),
+    }
 }
 
 fn cancel(actor: Uuid, invitation: Uuid, day: i64) -> C {
-    C::Cancel { actor, invitation_id: invitation, now: days(day) }
+    C::Cancel {
+        actor,
+        invitation_id: invitation,
+        now: days(day),
+    }
 }
 
 /// `who` accepts `invitation` presenting the token with secret `[n; 32]`.
 fn accept(invitation: Uuid, n: u8, who: UserRef, day: i64) -> C {
-    C::Accept { invitation_id: invitation, token: token(invitation, n), user: who, now: days(day) }
+    C::Accept {
+        invitation_id: invitation,
+        token: token(invitation, n),
+        user: who,
+        now: days(day),
+    }
 }
 
 fn change_role(actor: Uuid, target: Uuid, role: Role) -> C {
-    C::ChangeRole { actor, user_id: target, role }
+    C::ChangeRole {
+        actor,
+        user_id: target,
+        role,
+    }
 }
 
 fn remove(actor: Uuid, target: Uuid, day: i64) -> C {
-    C::RemoveMember { actor, user_id: target, now: days(day) }
+    C::RemoveMember {
+        actor,
+        user_id: target,
+        now: days(day),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -267,14 +322,22 @@ const CONTRACT_CODES: [&str; 15] = [
 
 #[test]
 fn create_account_makes_the_founder_its_only_admin() {
-    given_nothing().when(create("Acme", ADA, 0)).then_expect_events(created());
+    given_nothing()
+        .when(create("Acme", ADA, 0))
+        .then_expect_events(created());
 }
 
 #[test]
 fn create_account_trims_the_name() {
     let mut expected = created();
-    expected[0] = E::AccountCreated { name: "Acme Corp".into(), created_by: ADA, created_at: t0() };
-    given_nothing().when(create("  Acme Corp \n", ADA, 0)).then_expect_events(expected);
+    expected[0] = E::AccountCreated {
+        name: "Acme Corp".into(),
+        created_by: ADA,
+        created_at: t0(),
+    };
+    given_nothing()
+        .when(create("  Acme Corp \n", ADA, 0))
+        .then_expect_events(expected);
 }
 
 #[test]
@@ -285,7 +348,9 @@ fn create_account_name_must_be_1_to_100_characters() {
     }
     // 100 characters (not bytes) is still fine.
     let longest = "é".repeat(MAX_ACCOUNT_NAME_LEN);
-    let result = given_nothing().when(create(&longest, ADA, 0)).inspect_result();
+    let result = given_nothing()
+        .when(create(&longest, ADA, 0))
+        .inspect_result();
     assert!(result.is_ok(), "{result:?}");
 }
 
@@ -304,14 +369,18 @@ fn commands_on_a_not_created_account_are_not_found() {
         remove(ADA, SAM, 0),
     ];
     for command in commands {
-        given_nothing().when(command).then_expect_error(DomainError::NotFound("account"));
+        given_nothing()
+            .when(command)
+            .then_expect_error(DomainError::NotFound("account"));
     }
 }
 
 #[test]
 fn accept_on_a_not_created_account_is_invalid_token() {
     // A token naming an account that does not exist does not verify (no account is revealed).
-    given_nothing().when(accept(INV1, 1, user(NEW), 0)).then_expect_error(DomainError::InvalidToken);
+    given_nothing()
+        .when(accept(INV1, 1, user(NEW), 0))
+        .then_expect_error(DomainError::InvalidToken);
 }
 
 // =============================================================================================
@@ -329,7 +398,10 @@ fn invite_records_a_pending_invitation_expiring_after_the_ttl() {
     assert_eq!(invitation.expires_at, days(7));
     assert_eq!(invitation.send_count, 1);
     assert_eq!(invitation.status(days(6)), InvitationStatus::Pending);
-    assert_eq!(invitation.status(days(7) + Duration::seconds(1)), InvitationStatus::Expired);
+    assert_eq!(
+        invitation.status(days(7) + Duration::seconds(1)),
+        InvitationStatus::Expired
+    );
 }
 
 #[test]
@@ -400,9 +472,12 @@ fn expired_invitation_does_not_block_a_new_invite() {
 
 #[test]
 fn cancelled_invitation_does_not_block_a_new_invite() {
-    given(team_and([new_invited_by_sam(), cancelled(INV1, SAM, REASON_CANCELLED, 1)]))
-        .when(invite(ADA, INV2, email_of(NEW), Role::Guest, 2, 2))
-        .then_expect_events(vec![invited(INV2, email_of(NEW), Role::Guest, ADA, 2, 2)]);
+    given(team_and([
+        new_invited_by_sam(),
+        cancelled(INV1, SAM, REASON_CANCELLED, 1),
+    ]))
+    .when(invite(ADA, INV2, email_of(NEW), Role::Guest, 2, 2))
+    .then_expect_events(vec![invited(INV2, email_of(NEW), Role::Guest, ADA, 2, 2)]);
 }
 
 #[test]
@@ -427,7 +502,10 @@ fn inviting_someone_who_joined_through_an_invitation_is_already_member() {
 fn invitation_id_cannot_be_reused() {
     given(team_and([new_invited_by_sam()]))
         .when(invite(ADA, INV1, email_of(EVE), Role::Guest, 2, 1))
-        .then_expect_error(DomainError::validation("invitationId", "invitation id already used"));
+        .then_expect_error(DomainError::validation(
+            "invitationId",
+            "invitation id already used",
+        ));
 }
 
 // =============================================================================================
@@ -451,7 +529,11 @@ fn resend_rotates_token_resets_expiry_keeps_id_and_counts() {
 
     let account = state(team_and([new_invited_by_sam(), resent(INV1, SAM, 2, 9, 2)]));
     let invitation = &account.invitations[&INV1];
-    assert_eq!(account.invitations.len(), 1, "the id is kept, no new invitation");
+    assert_eq!(
+        account.invitations.len(),
+        1,
+        "the id is kept, no new invitation"
+    );
     assert_eq!(invitation.expires_at, days(16));
     assert_eq!(invitation.send_count, 2);
     assert_eq!(invitation.token_digest, token(INV1, 2));
@@ -469,7 +551,10 @@ fn resent_invitation_accepts_the_new_token() {
 fn resend_of_accepted_or_cancelled_is_not_pending() {
     let mut was_accepted = team_and([new_invited_by_sam()]);
     was_accepted.extend(accepted(INV1, NEW, Role::Developer, 1));
-    let was_cancelled = team_and([new_invited_by_sam(), cancelled(INV1, SAM, REASON_CANCELLED, 1)]);
+    let was_cancelled = team_and([
+        new_invited_by_sam(),
+        cancelled(INV1, SAM, REASON_CANCELLED, 1),
+    ]);
     for history in [was_accepted, was_cancelled] {
         for actor in [SAM, ADA] {
             given(history.clone())
@@ -485,7 +570,9 @@ fn resend_by_non_inviter_non_admin_is_forbidden() {
     history.push(joined(SUE, Role::SecurityEngineer));
     // Another Security Engineer, a Developer, a Guest and a stranger.
     for actor in [SUE, DEV, GUS, EVE] {
-        given(history.clone()).when(resend(actor, INV1, 2, 1)).then_expect_error(DomainError::Forbidden);
+        given(history.clone())
+            .when(resend(actor, INV1, 2, 1))
+            .then_expect_error(DomainError::Forbidden);
     }
 }
 
@@ -501,29 +588,68 @@ fn resend_by_an_inviter_who_may_no_longer_invite_is_forbidden() {
     // Sam invited, then was made a Developer: the "Members" feature is READ for Developers.
     let history = team_and([
         new_invited_by_sam(),
-        E::MemberRoleChanged { user_id: SAM, from: Role::SecurityEngineer, to: Role::Developer, changed_by: ADA },
+        E::MemberRoleChanged {
+            user_id: SAM,
+            from: Role::SecurityEngineer,
+            to: Role::Developer,
+            changed_by: ADA,
+        },
     ]);
-    given(history).when(resend(SAM, INV1, 2, 1)).then_expect_error(DomainError::Forbidden);
+    given(history)
+        .when(resend(SAM, INV1, 2, 1))
+        .then_expect_error(DomainError::Forbidden);
+}
+
+/// Known gap (see the report): resend checks "original inviter whose role may invite" but not
+/// the "may grant" column, so an Admin demoted to Security Engineer can still re-issue (and
+/// receive the link of) an Admin invitation they sent earlier.
+#[test]
+fn resend_by_an_inviter_who_may_no_longer_grant_the_role_is_forbidden() {
+    let history = team_and([
+        joined(ALI, Role::Admin),
+        invited(INV1, email_of(NEW), Role::Admin, ADA, 1, 0),
+        E::MemberRoleChanged {
+            user_id: ADA,
+            from: Role::Admin,
+            to: Role::SecurityEngineer,
+            changed_by: ALI,
+        },
+    ]);
+    given(history)
+        .when(resend(ADA, INV1, 2, 1))
+        .then_expect_error(DomainError::Forbidden);
 }
 
 #[test]
 fn resend_of_unknown_invitation_is_not_found() {
-    given(team()).when(resend(ADA, INV1, 2, 1)).then_expect_error(DomainError::NotFound("invitation"));
+    given(team())
+        .when(resend(ADA, INV1, 2, 1))
+        .then_expect_error(DomainError::NotFound("invitation"));
 }
 
 #[test]
 fn resend_of_expired_when_a_newer_invitation_is_pending_is_invitation_pending() {
     // INV1 expired on day 7; INV2 to the same email was sent on day 8 and is pending.
-    let history = team_and([new_invited_by_sam(), invited(INV2, email_of(NEW), Role::Guest, ADA, 2, 8)]);
-    given(history).when(resend(ADA, INV1, 3, 9)).then_expect_error(DomainError::InvitationPending);
+    let history = team_and([
+        new_invited_by_sam(),
+        invited(INV2, email_of(NEW), Role::Guest, ADA, 2, 8),
+    ]);
+    given(history)
+        .when(resend(ADA, INV1, 3, 9))
+        .then_expect_error(DomainError::InvitationPending);
 }
 
 #[test]
 fn resend_to_an_email_that_has_since_joined_is_already_member() {
     // INV1 expired; NEW then joined through INV2; reviving INV1 would invite a member.
-    let mut history = team_and([new_invited_by_sam(), invited(INV2, email_of(NEW), Role::Guest, ADA, 2, 8)]);
+    let mut history = team_and([
+        new_invited_by_sam(),
+        invited(INV2, email_of(NEW), Role::Guest, ADA, 2, 8),
+    ]);
     history.extend(accepted(INV2, NEW, Role::Guest, 9));
-    given(history).when(resend(ADA, INV1, 3, 10)).then_expect_error(DomainError::AlreadyMember);
+    given(history)
+        .when(resend(ADA, INV1, 3, 10))
+        .then_expect_error(DomainError::AlreadyMember);
 }
 
 // =============================================================================================
@@ -537,9 +663,18 @@ fn cancel_by_the_inviter_records_who_when_and_why() {
         .then_expect_events(vec![cancelled(INV1, SAM, REASON_CANCELLED, 2)]);
 
     // The record stays, with status CANCELLED.
-    let account = state(team_and([new_invited_by_sam(), cancelled(INV1, SAM, REASON_CANCELLED, 2)]));
-    assert_eq!(account.invitations[&INV1].status(days(3)), InvitationStatus::Cancelled);
-    assert_eq!(account.invitations[&INV1].status(days(30)), InvitationStatus::Cancelled);
+    let account = state(team_and([
+        new_invited_by_sam(),
+        cancelled(INV1, SAM, REASON_CANCELLED, 2),
+    ]));
+    assert_eq!(
+        account.invitations[&INV1].status(days(3)),
+        InvitationStatus::Cancelled
+    );
+    assert_eq!(
+        account.invitations[&INV1].status(days(30)),
+        InvitationStatus::Cancelled
+    );
 }
 
 #[test]
@@ -561,7 +696,9 @@ fn cancel_by_non_inviter_non_admin_is_forbidden() {
     let mut history = team_and([new_invited_by_sam()]);
     history.push(joined(SUE, Role::SecurityEngineer));
     for actor in [SUE, DEV, GUS, EVE] {
-        given(history.clone()).when(cancel(actor, INV1, 1)).then_expect_error(DomainError::Forbidden);
+        given(history.clone())
+            .when(cancel(actor, INV1, 1))
+            .then_expect_error(DomainError::Forbidden);
     }
 }
 
@@ -569,22 +706,32 @@ fn cancel_by_non_inviter_non_admin_is_forbidden() {
 fn cancel_of_accepted_or_cancelled_is_not_pending() {
     let mut was_accepted = team_and([new_invited_by_sam()]);
     was_accepted.extend(accepted(INV1, NEW, Role::Developer, 1));
-    let was_cancelled = team_and([new_invited_by_sam(), cancelled(INV1, SAM, REASON_CANCELLED, 1)]);
+    let was_cancelled = team_and([
+        new_invited_by_sam(),
+        cancelled(INV1, SAM, REASON_CANCELLED, 1),
+    ]);
     for history in [was_accepted, was_cancelled] {
-        given(history).when(cancel(ADA, INV1, 2)).then_expect_error(DomainError::InvitationNotPending);
+        given(history)
+            .when(cancel(ADA, INV1, 2))
+            .then_expect_error(DomainError::InvitationNotPending);
     }
 }
 
 #[test]
 fn cancel_of_unknown_invitation_is_not_found() {
-    given(team()).when(cancel(ADA, INV1, 1)).then_expect_error(DomainError::NotFound("invitation"));
+    given(team())
+        .when(cancel(ADA, INV1, 1))
+        .then_expect_error(DomainError::NotFound("invitation"));
 }
 
 #[test]
 fn cancelled_invitation_token_stops_working() {
-    given(team_and([new_invited_by_sam(), cancelled(INV1, SAM, REASON_CANCELLED, 1)]))
-        .when(accept(INV1, 1, user(NEW), 2))
-        .then_expect_error(DomainError::InvitationNotPending);
+    given(team_and([
+        new_invited_by_sam(),
+        cancelled(INV1, SAM, REASON_CANCELLED, 1),
+    ]))
+    .when(accept(INV1, 1, user(NEW), 2))
+    .then_expect_error(DomainError::InvitationNotPending);
 }
 
 // =============================================================================================
@@ -601,14 +748,25 @@ fn accept_makes_the_invitee_a_member_with_the_invited_role() {
     history.extend(accepted(INV1, NEW, Role::Developer, 2));
     let account = state(history);
     assert_eq!(account.role_of(NEW), Some(Role::Developer));
-    assert_eq!(account.invitations[&INV1].status(days(30)), InvitationStatus::Accepted);
+    assert_eq!(
+        account.invitations[&INV1].status(days(30)),
+        InvitationStatus::Accepted
+    );
 }
 
 #[test]
 fn accept_just_before_expiry_succeeds() {
     let just_before = days(7) - Duration::seconds(1);
-    let command = C::Accept { invitation_id: INV1, token: token(INV1, 1), user: user(NEW), now: just_before };
-    let events = given(team_and([new_invited_by_sam()])).when(command).inspect_result().unwrap();
+    let command = C::Accept {
+        invitation_id: INV1,
+        token: token(INV1, 1),
+        user: user(NEW),
+        now: just_before,
+    };
+    let events = given(team_and([new_invited_by_sam()]))
+        .when(command)
+        .inspect_result()
+        .unwrap();
     assert_eq!(events.len(), 2);
 }
 
@@ -619,8 +777,15 @@ fn accept_with_wrong_token_is_invalid_token() {
         .then_expect_error(DomainError::InvalidToken);
     // The right secret for another account's token does not verify either.
     let other_account = InviteToken::new(Uuid::from_u128(0xbad), INV1, [1; 32]).digest();
-    let command = C::Accept { invitation_id: INV1, token: other_account, user: user(NEW), now: days(1) };
-    given(team_and([new_invited_by_sam()])).when(command).then_expect_error(DomainError::InvalidToken);
+    let command = C::Accept {
+        invitation_id: INV1,
+        token: other_account,
+        user: user(NEW),
+        now: days(1),
+    };
+    given(team_and([new_invited_by_sam()]))
+        .when(command)
+        .then_expect_error(DomainError::InvalidToken);
 }
 
 #[test]
@@ -650,7 +815,9 @@ fn accept_expired_is_invitation_expired() {
 fn accept_twice_is_not_pending() {
     let mut history = team_and([new_invited_by_sam()]);
     history.extend(accepted(INV1, NEW, Role::Developer, 1));
-    given(history).when(accept(INV1, 1, user(NEW), 2)).then_expect_error(DomainError::InvitationNotPending);
+    given(history)
+        .when(accept(INV1, 1, user(NEW), 2))
+        .then_expect_error(DomainError::InvitationNotPending);
 }
 
 #[test]
@@ -663,17 +830,28 @@ fn accept_with_other_email_is_email_mismatch_and_stays_pending() {
     // The refused command changed nothing: the invitation is still PENDING ...
     let account = state(history.clone());
     let before = account.clone();
-    assert_eq!(account.decide(accept(INV1, 1, user(EVE), 1)), Err(DomainError::EmailMismatch));
+    assert_eq!(
+        account.decide(accept(INV1, 1, user(EVE), 1)),
+        Err(DomainError::EmailMismatch)
+    );
     assert_eq!(account, before);
-    assert_eq!(account.invitations[&INV1].status(days(1)), InvitationStatus::Pending);
+    assert_eq!(
+        account.invitations[&INV1].status(days(1)),
+        InvitationStatus::Pending
+    );
     // ... and the right person can still accept it with the same token.
-    given(history).when(accept(INV1, 1, user(NEW), 2)).then_expect_events(accepted(INV1, NEW, Role::Developer, 2));
+    given(history)
+        .when(accept(INV1, 1, user(NEW), 2))
+        .then_expect_events(accepted(INV1, NEW, Role::Developer, 2));
 }
 
 #[test]
 fn accept_by_a_user_who_is_already_a_member_is_already_member() {
     // The invitation went to new@, but the session's user id is already Dev's membership.
-    let dev_with_new_email = UserRef { id: DEV, email: email_of(NEW) };
+    let dev_with_new_email = UserRef {
+        id: DEV,
+        email: email_of(NEW),
+    };
     given(team_and([new_invited_by_sam()]))
         .when(accept(INV1, 1, dev_with_new_email, 1))
         .then_expect_error(DomainError::AlreadyMember);
@@ -699,7 +877,12 @@ fn change_role_by_an_admin_records_from_and_to() {
 fn change_role_by_an_admin_may_grant_admin() {
     given(team())
         .when(change_role(ADA, GUS, Role::Admin))
-        .then_expect_events(vec![E::MemberRoleChanged { user_id: GUS, from: Role::Guest, to: Role::Admin, changed_by: ADA }]);
+        .then_expect_events(vec![E::MemberRoleChanged {
+            user_id: GUS,
+            from: Role::Guest,
+            to: Role::Admin,
+            changed_by: ADA,
+        }]);
 }
 
 #[test]
@@ -715,39 +898,58 @@ fn change_role_by_a_non_admin_is_forbidden() {
 #[test]
 fn change_role_of_oneself_is_self_change() {
     let history = team_and([joined(ALI, Role::Admin)]);
-    given(history).when(change_role(ADA, ADA, Role::Developer)).then_expect_error(DomainError::SelfChange);
+    given(history)
+        .when(change_role(ADA, ADA, Role::Developer))
+        .then_expect_error(DomainError::SelfChange);
 }
 
 #[test]
 fn change_role_of_the_sole_admin_by_themself_is_last_admin() {
     for role in [Role::SecurityEngineer, Role::Developer, Role::Guest] {
-        given(team()).when(change_role(ADA, ADA, role)).then_expect_error(DomainError::LastAdmin);
+        given(team())
+            .when(change_role(ADA, ADA, role))
+            .then_expect_error(DomainError::LastAdmin);
     }
 }
 
 #[test]
 fn change_role_to_the_same_role_is_a_no_op() {
-    given(team()).when(change_role(ADA, SAM, Role::SecurityEngineer)).then_expect_events(vec![]);
+    given(team())
+        .when(change_role(ADA, SAM, Role::SecurityEngineer))
+        .then_expect_events(vec![]);
     let history = team_and([joined(ALI, Role::Admin)]);
-    given(history).when(change_role(ADA, ALI, Role::Admin)).then_expect_events(vec![]);
+    given(history)
+        .when(change_role(ADA, ALI, Role::Admin))
+        .then_expect_events(vec![]);
 }
 
 #[test]
 fn change_role_of_a_non_member_is_not_found() {
-    given(team()).when(change_role(ADA, EVE, Role::Guest)).then_expect_error(DomainError::NotFound("member"));
+    given(team())
+        .when(change_role(ADA, EVE, Role::Guest))
+        .then_expect_error(DomainError::NotFound("member"));
 }
 
 #[test]
 fn change_role_may_demote_one_of_two_admins_but_never_the_last() {
-    let demote_ali = E::MemberRoleChanged { user_id: ALI, from: Role::Admin, to: Role::Developer, changed_by: ADA };
+    let demote_ali = E::MemberRoleChanged {
+        user_id: ALI,
+        from: Role::Admin,
+        to: Role::Developer,
+        changed_by: ADA,
+    };
     given(team_and([joined(ALI, Role::Admin)]))
         .when(change_role(ADA, ALI, Role::Developer))
         .then_expect_events(vec![demote_ali.clone()]);
     // The two Admins demoting each other one after the other: the second one is no longer an
     // Admin, and Ada, now the last Admin, cannot demote herself.
     let history = team_and([joined(ALI, Role::Admin), demote_ali]);
-    given(history.clone()).when(change_role(ALI, ADA, Role::Developer)).then_expect_error(DomainError::Forbidden);
-    given(history).when(change_role(ADA, ADA, Role::Developer)).then_expect_error(DomainError::LastAdmin);
+    given(history.clone())
+        .when(change_role(ALI, ADA, Role::Developer))
+        .then_expect_error(DomainError::Forbidden);
+    given(history)
+        .when(change_role(ADA, ADA, Role::Developer))
+        .then_expect_error(DomainError::LastAdmin);
 }
 
 // =============================================================================================
@@ -758,20 +960,30 @@ fn change_role_may_demote_one_of_two_admins_but_never_the_last() {
 fn remove_member_by_an_admin_records_who_and_when() {
     given(team())
         .when(remove(ADA, DEV, 1))
-        .then_expect_events(vec![E::MemberRemoved { user_id: DEV, removed_by: ADA, removed_at: days(1) }]);
+        .then_expect_events(vec![E::MemberRemoved {
+            user_id: DEV,
+            removed_by: ADA,
+            removed_at: days(1),
+        }]);
 }
 
 #[test]
 fn remove_member_may_remove_another_admin() {
     given(team_and([joined(ALI, Role::Admin)]))
         .when(remove(ADA, ALI, 1))
-        .then_expect_events(vec![E::MemberRemoved { user_id: ALI, removed_by: ADA, removed_at: days(1) }]);
+        .then_expect_events(vec![E::MemberRemoved {
+            user_id: ALI,
+            removed_by: ADA,
+            removed_at: days(1),
+        }]);
 }
 
 #[test]
 fn remove_member_by_a_non_admin_is_forbidden() {
     for actor in [SAM, DEV, GUS, EVE] {
-        given(team()).when(remove(actor, GUS, 1)).then_expect_error(DomainError::Forbidden);
+        given(team())
+            .when(remove(actor, GUS, 1))
+            .then_expect_error(DomainError::Forbidden);
     }
 }
 
@@ -784,12 +996,16 @@ fn remove_member_oneself_is_self_change() {
 
 #[test]
 fn remove_member_the_sole_admin_is_last_admin() {
-    given(team()).when(remove(ADA, ADA, 1)).then_expect_error(DomainError::LastAdmin);
+    given(team())
+        .when(remove(ADA, ADA, 1))
+        .then_expect_error(DomainError::LastAdmin);
 }
 
 #[test]
 fn remove_member_of_a_non_member_is_not_found() {
-    given(team()).when(remove(ADA, EVE, 1)).then_expect_error(DomainError::NotFound("member"));
+    given(team())
+        .when(remove(ADA, EVE, 1))
+        .then_expect_error(DomainError::NotFound("member"));
 }
 
 #[test]
@@ -806,28 +1022,53 @@ fn remove_member_cancels_their_pending_invitations_with_reason_inviter_removed()
         invited(INV3, email_of(SUE), Role::Guest, SAM, 3, 1),
         cancelled(INV3, SAM, REASON_CANCELLED, 1),
         // Ada's pending invitation: untouched.
-        invited(Uuid::from_u128(0x1004), email_of(ALI), Role::Admin, ADA, 4, 1),
+        invited(
+            Uuid::from_u128(0x1004),
+            email_of(ALI),
+            Role::Admin,
+            ADA,
+            4,
+            1,
+        ),
     ]);
-    given(history.clone()).when(remove(ADA, SAM, 2)).then_expect_events(vec![
-        E::MemberRemoved { user_id: SAM, removed_by: ADA, removed_at: days(2) },
-        cancelled(INV1, ADA, REASON_INVITER_REMOVED, 2),
-    ]);
+    given(history.clone())
+        .when(remove(ADA, SAM, 2))
+        .then_expect_events(vec![
+            E::MemberRemoved {
+                user_id: SAM,
+                removed_by: ADA,
+                removed_at: days(2),
+            },
+            cancelled(INV1, ADA, REASON_INVITER_REMOVED, 2),
+        ]);
 
     // Its token stops working.
     history.extend([
-        E::MemberRemoved { user_id: SAM, removed_by: ADA, removed_at: days(2) },
+        E::MemberRemoved {
+            user_id: SAM,
+            removed_by: ADA,
+            removed_at: days(2),
+        },
         cancelled(INV1, ADA, REASON_INVITER_REMOVED, 2),
     ]);
-    given(history).when(accept(INV1, 1, user(NEW), 3)).then_expect_error(DomainError::InvitationNotPending);
+    given(history)
+        .when(accept(INV1, 1, user(NEW), 3))
+        .then_expect_error(DomainError::InvitationNotPending);
 }
 
 #[test]
 fn remove_member_also_cancels_their_expired_invitations() {
     // An expired invitation could still be revived by a resend, so it is cancelled too.
-    given(team_and([new_invited_by_sam()])).when(remove(ADA, SAM, 10)).then_expect_events(vec![
-        E::MemberRemoved { user_id: SAM, removed_by: ADA, removed_at: days(10) },
-        cancelled(INV1, ADA, REASON_INVITER_REMOVED, 10),
-    ]);
+    given(team_and([new_invited_by_sam()]))
+        .when(remove(ADA, SAM, 10))
+        .then_expect_events(vec![
+            E::MemberRemoved {
+                user_id: SAM,
+                removed_by: ADA,
+                removed_at: days(10),
+            },
+            cancelled(INV1, ADA, REASON_INVITER_REMOVED, 10),
+        ]);
 }
 
 // =============================================================================================
@@ -836,10 +1077,22 @@ fn remove_member_also_cancels_their_expired_invitations() {
 
 #[test]
 fn status_text_follows_the_rules() {
-    assert_eq!(InvitationStatus::Pending.text(Role::SecurityEngineer), "Invitation sent for Security Engineer");
-    assert_eq!(InvitationStatus::Expired.text(Role::Admin), "Invitation expired");
-    assert_eq!(InvitationStatus::Cancelled.text(Role::Guest), "Invitation cancelled");
-    assert_eq!(InvitationStatus::Accepted.text(Role::Developer), "Joined as Developer");
+    assert_eq!(
+        InvitationStatus::Pending.text(Role::SecurityEngineer),
+        "Invitation sent for Security Engineer"
+    );
+    assert_eq!(
+        InvitationStatus::Expired.text(Role::Admin),
+        "Invitation expired"
+    );
+    assert_eq!(
+        InvitationStatus::Cancelled.text(Role::Guest),
+        "Invitation cancelled"
+    );
+    assert_eq!(
+        InvitationStatus::Accepted.text(Role::Developer),
+        "Joined as Developer"
+    );
 }
 
 #[test]
@@ -858,7 +1111,11 @@ fn every_domain_error_code_is_in_the_contract_table() {
         DomainError::SelfChange,
     ];
     for error in all {
-        assert!(CONTRACT_CODES.contains(&error.code()), "{error:?} has code {} not in the contract", error.code());
+        assert!(
+            CONTRACT_CODES.contains(&error.code()),
+            "{error:?} has code {} not in the contract",
+            error.code()
+        );
     }
 }
 
@@ -924,13 +1181,38 @@ enum Accepter {
 /// A command over the pools, before ids, tokens and times are filled in.
 #[derive(Debug, Clone)]
 enum Op {
-    Create { founder: usize, valid_name: bool },
-    Invite { actor: Who, inv: usize, email: usize, role: Role },
-    Resend { actor: Who, inv: Which },
-    Cancel { actor: Who, inv: Which },
-    Accept { inv: Which, by: Accepter, token: TokenChoice },
-    ChangeRole { actor: Who, user: Who, role: Role },
-    Remove { actor: Who, user: Who },
+    Create {
+        founder: usize,
+        valid_name: bool,
+    },
+    Invite {
+        actor: Who,
+        inv: usize,
+        email: usize,
+        role: Role,
+    },
+    Resend {
+        actor: Who,
+        inv: Which,
+    },
+    Cancel {
+        actor: Who,
+        inv: Which,
+    },
+    Accept {
+        inv: Which,
+        by: Accepter,
+        token: TokenChoice,
+    },
+    ChangeRole {
+        actor: Who,
+        user: Who,
+        role: Role,
+    },
+    Remove {
+        actor: Who,
+        user: Who,
+    },
 }
 
 fn role_strategy() -> impl Strategy<Value = Role> {
@@ -980,14 +1262,25 @@ fn op_strategy() -> impl Strategy<Value = Op> {
 /// sequences open the account first.
 fn steps_strategy() -> impl Strategy<Value = Vec<(i64, Op)>> {
     let step = (0i64..60, op_strategy());
-    (prop::bool::weighted(0.9), prop::collection::vec(step, 0..40)).prop_map(
-        |(open_first, mut steps)| {
+    (
+        prop::bool::weighted(0.9),
+        prop::collection::vec(step, 0..40),
+    )
+        .prop_map(|(open_first, mut steps)| {
             if open_first {
-                steps.insert(0, (0, Op::Create { founder: 0, valid_name: true }));
+                steps.insert(
+                    0,
+                    (
+                        0,
+                        Op::Create {
+                            founder: 0,
+                            valid_name: true,
+                        },
+                    ),
+                );
             }
             steps
-        },
-    )
+        })
 }
 
 /// The test's side of the world: the aggregate, the clock and the secrets handed out.
@@ -1037,12 +1330,30 @@ impl World {
     fn command(&mut self, op: &Op) -> (C, Option<(Uuid, [u8; 32])>) {
         let now = self.now;
         match op {
-            Op::Create { founder, valid_name } => {
+            Op::Create {
+                founder,
+                valid_name,
+            } => {
                 let name = if *valid_name { "Pool Inc" } else { "   " };
-                let founder = UserRef { id: pool_user(*founder), email: pool_email(*founder) };
-                (C::Create { name: name.into(), founder, now }, None)
+                let founder = UserRef {
+                    id: pool_user(*founder),
+                    email: pool_email(*founder),
+                };
+                (
+                    C::Create {
+                        name: name.into(),
+                        founder,
+                        now,
+                    },
+                    None,
+                )
             }
-            Op::Invite { actor, inv, email, role } => {
+            Op::Invite {
+                actor,
+                inv,
+                email,
+                role,
+            } => {
                 let (id, secret) = (pool_invitation(*inv), self.fresh_secret());
                 let command = C::Invite {
                     actor: self.who(actor),
@@ -1066,9 +1377,14 @@ impl World {
                 };
                 (command, Some((id, secret)))
             }
-            Op::Cancel { actor, inv } => {
-                (C::Cancel { actor: self.who(actor), invitation_id: self.which(inv), now }, None)
-            }
+            Op::Cancel { actor, inv } => (
+                C::Cancel {
+                    actor: self.who(actor),
+                    invitation_id: self.which(inv),
+                    now,
+                },
+                None,
+            ),
             Op::Accept { inv, by, token } => {
                 let id = self.which(inv);
                 let issued = self.secrets.get(&id).cloned().unwrap_or_default();
@@ -1082,26 +1398,42 @@ impl World {
                 let who = match by {
                     Accepter::Invitee => {
                         let invitee = self.account.invitations.get(&id).map_or(0, |invitation| {
-                            (0..USERS).find(|&i| pool_email(i) == invitation.email).unwrap()
+                            (0..USERS)
+                                .find(|&i| pool_email(i) == invitation.email)
+                                .unwrap()
                         });
-                        UserRef { id: pool_user(invitee), email: pool_email(invitee) }
+                        UserRef {
+                            id: pool_user(invitee),
+                            email: pool_email(invitee),
+                        }
                     }
-                    Accepter::Pool { user, email } => {
-                        UserRef { id: pool_user(*user), email: pool_email(*email) }
-                    }
+                    Accepter::Pool { user, email } => UserRef {
+                        id: pool_user(*user),
+                        email: pool_email(*email),
+                    },
                 };
-                let command =
-                    C::Accept { invitation_id: id, token: Self::digest(id, secret), user: who, now };
+                let command = C::Accept {
+                    invitation_id: id,
+                    token: Self::digest(id, secret),
+                    user: who,
+                    now,
+                };
                 (command, None)
             }
             Op::ChangeRole { actor, user, role } => {
-                let command =
-                    C::ChangeRole { actor: self.who(actor), user_id: self.who(user), role: *role };
+                let command = C::ChangeRole {
+                    actor: self.who(actor),
+                    user_id: self.who(user),
+                    role: *role,
+                };
                 (command, None)
             }
             Op::Remove { actor, user } => {
-                let command =
-                    C::RemoveMember { actor: self.who(actor), user_id: self.who(user), now };
+                let command = C::RemoveMember {
+                    actor: self.who(actor),
+                    user_id: self.who(user),
+                    now,
+                };
                 (command, None)
             }
         }
@@ -1109,7 +1441,11 @@ impl World {
 }
 
 /// Runs `command` through `Aggregate::handle` on a copy of `account`, as cqrs-es would.
-fn handle(runtime: &tokio::runtime::Runtime, account: &Account, command: C) -> (Account, Result<Vec<E>, DomainError>) {
+fn handle(
+    runtime: &tokio::runtime::Runtime,
+    account: &Account,
+    command: C,
+) -> (Account, Result<Vec<E>, DomainError>) {
     let mut copy = account.clone();
     let result = runtime.block_on(async {
         let sink = EventSink::<Account>::default();
@@ -1123,7 +1459,10 @@ fn handle(runtime: &tokio::runtime::Runtime, account: &Account, command: C) -> (
 /// The invariants that hold after every step.
 fn check_invariants(account: &Account, now: DateTime<Utc>) -> Result<(), TestCaseError> {
     if !account.created {
-        prop_assert!(account.members.is_empty() && account.invitations.is_empty(), "{account:?}");
+        prop_assert!(
+            account.members.is_empty() && account.invitations.is_empty(),
+            "{account:?}"
+        );
         return Ok(());
     }
     // At least one Admin.
@@ -1138,7 +1477,10 @@ fn check_invariants(account: &Account, now: DateTime<Utc>) -> Result<(), TestCas
         prop_assert!(invitation.send_count >= 1);
     }
     for (email, count) in &pending {
-        prop_assert!(*count <= 1, "{count} pending invitations for {email}: {account:?}");
+        prop_assert!(
+            *count <= 1,
+            "{count} pending invitations for {email}: {account:?}"
+        );
     }
 
     // Every member's email is unique (no email belongs to two members).
@@ -1147,12 +1489,18 @@ fn check_invariants(account: &Account, now: DateTime<Utc>) -> Result<(), TestCas
         *member_emails.entry(&member.email).or_default() += 1;
     }
     for (email, count) in &member_emails {
-        prop_assert!(*count == 1, "{email} belongs to {count} members: {account:?}");
+        prop_assert!(
+            *count == 1,
+            "{email} belongs to {count} members: {account:?}"
+        );
     }
 
     // No member email also has a pending invitation (it would be ALREADY_MEMBER).
     for email in pending.keys() {
-        prop_assert!(!member_emails.contains_key(email), "member {email} still has a pending invitation: {account:?}");
+        prop_assert!(
+            !member_emails.contains_key(email),
+            "member {email} still has a pending invitation: {account:?}"
+        );
     }
     Ok(())
 }
@@ -1198,4 +1546,14 @@ proptest! {
             check_invariants(&world.account, world.now)?;
         }
     }
+}
+
+/// Rule "Remove member": an invitation the removed member sent stays valid when an Admin has
+/// resent it since (the Admin now vouches for the link).
+#[test]
+fn remove_member_keeps_invitations_an_admin_resent() {
+    let history = team_and([new_invited_by_sam(), resent(INV1, ADA, 2, 1, 2)]);
+    given(history)
+        .when(remove(ADA, SAM, 2))
+        .then_expect_events(vec![E::MemberRemoved { user_id: SAM, removed_by: ADA, removed_at: days(2) }]);
 }
