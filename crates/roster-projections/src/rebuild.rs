@@ -3,9 +3,13 @@
 //! For each projection: copy its tables' definitions into a fresh schema, replay the whole log
 //! into those shadow tables in batches (the projection code is the same; the connection's
 //! `search_path` points it at the shadow schema), then in one transaction that holds the
-//! projection's checkpoint lock (so the live projector pauses), apply the last events, drop the
-//! old tables, move the shadow ones into `public` and set the checkpoint. Readers see either
-//! the old tables or the new ones, never a mix.
+//! projection's checkpoint lock (so the live projector pauses), apply the last events, replace
+//! the live tables' rows with the shadow rows and set the checkpoint.
+//!
+//! The swap replaces rows (`DELETE` + `INSERT … SELECT`) rather than dropping and renaming
+//! tables: a query that waits on a dropped table's lock fails with "could not open relation",
+//! whereas row changes need no lock that blocks readers. Under MVCC, readers see the old rows
+//! until the swap commits and the new rows after it, never a mix.
 
 use crate::projector::{apply_batch, lock_checkpoint, set_checkpoint};
 use crate::{Projection, ProjectionError};
@@ -65,7 +69,7 @@ async fn rebuild_one(pool: &PgPool, projection: Projection, schema: &str) -> Res
         }
     }
 
-    // Swap: pause the live projector, apply the tail, exchange the tables.
+    // Swap: pause the live projector, apply the tail, replace the live rows.
     let mut tx = pool.begin().await?;
     lock_checkpoint(&mut tx, projection).await?;
     use_schema(&mut tx, schema).await?;
@@ -77,10 +81,10 @@ async fn rebuild_one(pool: &PgPool, projection: Projection, schema: &str) -> Res
         }
     }
     for table in projection.tables() {
-        sqlx::query(&format!("DROP TABLE public.{table}")).execute(&mut *tx).await?;
-        sqlx::query(&format!("ALTER TABLE {schema}.{table} SET SCHEMA public")).execute(&mut *tx).await?;
+        sqlx::query(&format!("DELETE FROM public.{table}")).execute(&mut *tx).await?;
+        sqlx::query(&format!("INSERT INTO public.{table} SELECT * FROM {schema}.{table}")).execute(&mut *tx).await?;
     }
-    sqlx::query(&format!("DROP SCHEMA {schema}")).execute(&mut *tx).await?;
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&mut *tx).await?;
     set_checkpoint(&mut tx, projection, position).await?;
     tx.commit().await?;
     Ok(RebuildReport { name: projection.name(), position })

@@ -82,8 +82,8 @@ impl StoredEvent {
     pub fn to_feed_json(&self) -> Value {
         json!({
             "position": self.position.to_string(),
-            "occurredAt": self.occurred_at().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            "recordedAt": self.recorded_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "occurredAt": self.occurred_at().to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            "recordedAt": self.recorded_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
             "accountId": self.account_id,
             "aggregateType": self.aggregate_type,
             "aggregateId": self.aggregate_id,

@@ -18,7 +18,9 @@ fn member_invited_v2(mut payload: Value) -> Value {
             let expires_at = invited_at
                 .as_str()
                 .and_then(|s| s.parse::<DateTime<Utc>>().ok())
-                .map(|t| Value::String((t + Duration::days(V1_INVITE_TTL_DAYS)).to_rfc3339()));
+                .map(|t| t + Duration::days(V1_INVITE_TTL_DAYS))
+                // The same spelling serde gives every other timestamp.
+                .map(|t| Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)));
             body.insert("sent_at".into(), invited_at);
             if let Some(expires_at) = expires_at {
                 body.entry("expires_at").or_insert(expires_at);
@@ -52,4 +54,32 @@ static UPCASTERS: std::sync::LazyLock<Vec<Box<dyn EventUpcaster>>> = std::sync::
 /// Upcasts `event` with every registered upcaster (see [`upcasters`]).
 pub fn to_current(event: SerializedEvent) -> SerializedEvent {
     upcast(&UPCASTERS, event)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn member_invited_one_becomes_two_with_a_seven_day_expiry() {
+        let old = SerializedEvent::new(
+            "a".into(),
+            3,
+            "Account".into(),
+            "MemberInvited".into(),
+            "1.0".into(),
+            json!({ "MemberInvited": { "email": "x@example.com", "invited_at": "2025-01-11T10:00:00Z" } }),
+            json!({}),
+        );
+        let current = to_current(old);
+        assert_eq!(current.event_version, "2.0.0");
+        assert_eq!(
+            current.payload,
+            json!({ "MemberInvited": { "email": "x@example.com", "sent_at": "2025-01-11T10:00:00Z", "expires_at": "2025-01-18T10:00:00Z" } })
+        );
+        // Current versions pass through untouched.
+        let again = to_current(current.clone());
+        assert_eq!(again.payload, current.payload);
+    }
 }
