@@ -59,9 +59,10 @@ async fn subscription_refuses_callers_who_may_not_read() {
     let app = spawn_app().await;
     let admin = app.sign_up("ada@example.com", "Acme").await;
     let (guest, _) = app.add_member(&admin, "gus@example.com", "GUEST").await;
-    let url = format!("{}/graphql/ws", app.address.replace("http://", "ws://"));
-    for (token, expected) in [(guest.as_str(), "FORBIDDEN"), ("nonsense", "UNAUTHENTICATED")] {
-        let mut request = url.clone().into_client_request().unwrap();
+    let base = app.address.replace("http://", "ws://");
+    // `/graphql/ws`, and an upgrade on `/graphql` itself.
+    for (path, token, expected) in [("/graphql/ws", guest.as_str(), "FORBIDDEN"), ("/graphql", "nonsense", "UNAUTHENTICATED")] {
+        let mut request = format!("{base}{path}").into_client_request().unwrap();
         request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
         let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
         socket.send(Message::Text(json!({ "type": "connection_init", "payload": { "token": token } }).to_string().into())).await.unwrap();
