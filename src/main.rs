@@ -158,6 +158,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
     };
     let pool = db::connect(&args.db.database_url, 20).await.context("connecting to the database")?;
     db::migrate(&pool).await.context("applying migrations")?;
+    if let Ok(o) = args.db.database_url.parse::<sqlx::postgres::PgConnectOptions>() {
+        // The URL without its password, so operators can point `roster events` at it.
+        let database = o.get_database().unwrap_or_default();
+        tracing::info!("database postgres://{}@{}:{}/{database}", o.get_username(), o.get_host(), o.get_port());
+    }
     let public_url = args.public_url.unwrap_or_else(|| format!("http://{}", args.bind));
     let mut config = Config::new(public_url, jwt_secret);
     config.invite_ttl = args.invite_ttl;

@@ -16,7 +16,7 @@ use roster_domain::account::UserRef;
 use roster_domain::{
     Account, AccountCommand, DomainError, Email, EventMetadata, InviteToken, Role, User, UserCommand,
 };
-use roster_store::{credentials, Append, EventStore, StoreError};
+use roster_store::{credentials, Append, EventStore, Loaded, StoreError};
 use std::future::Future;
 use uuid::Uuid;
 
@@ -58,12 +58,20 @@ async fn decide<A>(store: &EventStore, id: Uuid, command: A::Command) -> ApiResu
 where
     A: Aggregate<Error = DomainError, Services = ()>,
 {
-    let id = id.to_string();
-    let loaded = store.load::<A>(&id).await?;
+    let loaded = store.load::<A>(&id.to_string()).await?;
+    decide_loaded(id, loaded, command).await
+}
+
+/// Lets an already loaded aggregate decide `command` (cqrs-es's `handle` writes the events to
+/// the sink and applies them to the aggregate, once).
+async fn decide_loaded<A>(id: Uuid, loaded: Loaded<A>, command: A::Command) -> ApiResult<Decided<A>>
+where
+    A: Aggregate<Error = DomainError, Services = ()>,
+{
     let mut aggregate = loaded.aggregate;
     let sink = EventSink::default();
     aggregate.handle(command, &(), &sink).await?;
-    Ok(Decided { id, version: loaded.version, aggregate, events: sink.collect().await })
+    Ok(Decided { id: id.to_string(), version: loaded.version, aggregate, events: sink.collect().await })
 }
 
 /// Runs `attempt` until it does not fail with a conflict, at most [`MAX_ATTEMPTS`] times.
@@ -108,7 +116,7 @@ impl AppState {
         if let Some(account) = account {
             appends.push(account.append()?);
         }
-        if appends.iter().all(|a| a.new_version() == 0) && credential.is_none() {
+        if appends.iter().all(Append::is_empty) && credential.is_none() {
             return Ok(None);
         }
         let mut tx = self.pool.begin().await?;
@@ -295,20 +303,17 @@ impl AppState {
         let user_id = Uuid::new_v4();
         let hash = tokio::sync::OnceCell::<String>::new();
         let email = retry(|| async {
-            let invited = self.store.load::<Account>(&account_id.to_string()).await?;
-            let invited_email = invited
+            // The new user's email is the invited one, so read it before deciding.
+            let loaded = self.store.load::<Account>(&account_id.to_string()).await?;
+            let invited_email = loaded
                 .aggregate
                 .invitations
                 .get(&token.invitation_id)
                 .map(|i| i.email.clone())
                 .ok_or(DomainError::InvalidToken)?;
             let user = UserRef { id: user_id, email: invited_email.clone() };
-            let account = decide::<Account>(
-                &self.store,
-                account_id,
-                AccountCommand::Accept { invitation_id: token.invitation_id, token: digest.clone(), user, now },
-            )
-            .await?;
+            let accept = AccountCommand::Accept { invitation_id: token.invitation_id, token: digest.clone(), user, now };
+            let account = decide_loaded(account_id, loaded, accept).await?;
             if credentials::find_by_email(&self.pool, invited_email.as_str()).await?.is_some() {
                 return Err(ApiError::Unauthenticated("a user with this email exists: sign in to accept"));
             }

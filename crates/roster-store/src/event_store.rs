@@ -56,6 +56,11 @@ impl Append {
         Ok(Self { aggregate_type: A::TYPE, aggregate_id: aggregate_id.into(), expected_version, events })
     }
 
+    /// Whether there is nothing to append (a no-op command).
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
     /// The stream's version once these events are appended.
     pub fn new_version(&self) -> usize {
         self.expected_version + self.events.len()

@@ -79,10 +79,7 @@ async fn session_payload(state: &AppState, session: Session) -> ApiResult<Sessio
         .await?
         .ok_or_else(|| ApiError::Internal("user missing from read model".into()))?;
     let account = match session.account_id {
-        Some(id) => {
-            let caller = crate::auth::identify(&state.config.jwt_secret, None, Some(&session.token));
-            Some(visible_account(state, &caller, id).await?)
-        }
+        Some(id) => Some(visible_account(state, session.user_id, id).await?),
         None => None,
     };
     Ok(SessionPayload { token: session.token, user: User::from(user), account })
@@ -140,7 +137,7 @@ impl MutationRoot {
     async fn create_account(&self, ctx: &Context<'_>, input: CreateAccountInput) -> Result<Account> {
         run(ctx, |state, req| async move {
             let id = state.create_account(req, &input.name).await?;
-            visible_account(state, &req.caller, id).await
+            visible_account(state, req.caller.user()?.0, id).await
         })
         .await
     }

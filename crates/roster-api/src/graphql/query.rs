@@ -17,11 +17,10 @@ use uuid::Uuid;
 /// The root of all reads.
 pub struct QueryRoot;
 
-/// The account `id` as `caller` may see it.
+/// The account `id` as the signed-in `user_id` may see it.
 ///
-/// Errors: `UNAUTHENTICATED`; `NOT_FOUND` (no such account); `FORBIDDEN` (not a member).
-pub(crate) async fn visible_account(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<Account> {
-    let (user_id, _) = caller.user()?;
+/// Errors: `NOT_FOUND` (no such account); `FORBIDDEN` (not a member).
+pub(crate) async fn visible_account(state: &AppState, user_id: Uuid, id: Uuid) -> ApiResult<Account> {
     let row = queries::account(&state.pool, id).await?.ok_or(DomainError::NotFound("account"))?;
     let viewer_role = queries::member_role(&state.pool, id, user_id).await?.ok_or(DomainError::Forbidden)?;
     Ok(Account { row, viewer_role })
@@ -37,9 +36,9 @@ pub(crate) async fn event_filter(state: &AppState, caller: &Caller, account_id: 
     if *caller == Caller::Operator {
         return Ok(EventFilter { account_id });
     }
-    caller.user()?;
+    let (user_id, _) = caller.user()?;
     let account_id = account_id.ok_or(DomainError::Forbidden)?;
-    let account = visible_account(state, caller, account_id).await?;
+    let account = visible_account(state, user_id, account_id).await?;
     if account.viewer_role != Role::Admin {
         return Err(DomainError::Forbidden.into());
     }
@@ -69,8 +68,11 @@ impl QueryRoot {
     /// Errors: `UNAUTHENTICATED`, `NOT_FOUND`, `FORBIDDEN` (another tenant's), `VALIDATION`.
     async fn account(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Account>> {
         let (state, req) = env(ctx);
-        let id = parse_id(&id, "id").map_err(|e| gql_err(ctx, e))?;
-        visible_account(state, &req.caller, id).await.map(Some).map_err(|e| gql_err(ctx, e))
+        let account = async {
+            let (user_id, _) = req.caller.user()?;
+            visible_account(state, user_id, parse_id(&id, "id")?).await
+        };
+        account.await.map(Some).map_err(|e| gql_err(ctx, e))
     }
 
     /// What an invite link is for, for the accept page. Public: the token is the credential.
