@@ -92,23 +92,9 @@ async fn f5_two_simultaneous_invites_for_one_email_one_wins_other_is_pending() {
 async fn f6_invite_link_ignores_host_and_origin_headers() {
     let app = spawn_app().await;
     let admin = app.sign_up("ada@example.com", "Acme").await;
-    let response: serde_json::Value = app
-        .client
-        .post(format!("{}/graphql", app.address))
-        .bearer_auth(&admin.token)
-        .header("Host", "evil.example")
-        .header("Origin", "https://evil.example")
-        .header("X-Forwarded-Host", "evil.example")
-        .json(&json!({
-            "query": "mutation($a: ID!) { inviteUser(input: {accountId: $a, email: \"g@example.com\", role: GUEST}) { inviteLink } }",
-            "variables": { "a": admin.account_id }
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let headers = [("Host", "evil.example"), ("Origin", "https://evil.example"), ("X-Forwarded-Host", "evil.example")];
+    let query = "mutation($a: ID!) { inviteUser(input: {accountId: $a, email: \"g@example.com\", role: GUEST}) { inviteLink } }";
+    let response = app.gql_with_headers(Some(&admin.token), &headers, query, json!({ "a": admin.account_id })).await;
     let link = response["data"]["inviteUser"]["inviteLink"].as_str().expect("link");
     assert!(link.starts_with(&format!("{}/invite/", common::PUBLIC_URL)), "{link}");
     assert!(!link.contains("evil"));

@@ -42,18 +42,8 @@ async fn internal_errors_name_the_request_id_and_hide_the_cause() {
     let app = spawn_app().await;
     let admin = app.sign_up("ada@example.com", "Acme").await;
     sqlx::query("ALTER TABLE users RENAME TO users_broken").execute(&app.pool).await.unwrap();
-    let response: Value = app
-        .client
-        .post(format!("{}/graphql", app.address))
-        .bearer_auth(&admin.token)
-        .header("x-request-id", "req-12345")
-        .json(&json!({ "query": "{ viewer { user { email } } }" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let headers = [("x-request-id", "req-12345")];
+    let response = app.gql_with_headers(Some(&admin.token), &headers, "{ viewer { user { email } } }", json!({})).await;
     assert_eq!(code(&response), Some("INTERNAL"), "{response}");
     let message = response["errors"][0]["message"].as_str().unwrap();
     assert!(message.contains("req-12345"), "{message}");
@@ -64,22 +54,9 @@ async fn internal_errors_name_the_request_id_and_hide_the_cause() {
 async fn every_event_carries_actor_request_time_ip_and_user_agent() {
     let app = spawn_app().await;
     let admin = app.sign_up("ada@example.com", "Acme").await;
-    let response: Value = app
-        .client
-        .post(format!("{}/graphql", app.address))
-        .bearer_auth(&admin.token)
-        .header("x-request-id", "invite-1")
-        .header("user-agent", "roster-tests/1.0")
-        .json(&json!({
-            "query": "mutation($a: ID!) { inviteUser(input: {accountId: $a, email: \"g@example.com\", role: GUEST}) { inviteLink } }",
-            "variables": { "a": admin.account_id }
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let headers = [("x-request-id", "invite-1"), ("user-agent", "roster-tests/1.0")];
+    let query = "mutation($a: ID!) { inviteUser(input: {accountId: $a, email: \"g@example.com\", role: GUEST}) { inviteLink } }";
+    let response = app.gql_with_headers(Some(&admin.token), &headers, query, json!({ "a": admin.account_id })).await;
     assert!(response.get("errors").is_none(), "{response}");
     let metadata: Value = sqlx::query_scalar("SELECT metadata FROM events WHERE event_type = 'MemberInvited'").fetch_one(&app.pool).await.unwrap();
     assert_eq!(metadata["actor_user_id"], admin.user_id.as_str());

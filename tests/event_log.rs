@@ -66,7 +66,7 @@ async fn tailing_reader_sees_every_event_of_sixteen_concurrent_writers_once_in_o
                 tokio::time::sleep(Duration::from_millis((attempt * 7 + w as u64 * 13) % 9)).await;
                 EventStore::append(&mut tx, &[append], &EventMetadata::new(None, "test", chrono::Utc::now())).await.unwrap();
                 tokio::time::sleep(Duration::from_millis((attempt * 5 + w as u64 * 3) % 7)).await;
-                if attempt % 5 == 0 {
+                if attempt.is_multiple_of(5) {
                     tx.rollback().await.unwrap(); // aborted appends leave no event behind
                     continue;
                 }

@@ -85,7 +85,15 @@ pub fn token_of(link: &str) -> String {
 impl TestApp {
     /// Posts a GraphQL request; returns the whole response body.
     pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        self.gql_with_headers(token, &[], query, variables).await
+    }
+
+    /// Like [`TestApp::gql`], with extra request headers.
+    pub async fn gql_with_headers(&self, token: Option<&str>, headers: &[(&str, &str)], query: &str, variables: Value) -> Value {
         let mut request = self.client.post(format!("{}/graphql", self.address)).json(&json!({ "query": query, "variables": variables }));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }

@@ -65,6 +65,14 @@ pub struct ProjectionStatus {
     pub last_error: Option<String>,
 }
 
+#[derive(sqlx::FromRow)]
+struct CheckpointRow {
+    position: i64,
+    updated_at: DateTime<Utc>,
+    failed_position: Option<i64>,
+    last_error: Option<String>,
+}
+
 /// Runs the projections. Cheap to clone; clones share the fail point.
 #[derive(Clone)]
 pub struct Projector {
@@ -228,14 +236,14 @@ impl Projector {
     pub async fn status(&self) -> Result<Vec<ProjectionStatus>, ProjectionError> {
         let mut out = Vec::new();
         for projection in Projection::ALL {
-            let row: Option<(i64, DateTime<Utc>, Option<i64>, Option<String>)> = sqlx::query_as(
+            let row: Option<CheckpointRow> = sqlx::query_as(
                 "SELECT position, updated_at, failed_position, last_error FROM projection_checkpoints WHERE name = $1",
             )
             .bind(projection.name())
             .fetch_optional(&self.pool)
             .await?;
             let (checkpoint, updated_at, failed_position, last_error) = match row {
-                Some((p, u, f, e)) => (p, Some(u), f, e),
+                Some(r) => (r.position, Some(r.updated_at), r.failed_position, r.last_error),
                 None => (0, None, None, None),
             };
             let lag: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE position > $1")
