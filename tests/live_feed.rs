@@ -117,3 +117,47 @@ async fn roster_events_follow_streams_new_events_as_they_commit() {
     let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
     assert!(status.success());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn subscription_ends_when_the_subscriber_stops_being_an_admin() {
+    let app = spawn_app().await;
+    let ada = app.sign_up("ada@example.com", "Acme").await;
+    let (bob, _) = app.add_member(&ada, "bob@example.com", "ADMIN").await;
+    let url = format!("{}/graphql/ws", app.address.replace("http://", "ws://"));
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let send = |v: Value| Message::Text(v.to_string().into());
+    socket.send(send(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", ada.token) } }))).await.unwrap();
+    // Start after everything so far: only what happens next arrives.
+    let head: i64 = sqlx::query_scalar("SELECT max(position) FROM events").fetch_one(&app.pool).await.unwrap();
+    let query = format!("subscription {{ events(after: \"{head}\", accountId: \"{}\") {{ type }} }}", ada.account_id);
+    socket.send(send(json!({ "id": "1", "type": "subscribe", "payload": { "query": query } }))).await.unwrap();
+    let mut received = Vec::new();
+    let mut removed = false;
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next()).await.expect("message in time").unwrap().unwrap();
+        let Message::Text(text) = message else { continue };
+        let body: Value = serde_json::from_str(&text).unwrap();
+        match body["type"].as_str() {
+            Some("connection_ack") => {
+                app.invite_ok(&ada.token, &ada.account_id, "one@example.com", "GUEST").await;
+            }
+            Some("next") if body["payload"]["errors"].is_null() => {
+                received.push(body["payload"]["data"]["events"]["type"].as_str().unwrap().to_string());
+                if !removed {
+                    removed = true;
+                    let response = app.remove_member(&bob, &ada.account_id, &ada.user_id).await;
+                    assert!(response.get("errors").is_none(), "{response}");
+                }
+            }
+            Some("next") => {
+                assert_eq!(body["payload"]["errors"][0]["extensions"]["code"], "FORBIDDEN", "{body}");
+            }
+            Some("complete") => break,
+            other => panic!("unexpected {other:?}: {body}"),
+        }
+    }
+    // Ada saw her own invite, but not the event that removed her.
+    assert_eq!(received, vec!["MemberInvited"]);
+}
