@@ -84,17 +84,20 @@ fn classify(error: &mut ServerError) {
     }
 }
 
-/// The innermost input field a validation message names, e.g. `role` from
-/// `Invalid value for argument "input.role", …`.
+/// The text between the quotes that follow `marker` in `message`.
+fn quoted_after<'a>(message: &'a str, marker: &str) -> Option<&'a str> {
+    let rest = &message[message.find(marker)? + marker.len()..];
+    rest.split('"').next()
+}
+
+/// The innermost input field a validation message names: `role` from both
+/// `Invalid value for argument "input.role", …` and
+/// `Invalid value for argument "input", field "role" of type "Role!" is required …`.
 fn field_of(message: &str) -> Option<String> {
-    let start = message.find("argument \"").map(|i| i + "argument \"".len())
-        .or_else(|| message.find("Variable \"$").map(|i| i + "Variable \"$".len()))?;
-    let rest = &message[start..];
-    let path = &rest[..rest.find('"')?];
-    let last = path.rsplit('.').next()?;
-    // Messages about a nested value can name it after the path, e.g. `…, field "role": …`.
-    let inner = message[start..].find("field \"").map(|i| &message[start + i + 7..]).and_then(|s| s.split('"').next());
-    Some(inner.unwrap_or(last).to_string())
+    let name = quoted_after(message, ", field \"")
+        .or_else(|| quoted_after(message, "argument \"").and_then(|path| path.rsplit('.').next()))
+        .or_else(|| quoted_after(message, "Variable \"$"))?;
+    Some(name.to_string())
 }
 
 async fn graphql_post(State(shared): State<Shared>, ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: HeaderMap, request: GraphQLRequest) -> GraphQLResponse {
@@ -155,3 +158,20 @@ async fn readyz(State(shared): State<Shared>) -> Response {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::field_of;
+
+    #[test]
+    fn validation_messages_name_the_innermost_field() {
+        let cases = [
+            (r#"Invalid value for argument "input.role", enumeration type "Role" does not contain the value "OWNER""#, Some("role")),
+            (r#"Invalid value for argument "input", field "role" of type "Role!" is required but not provided"#, Some("role")),
+            (r#"Invalid value for argument "first", expected type "Int""#, Some("first")),
+            ("Unknown field \"nope\" on type \"Query\".", None),
+        ];
+        for (message, field) in cases {
+            assert_eq!(field_of(message).as_deref(), field, "{message}");
+        }
+    }
+}

@@ -85,8 +85,12 @@ async fn session_payload(state: &AppState, session: Session) -> ApiResult<Sessio
     Ok(SessionPayload { token: session.token, user: User::from(user), account })
 }
 
+/// The invitation a command just changed, from the read model. Its absence means the
+/// projection is stopped or behind (`roster projections status`), not a missing invitation.
 async fn invitation(state: &AppState, id: uuid::Uuid) -> ApiResult<Invitation> {
-    let row = queries::invitation(&state.pool, id).await?.ok_or(DomainError::NotFound("invitation"))?;
+    let row = queries::invitation(&state.pool, id)
+        .await?
+        .ok_or_else(|| ApiError::Internal(format!("invitation {id} is not in the read model yet")))?;
     Ok(Invitation { row, now: state.clock.now() })
 }
 
