@@ -20,7 +20,12 @@ pub enum Caller {
     /// No token, or one that does not verify.
     Anonymous,
     /// A signed-in user.
-    User { id: Uuid, email: Email },
+    User {
+        /// The user's id (the token's `sub`).
+        id: Uuid,
+        /// The user's normalised email.
+        email: Email,
+    },
     /// The operator token: may read every account's events, nothing else.
     Operator,
 }

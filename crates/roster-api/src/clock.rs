@@ -6,6 +6,7 @@ use std::sync::Mutex;
 
 /// Tells the current time.
 pub trait Clock: Send + Sync + 'static {
+    /// The current instant, UTC.
     fn now(&self) -> DateTime<Utc>;
 }
 

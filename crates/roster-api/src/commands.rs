@@ -26,7 +26,9 @@ pub const MAX_ATTEMPTS: u32 = 12;
 /// A signed-in session: the token and whom it is for.
 #[derive(Debug, Clone)]
 pub struct Session {
+    /// The bearer token (HS256 JWT).
     pub token: String,
+    /// Whom the session is for.
     pub user_id: Uuid,
     /// The account the session was opened for (sign-up, accept), if any.
     pub account_id: Option<Uuid>,
@@ -35,7 +37,9 @@ pub struct Session {
 /// An issued invitation: its id and the one-time link.
 #[derive(Debug, Clone)]
 pub struct IssuedInvite {
+    /// The invitation's id (unchanged by resends).
     pub invitation_id: Uuid,
+    /// `<public url>/invite/<token>`; the token is never stored, so this is its only copy.
     pub link: String,
 }
 

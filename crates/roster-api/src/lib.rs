@@ -7,6 +7,8 @@
 //! Start a server with [`AppState::new`] and [`http::router`]; see `src/main.rs` of the `roster`
 //! binary and the black-box tests in `tests/`.
 
+#![warn(missing_docs)]
+
 pub mod auth;
 pub mod clock;
 pub mod commands;
@@ -35,10 +37,15 @@ pub struct AppState(Arc<Inner>);
 
 /// What [`AppState`] holds.
 pub struct Inner {
+    /// Connections to the database.
     pub pool: PgPool,
+    /// Loads aggregates and appends their events.
     pub store: EventStore,
+    /// Keeps the read models current; mutations wait on it (read-your-writes).
     pub projector: Projector,
+    /// Deployment settings.
     pub config: Config,
+    /// The time source for commands and expiry.
     pub clock: Arc<dyn Clock>,
     /// Log-in attempts per email: 10 at once, then one per 6 s.
     pub login_limiter: Limiter,
@@ -71,9 +78,13 @@ impl AppState {
 /// Facts about one request: who, from where, and its id (for event metadata and errors).
 #[derive(Debug, Clone)]
 pub struct RequestContext {
+    /// The `x-request-id` (the client's when short and plain, else a fresh UUID).
     pub request_id: String,
+    /// The TCP peer's IP address.
     pub ip: Option<String>,
+    /// The `User-Agent` header, cut to 512 characters.
     pub user_agent: Option<String>,
+    /// Who is calling, from the bearer token.
     pub caller: auth::Caller,
 }
 

@@ -26,78 +26,213 @@ pub const REASON_CANCELLED: &str = "cancelled";
 /// A user as a command names them: id plus normalised email.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRef {
+    /// The user's id (their `User` stream id).
     pub id: Uuid,
+    /// The user's normalised email.
     pub email: Email,
 }
 
 /// What an actor asks of an account. Times are passed in (`now`); the domain reads no clock.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AccountCommand {
-    /// Opens the account with `founder` as its only Admin (sign-up, `createAccount`).
-    Create { name: String, founder: UserRef, now: DateTime<Utc> },
-    /// Invites `email` with `role`; the token's digest is stored, never the token.
-    Invite {
-        actor: Uuid,
-        invitation_id: Uuid,
-        email: Email,
-        role: Role,
-        token: TokenDigest,
+    /// Opens the account with `founder` as its only Admin (sign-up, `createAccount`). Refused with
+    /// `VALIDATION` (`accountId` if it already exists; `name` if not 1–100 characters).
+    Create {
+        /// Account name; trimmed, 1–100 characters ([`MAX_ACCOUNT_NAME_LEN`]).
+        name: String,
+        /// The user who opens the account and becomes its only Admin.
+        founder: UserRef,
+        /// Current UTC instant; becomes `created_at` and `joined_at`.
         now: DateTime<Utc>,
+    },
+    /// Invites `email` with `role`; the token's digest is stored, never the token. Refused with
+    /// `NOT_FOUND` (account), `FORBIDDEN` (not a member, or may not grant `role`; rule "Who"),
+    /// `ALREADY_MEMBER`, `INVITATION_PENDING`, `VALIDATION` (`invitationId` already used).
+    Invite {
+        /// The inviting member's user id.
+        actor: Uuid,
+        /// Fresh id for the new invitation, chosen by the caller.
+        invitation_id: Uuid,
+        /// The invitee's normalised email (rule "Email").
+        email: Email,
+        /// Role granted on acceptance; must be in the actor's "may grant" column.
+        role: Role,
+        /// SHA-256 digest of the new invite token, 64 lower-case hex characters.
+        token: TokenDigest,
+        /// Current UTC instant; becomes `sent_at`.
+        now: DateTime<Utc>,
+        /// Invitation lifetime (`ROSTER_INVITE_TTL`, 7 days by default); `expires_at = now + ttl`.
         ttl: Duration,
     },
-    /// Rotates the token of a pending or expired invitation and restarts its expiry.
-    Resend { actor: Uuid, invitation_id: Uuid, token: TokenDigest, now: DateTime<Utc>, ttl: Duration },
-    /// Cancels a pending or expired invitation.
-    Cancel { actor: Uuid, invitation_id: Uuid, now: DateTime<Utc> },
-    /// Accepts an invitation for `user` with the digest of the presented token.
-    /// `user.email` must be the invited email (`EMAIL_MISMATCH` otherwise).
-    Accept { invitation_id: Uuid, token: TokenDigest, user: UserRef, now: DateTime<Utc> },
-    /// Changes a member's role (Admins only).
-    ChangeRole { actor: Uuid, user_id: Uuid, role: Role },
-    /// Removes a member (Admins only) and cancels the invitations that member sent.
-    RemoveMember { actor: Uuid, user_id: Uuid, now: DateTime<Utc> },
+    /// Rotates the token of a pending or expired invitation and restarts its expiry (rule
+    /// "Resend"). Refused with `NOT_FOUND` (account, invitation), `FORBIDDEN` (neither an Admin nor
+    /// the original inviter still able to grant its role), `INVITATION_NOT_PENDING`,
+    /// `ALREADY_MEMBER`, `INVITATION_PENDING` (another pending invitation for the email).
+    Resend {
+        /// The user resending: the original inviter or an Admin.
+        actor: Uuid,
+        /// The invitation to resend; its id is kept.
+        invitation_id: Uuid,
+        /// SHA-256 digest of the new token (64 lower-case hex characters); the old link dies.
+        token: TokenDigest,
+        /// Current UTC instant; becomes the new `sent_at`.
+        now: DateTime<Utc>,
+        /// Invitation lifetime; the new `expires_at = now + ttl`.
+        ttl: Duration,
+    },
+    /// Cancels a pending or expired invitation (rule "Cancel"). Refused with `NOT_FOUND` (account,
+    /// invitation), `FORBIDDEN` (neither an Admin nor the original inviter still able to invite),
+    /// `INVITATION_NOT_PENDING`.
+    Cancel {
+        /// The user cancelling: the original inviter or an Admin.
+        actor: Uuid,
+        /// The invitation to cancel.
+        invitation_id: Uuid,
+        /// Current UTC instant; becomes `cancelled_at`.
+        now: DateTime<Utc>,
+    },
+    /// Accepts an invitation for `user` with the digest of the presented token (rule "Accept").
+    /// Refused with `INVALID_TOKEN` (also for an unknown invitation), `INVITATION_EXPIRED`,
+    /// `INVITATION_NOT_PENDING`, `EMAIL_MISMATCH` (`user.email` is not the invited email),
+    /// `ALREADY_MEMBER`.
+    Accept {
+        /// The invitation the presented token names.
+        invitation_id: Uuid,
+        /// SHA-256 digest of the presented token, compared in constant time with the stored one.
+        token: TokenDigest,
+        /// The accepting user: the session's user, or the one registered by this acceptance.
+        user: UserRef,
+        /// Current UTC instant; decides expiry and becomes `accepted_at` and `joined_at`.
+        now: DateTime<Utc>,
+    },
+    /// Changes a member's role (Admins only, rule "Change role"); a change to the current role
+    /// appends nothing. Refused with `NOT_FOUND` (account, member), `FORBIDDEN`, `LAST_ADMIN`,
+    /// `SELF_CHANGE`.
+    ChangeRole {
+        /// The Admin making the change.
+        actor: Uuid,
+        /// The member whose role changes; never the actor.
+        user_id: Uuid,
+        /// The new role.
+        role: Role,
+    },
+    /// Removes a member (Admins only) and cancels the invitations that member sent (rule "Remove
+    /// member"). Refused with `NOT_FOUND` (account, member), `FORBIDDEN`, `LAST_ADMIN`,
+    /// `SELF_CHANGE`.
+    RemoveMember {
+        /// The Admin removing the member.
+        actor: Uuid,
+        /// The member to remove; never the actor.
+        user_id: Uuid,
+        /// Current UTC instant; becomes `removed_at` and the cancellations' `cancelled_at`.
+        now: DateTime<Utc>,
+    },
 }
 
 /// What happened to an account. Serialised externally tagged (`{"MemberInvited": {...}}`), the
 /// shape cqrs-es stores; `event_type` is the variant name. See `docs/events.md`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum AccountEvent {
-    AccountCreated { name: String, created_by: Uuid, created_at: DateTime<Utc> },
+    /// The account was opened; emitted by `Create`, always followed by the founder's
+    /// `MemberJoined`.
+    AccountCreated {
+        /// Account name, trimmed, 1–100 characters.
+        name: String,
+        /// The founding user's id.
+        created_by: Uuid,
+        /// When the account was opened (UTC instant).
+        created_at: DateTime<Utc>,
+    },
+    /// A user became a member; emitted by `Create` (the founder, as Admin) and by `Accept`.
     MemberJoined {
+        /// The new member's user id.
         user_id: Uuid,
+        /// The member's normalised email (for an accepted invitation, the invited email).
         email: Email,
+        /// `Admin` for the founder, otherwise the invitation's role.
         role: Role,
+        /// When they joined (UTC instant).
         joined_at: DateTime<Utc>,
         /// The invitation accepted to join; `None` for the founder.
         invitation_id: Option<Uuid>,
     },
+    /// An invitation was sent; emitted by `Invite`. Version 2.0.0: 1.0 had `invited_at` and no
+    /// `expires_at`, and is upcast on read.
     MemberInvited {
+        /// The new invitation's id.
         invitation_id: Uuid,
+        /// The invitee's normalised email.
         email: Email,
+        /// Role granted on acceptance.
         role: Role,
+        /// The inviting member's user id.
         invited_by: Uuid,
+        /// SHA-256 digest of the invite token, 64 lower-case hex characters (never the token).
         token_digest: TokenDigest,
+        /// When it was sent (UTC instant).
         sent_at: DateTime<Utc>,
+        /// `sent_at` + the invite TTL, 7 days by default (rule "Expiry").
         expires_at: DateTime<Utc>,
     },
+    /// A pending or expired invitation was sent again with a new token; emitted by `Resend`
+    /// (rule "Resend").
     InvitationResent {
+        /// The invitation; its id is kept.
         invitation_id: Uuid,
+        /// Who resent it: the original inviter or an Admin.
         resent_by: Uuid,
+        /// SHA-256 digest of the new token, 64 lower-case hex characters; replaces the old one.
         token_digest: TokenDigest,
+        /// When it was re-sent (UTC instant).
         sent_at: DateTime<Utc>,
+        /// `sent_at` + the invite TTL; the expiry restarts.
         expires_at: DateTime<Utc>,
         /// How many times the invitation has now been sent, the first send included.
         send_count: u32,
     },
+    /// An invitation was cancelled; emitted by `Cancel`, and by `RemoveMember` for each pending
+    /// invitation whose current link the removed member sent (rule "Remove member").
     InvitationCancelled {
+        /// The cancelled invitation.
         invitation_id: Uuid,
+        /// Who cancelled it; for [`REASON_INVITER_REMOVED`], the Admin who removed the inviter.
         cancelled_by: Uuid,
+        /// [`REASON_CANCELLED`] (`Cancel`) or [`REASON_INVITER_REMOVED`] (`RemoveMember`).
         reason: String,
+        /// When it was cancelled (UTC instant).
         cancelled_at: DateTime<Utc>,
     },
-    InvitationAccepted { invitation_id: Uuid, user_id: Uuid, accepted_at: DateTime<Utc> },
-    MemberRoleChanged { user_id: Uuid, from: Role, to: Role, changed_by: Uuid },
-    MemberRemoved { user_id: Uuid, removed_by: Uuid, removed_at: DateTime<Utc> },
+    /// An invitation was accepted; emitted by `Accept`, always followed by `MemberJoined`.
+    InvitationAccepted {
+        /// The accepted invitation.
+        invitation_id: Uuid,
+        /// The accepting user, now a member.
+        user_id: Uuid,
+        /// When it was accepted (UTC instant).
+        accepted_at: DateTime<Utc>,
+    },
+    /// A member's role changed; emitted by `ChangeRole`, never for an unchanged role. Has no
+    /// timestamp: its time is the metadata's `occurred_at`.
+    MemberRoleChanged {
+        /// The member whose role changed.
+        user_id: Uuid,
+        /// The previous role.
+        from: Role,
+        /// The new role.
+        to: Role,
+        /// The Admin who changed it.
+        changed_by: Uuid,
+    },
+    /// A member was removed; emitted by `RemoveMember`, followed by the `InvitationCancelled`s
+    /// (reason [`REASON_INVITER_REMOVED`]) of their pending invitations.
+    MemberRemoved {
+        /// The removed member's user id.
+        user_id: Uuid,
+        /// The Admin who removed them.
+        removed_by: Uuid,
+        /// When they were removed (UTC instant).
+        removed_at: DateTime<Utc>,
+    },
 }
 
 /// The current version of every account event type (semantic versions, as cqrs-es upcasters
@@ -132,15 +267,20 @@ impl DomainEvent for AccountEvent {
 /// A member as the aggregate needs them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Member {
+    /// The member's normalised email.
     pub email: Email,
+    /// The member's role in this account.
     pub role: Role,
 }
 
 /// Where an invitation stands, before expiry is considered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum InvitationState {
+    /// Sent, neither accepted nor cancelled; may have expired (see [`InvitationStatus::at`]).
     Pending,
+    /// Accepted; its token can never be used again.
     Accepted,
+    /// Cancelled by hand or because the inviter was removed; its token no longer works.
     Cancelled,
 }
 
@@ -148,9 +288,14 @@ pub enum InvitationState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum InvitationStatus {
+    /// Awaiting acceptance, before `expires_at`; shown as "Invitation sent for `<role>`".
     Pending,
+    /// Accepted; the invitee is a member. Shown as "Joined as `<role>`".
     Accepted,
+    /// Cancelled; the record stays. Shown as "Invitation cancelled".
     Cancelled,
+    /// Pending but past `expires_at`: cannot be accepted, may be resent or cancelled (rule
+    /// "Expiry"). Shown as "Invitation expired".
     Expired,
 }
 
@@ -190,15 +335,22 @@ impl InvitationStatus {
 /// An invitation as the aggregate needs it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Invitation {
+    /// The invitee's normalised email.
     pub email: Email,
+    /// Role granted on acceptance.
     pub role: Role,
+    /// The original inviter's user id.
     pub invited_by: Uuid,
     /// Who sent the current link: the inviter, or whoever resent it last.
     #[serde(default)]
     pub last_sent_by: Uuid,
+    /// SHA-256 digest of the current token, 64 lower-case hex characters.
     pub token_digest: TokenDigest,
+    /// When the current link expires (UTC instant): last `sent_at` + invite TTL.
     pub expires_at: DateTime<Utc>,
+    /// How many times the invitation has been sent, the first send included.
     pub send_count: u32,
+    /// Where it stands before expiry; see [`Invitation::status`] for the status clients see.
     pub state: InvitationState,
 }
 
@@ -214,8 +366,11 @@ impl Invitation {
 pub struct Account {
     /// `false` until `AccountCreated`.
     pub created: bool,
+    /// Account name, trimmed, 1–100 characters.
     pub name: String,
+    /// Current members by user id.
     pub members: BTreeMap<Uuid, Member>,
+    /// Every invitation ever sent, by invitation id; accepted and cancelled ones stay.
     pub invitations: BTreeMap<Uuid, Invitation>,
 }
 

@@ -12,7 +12,12 @@ pub enum DomainError {
     NotFound(&'static str),
     /// Malformed input; `field` names the input field (camelCase, as in the GraphQL input).
     #[error("{field}: {message}")]
-    Validation { field: String, message: String },
+    Validation {
+        /// The input field at fault, e.g. `email`, `displayName` or `role`.
+        field: String,
+        /// What is wrong with it, in words for people, e.g. "must be 1 to 100 characters".
+        message: String,
+    },
     /// The invited email already belongs to a member of the account.
     #[error("this email already belongs to a member of the account")]
     AlreadyMember,

@@ -10,6 +10,8 @@
 //!   on its stream makes the invariants hold under concurrent commands.
 //! - [`user::User`] is the aggregate for a person's profile (email and display name).
 
+#![warn(missing_docs)]
+
 pub mod account;
 pub mod email;
 pub mod error;

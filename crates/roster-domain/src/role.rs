@@ -7,9 +7,16 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Role {
+    /// "Admin": may invite and grant every role; alone may change roles, remove members and read
+    /// the audit log and event stream.
     Admin,
+    /// "Security Engineer": may invite and grant Security Engineer, Developer or Guest; settings
+    /// and roles read-only; no audit log or event stream.
     SecurityEngineer,
+    /// "Developer": may not invite; reads everything except sensitive data, audit log and event
+    /// stream.
     Developer,
+    /// "Guest": may not invite; the same read-only access as Developer.
     Guest,
 }
 
@@ -17,8 +24,11 @@ pub enum Role {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Access {
+    /// May read and change (`READ_WRITE`).
     ReadWrite,
+    /// May only read (`READ`).
     Read,
+    /// No access (`NONE`).
     None,
 }
 

@@ -13,14 +13,32 @@ pub const MAX_DISPLAY_NAME_LEN: usize = 100;
 /// What can be asked of a user.
 #[derive(Debug, Clone, PartialEq)]
 pub enum UserCommand {
-    /// Registers a new user. Email uniqueness is guarded by the store's credentials table.
-    Register { email: Email, display_name: String, now: DateTime<Utc> },
+    /// Registers a new user; emits `UserRegistered`. Email uniqueness is guarded by the store's
+    /// credentials table. Refused with `VALIDATION` (`email` if this user is already registered;
+    /// `displayName` if not 1–100 characters).
+    Register {
+        /// The user's normalised email; for an invitee, the invited email.
+        email: Email,
+        /// Display name; trimmed, 1–100 characters ([`MAX_DISPLAY_NAME_LEN`], rule "Accept").
+        display_name: String,
+        /// Current UTC instant; becomes `registered_at`.
+        now: DateTime<Utc>,
+    },
 }
 
 /// What happened to a user.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum UserEvent {
-    UserRegistered { email: Email, display_name: String, registered_at: DateTime<Utc> },
+    /// A user registered; emitted by `Register` (sign-up, or accepting an invitation without an
+    /// account). Holds no password (rule "Events").
+    UserRegistered {
+        /// The user's normalised email.
+        email: Email,
+        /// Display name, trimmed, 1–100 characters.
+        display_name: String,
+        /// When they registered (UTC instant).
+        registered_at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for UserEvent {
@@ -35,7 +53,9 @@ impl DomainEvent for UserEvent {
 /// The user aggregate's state.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct User {
+    /// The user's normalised email; `None` until `UserRegistered`.
     pub email: Option<Email>,
+    /// The user's display name; empty until `UserRegistered`.
     pub display_name: String,
 }
 

@@ -7,6 +7,8 @@
 //! - [`rebuild`] rebuilds projections from position 0 into shadow tables and swaps them in.
 //! - [`queries`] reads the read models for the API.
 
+#![warn(missing_docs)]
+
 mod audit_log;
 mod invitations;
 mod members;

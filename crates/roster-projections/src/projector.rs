@@ -28,10 +28,18 @@ pub enum ProjectionError {
     Decode(String),
     /// The projection failed on the event at `position`; it stays there until it succeeds.
     #[error("projection {name} stopped at position {position}: {error}")]
-    Stopped { name: &'static str, position: i64, error: String },
+    Stopped {
+        /// The projection's name.
+        name: &'static str,
+        /// The global position of the event it could not apply.
+        position: i64,
+        /// Why.
+        error: String,
+    },
     /// A failure injected by [`Projector::fail_next_batch_before_commit`].
     #[error("injected failure before commit")]
     Injected,
+    /// Anything the database reported.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -54,14 +62,17 @@ impl From<StoreError> for ProjectionError {
 /// One projection's progress, as `roster projections status` prints it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProjectionStatus {
+    /// `members`, `invitations` or `audit_log`.
     pub name: &'static str,
     /// The last position applied (0: none).
     pub checkpoint: i64,
     /// Events committed after the checkpoint.
     pub lag: i64,
+    /// When the checkpoint last moved (or a failure was recorded); `None` before the first run.
     pub updated_at: Option<DateTime<Utc>>,
     /// The position of the event the projection is stopped at, if it failed.
     pub failed_position: Option<i64>,
+    /// The error it stopped with, if it failed.
     pub last_error: Option<String>,
 }
 

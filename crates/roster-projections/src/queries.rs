@@ -14,42 +14,64 @@ use uuid::Uuid;
 /// An account.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct AccountRow {
+    /// The account id (also its event stream's aggregate id).
     pub id: Uuid,
+    /// 1–100 characters, trimmed.
     pub name: String,
+    /// When `AccountCreated` was decided.
     pub created_at: DateTime<Utc>,
 }
 
 /// A user's public profile.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct UserRow {
+    /// The user id (the `User` stream's aggregate id).
     pub id: Uuid,
+    /// Normalised (trimmed, lower-case) email.
     pub email: String,
+    /// 1–100 characters, trimmed.
     pub display_name: String,
 }
 
 /// A member of an account, with their profile.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MemberRow {
+    /// The member's profile.
     pub user: UserRow,
+    /// The member's role in this account.
     pub role: Role,
+    /// When the member joined (sign-up, account creation or accepting an invitation).
     pub joined_at: DateTime<Utc>,
 }
 
 /// An invitation. `status` is derived at read time from the stored state and `expires_at`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InvitationRow {
+    /// The invitation id; kept across resends.
     pub id: Uuid,
+    /// The account the invitation is to.
     pub account_id: Uuid,
+    /// The invited, normalised email.
     pub email: String,
+    /// The role the invitee gets on accepting.
     pub role: Role,
+    /// Pending, accepted or cancelled; expiry is derived, see [`InvitationRow::status`].
     pub state: InvitationState,
+    /// The member who sent the first invitation.
     pub invited_by: Uuid,
+    /// When it was first sent.
     pub created_at: DateTime<Utc>,
+    /// When the current link stops working (last send + `ROSTER_INVITE_TTL`).
     pub expires_at: DateTime<Utc>,
+    /// When it was last sent.
     pub last_sent_at: DateTime<Utc>,
+    /// How many times it was sent, the first send included.
     pub send_count: i32,
+    /// Who cancelled it, when cancelled.
     pub cancelled_by: Option<Uuid>,
+    /// When it was cancelled.
     pub cancelled_at: Option<DateTime<Utc>>,
+    /// "cancelled" or "inviter removed".
     pub cancel_reason: Option<String>,
 }
 
@@ -63,12 +85,19 @@ impl InvitationRow {
 /// One audit-log entry.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct AuditRow {
+    /// The global position of the event behind the entry.
     pub position: i64,
+    /// When the command was decided (`metadata.occurred_at`).
     pub occurred_at: DateTime<Utc>,
+    /// E.g. `member.invited`, `member.role_changed`.
     pub action: String,
+    /// The acting user; `None` for the system.
     pub actor_id: Option<Uuid>,
+    /// Whom it concerns: an email, or the account name for `account.created`.
     pub target: Option<String>,
+    /// Action-specific facts, e.g. `{"from": "GUEST", "to": "ADMIN"}`.
     pub details: Value,
+    /// The request that caused the event.
     pub request_id: Option<String>,
 }
 

@@ -18,6 +18,7 @@ use sqlx::{PgConnection, PgPool};
 /// What a rebuild did for one projection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RebuildReport {
+    /// The projection's name.
     pub name: &'static str,
     /// The checkpoint the rebuilt tables were swapped in at.
     pub position: i64,

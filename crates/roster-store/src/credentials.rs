@@ -8,8 +8,11 @@ use uuid::Uuid;
 /// A user's stored credential.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Credential {
+    /// The user the credential belongs to.
     pub user_id: Uuid,
+    /// Normalised email; unique.
     pub email: String,
+    /// argon2id PHC string (`$argon2id$v=19$…`), never the password.
     pub password_hash: String,
 }
 

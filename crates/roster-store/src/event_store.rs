@@ -32,7 +32,9 @@ pub const DEFAULT_SNAPSHOT_EVERY: usize = 50;
 /// stream with no events).
 #[derive(Debug, Clone)]
 pub struct Loaded<A> {
+    /// The state after every event of the stream.
     pub aggregate: A,
+    /// The stream's last sequence, the expected version for the next append.
     pub version: usize,
 }
 

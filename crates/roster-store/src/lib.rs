@@ -10,6 +10,8 @@
 //!
 //! The table layout extends postgres-es 0.5's; its `PostgresEventRepository` reads streams here.
 
+#![warn(missing_docs)]
+
 pub mod credentials;
 pub mod db;
 pub mod error;

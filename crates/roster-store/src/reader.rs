@@ -39,11 +39,15 @@ pub struct StoredEvent {
     pub recorded_at: DateTime<Utc>,
     /// The tenant, for account events; `None` for user events.
     pub account_id: Option<Uuid>,
+    /// `Account` or `User`.
     pub aggregate_type: String,
+    /// The stream's id (a UUID).
     pub aggregate_id: String,
     /// Position within its stream, from 1.
     pub sequence: i64,
+    /// The event's name, e.g. `MemberInvited`.
     pub event_type: String,
+    /// Semantic version of the payload shape, after upcasting.
     pub event_version: String,
     /// The event, externally tagged: `{"MemberInvited": {...}}`.
     pub payload: Value,
