@@ -104,3 +104,39 @@ async fn queries_keep_answering_during_a_rebuild() {
     let data = app.ok(Some(&admin.token), query, json!({ "id": admin.account_id })).await;
     assert_eq!(data["account"]["invitations"]["totalCount"], 31);
 }
+
+/// The introspection query GraphiQL and code generators send (graphql-js
+/// `getIntrospectionQuery()`), which must fit under the depth and complexity limits.
+const INTROSPECTION: &str = r#"
+query IntrospectionQuery {
+  __schema {
+    queryType { name } mutationType { name } subscriptionType { name }
+    types { ...FullType }
+    directives { name description locations args { ...InputValue } }
+  }
+}
+fragment FullType on __Type {
+  kind name description
+  fields(includeDeprecated: true) { name description args { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason }
+  inputFields { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
+fragment TypeRef on __Type {
+  kind name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } }
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn graphiql_introspection_fits_the_query_limits() {
+    let app = spawn_app().await;
+    let data = app.ok(None, INTROSPECTION, json!({})).await;
+    let types = data["__schema"]["types"].as_array().unwrap();
+    assert!(types.iter().any(|t| t["name"] == "InvitationStatus"));
+    // Deeper nesting than any real client sends is refused before it runs.
+    let deep = format!("{{ __type(name: \"Role\") {{ {} name {} }} }}", "ofType {".repeat(20), "}".repeat(20));
+    assert_eq!(common::code(&app.gql(None, &deep, json!({})).await), Some("VALIDATION"));
+}

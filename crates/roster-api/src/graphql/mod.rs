@@ -21,7 +21,7 @@ pub type RosterSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 /// Builds the schema with `state` available to resolvers. Queries are limited in depth and
 /// complexity so no request can make the server do unbounded work.
 pub fn schema(state: Option<AppState>) -> RosterSchema {
-    let builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot).limit_depth(12).limit_complexity(5_000);
+    let builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot).limit_depth(16).limit_complexity(5_000);
     match state {
         Some(state) => builder.data(state).finish(),
         None => builder.finish(),
