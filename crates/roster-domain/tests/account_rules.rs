@@ -600,9 +600,8 @@ fn resend_by_an_inviter_who_may_no_longer_invite_is_forbidden() {
         .then_expect_error(DomainError::Forbidden);
 }
 
-/// Known gap (see the report): resend checks "original inviter whose role may invite" but not
-/// the "may grant" column, so an Admin demoted to Security Engineer can still re-issue (and
-/// receive the link of) an Admin invitation they sent earlier.
+/// Rule "Who": resending issues a new link, so an inviter who is no longer an Admin may not
+/// re-issue an Admin invitation they sent earlier (they may no longer grant Admin).
 #[test]
 fn resend_by_an_inviter_who_may_no_longer_grant_the_role_is_forbidden() {
     let history = team_and([
