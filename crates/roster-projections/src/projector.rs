@@ -170,11 +170,16 @@ impl Projector {
         if applied == 0 {
             return Ok(0);
         }
+        // One-shot: disarm the fail point as it fires.
         let injected = {
             let mut fail_point = self.fail_point.lock().expect("fail point lock");
-            (*fail_point == Some(projection)).then(|| fail_point.take())
+            let armed = *fail_point == Some(projection);
+            if armed {
+                *fail_point = None;
+            }
+            armed
         };
-        if injected.is_some() {
+        if injected {
             tx.rollback().await?;
             return Err(ProjectionError::Injected);
         }
