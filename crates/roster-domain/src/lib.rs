@@ -9,22 +9,35 @@
 //!   no double membership) lives inside this one consistency boundary, so optimistic concurrency
 //!   on its stream makes the invariants hold under concurrent commands.
 //! - [`user::User`] is the aggregate for a person's profile (email and display name).
+//! - Both decide commands through the [`Decide`] trait; [`aggregate::handle`] turns a decision
+//!   into cqrs-es's `Aggregate::handle`.
+//! - [`permission`] holds the permission matrix; every check asks it by name
+//!   ([`Role::allows`]`(`[`Permission`]`::…)`).
+//!
+//! Feature `sqlx` (off by default) derives `sqlx::Type` on the ids, [`Role`] and
+//! [`account::InvitationState`], so read models bind and decode them directly.
 
 #![warn(missing_docs)]
 
 pub mod account;
+pub mod aggregate;
 pub mod email;
 pub mod error;
+pub mod id;
 pub mod metadata;
+pub mod permission;
 pub mod role;
 pub mod token;
 pub mod user;
 
 pub use account::{Account, AccountCommand, AccountEvent, InvitationStatus};
+pub use aggregate::Decide;
 pub use email::Email;
 pub use error::DomainError;
+pub use id::{AccountId, InvitationId, UserId};
 pub use metadata::EventMetadata;
-pub use role::{Access, Role};
+pub use permission::{permission_matrix_markdown, Access, Permission};
+pub use role::Role;
 pub use token::{InviteToken, TokenDigest};
 pub use user::{User, UserCommand, UserEvent};
 

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use uuid::Uuid;
+use crate::UserId;
 
 /// Who caused an event, when, and through which request. Stored in the event's `metadata`
 /// column as a JSON object of strings (cqrs-es's metadata shape).
@@ -25,7 +25,7 @@ pub struct EventMetadata {
 
 impl EventMetadata {
     /// Metadata for an action of `actor` (`None` means the system) at `occurred_at`.
-    pub fn new(actor: Option<Uuid>, request_id: impl Into<String>, occurred_at: DateTime<Utc>) -> Self {
+    pub fn new(actor: Option<UserId>, request_id: impl Into<String>, occurred_at: DateTime<Utc>) -> Self {
         Self {
             actor_user_id: actor.map_or_else(|| "system".to_string(), |id| id.to_string()),
             request_id: request_id.into(),

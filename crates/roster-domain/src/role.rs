@@ -1,11 +1,27 @@
-//! Roles, who may grant what, and the permission matrix (section "Roles" of `domain-rules.md`,
-//! modelled on Akto's Admin / Security Engineer / Developer / Guest roles).
+//! Roles and who may grant what (section "Roles" of `domain-rules.md`, modelled on Akto's
+//! Admin / Security Engineer / Developer / Guest roles). What each role may do with each feature
+//! is the permission matrix in [`crate::permission`].
 
+use crate::DomainError;
 use serde::{Deserialize, Serialize};
 
-/// A member's role in one account. Serialised as `ADMIN`, `SECURITY_ENGINEER`, `DEVELOPER`, `GUEST`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// A member's role in one account. Serialised as `ADMIN`, `SECURITY_ENGINEER`, `DEVELOPER`, `GUEST`
+/// by serde, by [`Role::as_str`] and by [`str::parse`] alike: strum derives the strings from the
+/// same `SCREAMING_SNAKE_CASE` rule serde uses, so they cannot drift apart.
+///
+/// With the `sqlx` feature it is a `sqlx::Type` stored as TEXT (`'ADMIN'`, …).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+    strum::IntoStaticStr, strum::AsRefStr, strum::EnumString,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[strum(
+    serialize_all = "SCREAMING_SNAKE_CASE",
+    parse_err_ty = DomainError,
+    parse_err_fn = unknown_role
+)]
+#[cfg_attr(feature = "sqlx", derive(sqlx::Type))]
+#[cfg_attr(feature = "sqlx", sqlx(type_name = "text", rename_all = "SCREAMING_SNAKE_CASE"))]
 pub enum Role {
     /// "Admin": may invite and grant every role; alone may change roles, remove members and read
     /// the audit log and event stream.
@@ -20,48 +36,16 @@ pub enum Role {
     Guest,
 }
 
-/// How far a role may use a feature.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Access {
-    /// May read and change (`READ_WRITE`).
-    ReadWrite,
-    /// May only read (`READ`).
-    Read,
-    /// No access (`NONE`).
-    None,
+/// `Role::from_str`'s error: `VALIDATION` on field `role` (case F8: `admin`, `OWNER`, …).
+fn unknown_role(s: &str) -> DomainError {
+    DomainError::validation("role", format!("unknown role {s:?}"))
 }
-
-impl Access {
-    /// The contract's spelling: `READ_WRITE`, `READ` or `NONE`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Access::ReadWrite => "READ_WRITE",
-            Access::Read => "READ",
-            Access::None => "NONE",
-        }
-    }
-}
-
-/// The features of the permission matrix, in the order `domain-rules.md` lists them.
-pub const FEATURES: [&str; 10] = [
-    "API inventory",
-    "Testing",
-    "Test library",
-    "Issues",
-    "Sensitive data",
-    "Settings",
-    "Members (invite, resend, cancel)",
-    "Roles (change role, remove member)",
-    "Audit log",
-    "Event stream (account scope)",
-];
 
 impl Role {
-    /// Every role, most powerful first.
+    /// Every role, most powerful first (the column order of the permission matrix).
     pub const ALL: [Role; 4] = [Role::Admin, Role::SecurityEngineer, Role::Developer, Role::Guest];
 
-    /// The name shown to people, e.g. "Security Engineer".
+    /// The name shown to people, e.g. "Security Engineer" ("shown as" column).
     pub fn display_name(self) -> &'static str {
         match self {
             Role::Admin => "Admin",
@@ -71,52 +55,20 @@ impl Role {
         }
     }
 
-    /// The serialised name, e.g. `SECURITY_ENGINEER`.
+    /// The serialised name, e.g. `SECURITY_ENGINEER`; always equal to serde's.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "ADMIN",
-            Role::SecurityEngineer => "SECURITY_ENGINEER",
-            Role::Developer => "DEVELOPER",
-            Role::Guest => "GUEST",
-        }
+        self.into()
     }
 
     /// The roles this role may grant by inviting or by changing a role ("may grant" column).
+    /// Non-empty exactly for the roles that may invite, i.e. that
+    /// [`allow`](Role::allows) [`Permission::Members`](crate::Permission::Members).
     pub fn can_grant(self) -> &'static [Role] {
         match self {
             Role::Admin => &Role::ALL,
             Role::SecurityEngineer => &[Role::SecurityEngineer, Role::Developer, Role::Guest],
             Role::Developer | Role::Guest => &[],
         }
-    }
-
-    /// Whether this role may invite, resend and cancel ("may invite" column).
-    pub fn can_invite(self) -> bool {
-        !self.can_grant().is_empty()
-    }
-
-    /// This role's access to each of [`FEATURES`], in the same order.
-    pub fn permissions(self) -> [Access; 10] {
-        use Access::{None as N, Read as R, ReadWrite as RW};
-        match self {
-            Role::Admin => [RW, RW, RW, RW, RW, RW, RW, RW, RW, R],
-            Role::SecurityEngineer => [RW, RW, RW, RW, RW, R, RW, R, N, N],
-            Role::Developer => [R, R, R, R, N, R, R, R, N, N],
-            Role::Guest => [R, R, R, R, N, R, R, R, N, N],
-        }
-    }
-}
-
-impl std::str::FromStr for Role {
-    type Err = crate::DomainError;
-
-    /// Parses the serialised name (`ADMIN`, …); anything else, such as `admin` or `OWNER`, is a
-    /// `VALIDATION` error on field `role` (case F8).
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| crate::DomainError::validation("role", format!("unknown role {s:?}")))
     }
 }
 
@@ -128,16 +80,30 @@ mod tests {
     fn may_grant_column_matches_the_rules() {
         assert_eq!(Role::Admin.can_grant(), &Role::ALL);
         assert!(!Role::SecurityEngineer.can_grant().contains(&Role::Admin));
-        assert!(Role::SecurityEngineer.can_invite());
-        assert!(!Role::Developer.can_invite() && !Role::Guest.can_invite());
+        assert!(Role::Developer.can_grant().is_empty() && Role::Guest.can_grant().is_empty());
+        // "May invite" is the Members feature, asked by name.
+        use crate::Permission::Members;
+        assert!(Role::SecurityEngineer.allows(Members));
+        assert!(!Role::Developer.allows(Members) && !Role::Guest.allows(Members));
     }
 
     #[test]
-    fn only_admins_read_the_audit_log_and_event_stream() {
+    fn serde_name_equals_as_str_and_parses_back() {
         for role in Role::ALL {
-            let p = role.permissions();
-            assert_eq!(p[8] == Access::ReadWrite, role == Role::Admin);
-            assert_eq!(p[9] == Access::Read, role == Role::Admin);
+            let json = serde_json::to_string(&role).unwrap();
+            assert_eq!(json, format!("\"{}\"", role.as_str()));
+            assert_eq!(role.as_ref(), role.as_str());
+            assert_eq!(role.as_str().parse::<Role>(), Ok(role));
+        }
+    }
+
+    #[test]
+    fn unknown_role_names_are_validation_errors_on_role() {
+        for bad in ["admin", "OWNER", "", "Admin"] {
+            assert_eq!(
+                bad.parse::<Role>(),
+                Err(DomainError::validation("role", format!("unknown role {bad:?}")))
+            );
         }
     }
 }

@@ -6,7 +6,7 @@
 //! SHA-256 digest of the whole token is ever stored; the caller supplies the 256-bit secret from
 //! the OS CSPRNG (this crate does no I/O).
 
-use crate::DomainError;
+use crate::{AccountId, DomainError, InvitationId};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -18,9 +18,9 @@ use uuid::Uuid;
 #[derive(Clone, PartialEq, Eq)]
 pub struct InviteToken {
     /// The account the invitation belongs to.
-    pub account_id: Uuid,
+    pub account_id: AccountId,
     /// The invitation the token was issued for.
-    pub invitation_id: Uuid,
+    pub invitation_id: InvitationId,
     secret: [u8; 32],
 }
 
@@ -35,14 +35,14 @@ impl std::fmt::Debug for InviteToken {
 
 impl InviteToken {
     /// A token for `invitation_id` of `account_id` with a 256-bit `secret` from a CSPRNG.
-    pub fn new(account_id: Uuid, invitation_id: Uuid, secret: [u8; 32]) -> Self {
+    pub fn new(account_id: AccountId, invitation_id: InvitationId, secret: [u8; 32]) -> Self {
         Self { account_id, invitation_id, secret }
     }
 
     fn bytes(&self) -> [u8; 64] {
         let mut bytes = [0u8; 64];
-        bytes[..16].copy_from_slice(self.account_id.as_bytes());
-        bytes[16..32].copy_from_slice(self.invitation_id.as_bytes());
+        bytes[..16].copy_from_slice(self.account_id.uuid().as_bytes());
+        bytes[16..32].copy_from_slice(self.invitation_id.uuid().as_bytes());
         bytes[32..].copy_from_slice(&self.secret);
         bytes
     }
@@ -63,7 +63,7 @@ impl InviteToken {
         let id = |range: std::ops::Range<usize>| Uuid::from_slice(&bytes[range]).expect("16 bytes");
         let mut secret = [0u8; 32];
         secret.copy_from_slice(&bytes[32..]);
-        Ok(Self { account_id: id(0..16), invitation_id: id(16..32), secret })
+        Ok(Self { account_id: id(0..16).into(), invitation_id: id(16..32).into(), secret })
     }
 
     /// The SHA-256 digest that events and tables hold instead of the token.
@@ -96,7 +96,7 @@ mod tests {
 
     #[test]
     fn token_round_trips_and_names_its_invitation() {
-        let t = InviteToken::new(Uuid::new_v4(), Uuid::new_v4(), [7; 32]);
+        let t = InviteToken::new(Uuid::new_v4().into(), Uuid::new_v4().into(), [7; 32]);
         let encoded = t.encode();
         assert_eq!(encoded.len(), 86);
         let back = InviteToken::parse(&encoded).unwrap();
@@ -114,7 +114,7 @@ mod tests {
 
     #[test]
     fn a_different_secret_does_not_verify() {
-        let (a, i) = (Uuid::new_v4(), Uuid::new_v4());
+        let (a, i) = (Uuid::new_v4().into(), Uuid::new_v4().into());
         let d1 = InviteToken::new(a, i, [1; 32]).digest();
         let d2 = InviteToken::new(a, i, [2; 32]).digest();
         assert!(!d1.verifies(&d2));

@@ -1,6 +1,7 @@
 //! The user aggregate: a person's profile. Credentials are not here: passwords live in the
 //! credentials table, outside the event log (rule "Events").
 
+use crate::aggregate::{self, Decide};
 use crate::{bounded_text, DomainError, Email};
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
@@ -59,12 +60,12 @@ pub struct User {
     pub display_name: String,
 }
 
-impl User {
+impl Decide for User {
     /// Decides `command`: the events to append, or why not.
     ///
     /// Errors: `VALIDATION` (`displayName`) for a name outside 1–100 characters after trimming;
     /// `VALIDATION` (`email`) when this user is already registered.
-    pub fn decide(&self, command: UserCommand) -> Result<Vec<UserEvent>, DomainError> {
+    fn decide(&self, command: UserCommand) -> Result<Vec<UserEvent>, DomainError> {
         match command {
             UserCommand::Register { email, display_name, now } => {
                 if self.email.is_some() {
@@ -85,10 +86,7 @@ impl Aggregate for User {
     type Services = ();
 
     async fn handle(&mut self, command: UserCommand, _: &(), sink: &EventSink<Self>) -> Result<(), DomainError> {
-        for event in self.decide(command)? {
-            sink.write(event, self).await;
-        }
-        Ok(())
+        aggregate::handle(self, command, sink).await
     }
 
     fn apply(&mut self, event: UserEvent) {

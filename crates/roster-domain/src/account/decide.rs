@@ -1,0 +1,212 @@
+//! How the account decides commands: every rule of `domain-rules.md` sections "Invitations" and
+//! "Members and roles". Pure: the state is only read; events come back to be applied.
+//!
+//! Permission checks ask the matrix by name ([`Role::allows`]): `Permission::Members` to invite,
+//! resend and cancel, `Permission::Roles` to change roles and remove members.
+
+use super::{
+    Account, AccountCommand, AccountEvent, Invitation, InvitationState, InvitationStatus, Member,
+    MAX_ACCOUNT_NAME_LEN, REASON_CANCELLED, REASON_INVITER_REMOVED,
+};
+use crate::{bounded_text, Decide, DomainError, Email, InvitationId, Permission, Role, UserId};
+use chrono::{DateTime, Utc};
+
+impl Account {
+    fn actor_role(&self, actor: UserId) -> Result<Role, DomainError> {
+        self.require_created()?;
+        self.role_of(actor).ok_or(DomainError::Forbidden)
+    }
+
+    fn require_created(&self) -> Result<(), DomainError> {
+        if self.created {
+            Ok(())
+        } else {
+            Err(DomainError::NotFound("account"))
+        }
+    }
+
+    fn invitation(&self, id: InvitationId) -> Result<&Invitation, DomainError> {
+        self.invitations.get(&id).ok_or(DomainError::NotFound("invitation"))
+    }
+
+    fn is_member_email(&self, email: &Email) -> bool {
+        self.members.values().any(|m| &m.email == email)
+    }
+
+    fn has_pending_for(&self, email: &Email, now: DateTime<Utc>, except: Option<InvitationId>) -> bool {
+        self.invitations.iter().any(|(id, inv)| {
+            Some(*id) != except && &inv.email == email && inv.status(now) == InvitationStatus::Pending
+        })
+    }
+
+    /// Rule "Who": the inviter may use the Members feature and grant `role`.
+    fn may_invite_as(role: Role, granted: Role) -> bool {
+        role.allows(Permission::Members) && role.can_grant().contains(&granted)
+    }
+
+    /// Resend and cancel are for the original inviter or an Admin, on a pending or expired
+    /// invitation (rules "Resend" and "Cancel"; "an Admin" is the role itself, as the rules say).
+    /// Resending issues a new link, so a non-Admin inviter must still be allowed to grant the
+    /// invited role (rule "Who"); cancelling only takes access away, so the Members feature
+    /// suffices.
+    fn check_inviter_or_admin(
+        &self,
+        actor: UserId,
+        id: InvitationId,
+        now: DateTime<Utc>,
+        grants: bool,
+    ) -> Result<&Invitation, DomainError> {
+        let role = self.actor_role(actor)?;
+        let inv = self.invitation(id)?;
+        let may = if grants { Self::may_invite_as(role, inv.role) } else { role.allows(Permission::Members) };
+        if role != Role::Admin && !(inv.invited_by == actor && may) {
+            return Err(DomainError::Forbidden);
+        }
+        match inv.status(now) {
+            InvitationStatus::Pending | InvitationStatus::Expired => Ok(inv),
+            _ => Err(DomainError::InvitationNotPending),
+        }
+    }
+
+    /// Rules shared by role change and removal: only roles allowed the Roles feature (Admins),
+    /// the last Admin stays, nobody changes themself. The last-Admin check comes first so the
+    /// sole Admin hears the reason that actually holds them back (`LAST_ADMIN`, case F10).
+    fn check_member_change(&self, actor: UserId, user_id: UserId, loses_admin: bool) -> Result<&Member, DomainError> {
+        if !self.actor_role(actor)?.allows(Permission::Roles) {
+            return Err(DomainError::Forbidden);
+        }
+        let target = self.members.get(&user_id).ok_or(DomainError::NotFound("member"))?;
+        if loses_admin && target.role == Role::Admin && self.admin_count() <= 1 {
+            return Err(DomainError::LastAdmin);
+        }
+        if actor == user_id {
+            return Err(DomainError::SelfChange);
+        }
+        Ok(target)
+    }
+}
+
+impl Decide for Account {
+    /// Decides `command` against the current state: the events to append, or why not (each
+    /// [`AccountCommand`] variant lists its errors). `Ok(vec![])` is a no-op.
+    fn decide(&self, command: AccountCommand) -> Result<Vec<AccountEvent>, DomainError> {
+        use AccountEvent as E;
+        match command {
+            AccountCommand::Create { name, founder, now } => {
+                if self.created {
+                    return Err(DomainError::validation("accountId", "account already exists"));
+                }
+                let name = bounded_text(&name, "name", MAX_ACCOUNT_NAME_LEN)?;
+                Ok(vec![
+                    E::AccountCreated { name, created_by: founder.id, created_at: now },
+                    E::MemberJoined {
+                        user_id: founder.id,
+                        email: founder.email,
+                        role: Role::Admin,
+                        joined_at: now,
+                        invitation_id: None,
+                    },
+                ])
+            }
+            AccountCommand::Invite { actor, invitation_id, email, role, token, now, ttl } => {
+                if !Self::may_invite_as(self.actor_role(actor)?, role) {
+                    return Err(DomainError::Forbidden);
+                }
+                if self.is_member_email(&email) {
+                    return Err(DomainError::AlreadyMember);
+                }
+                if self.has_pending_for(&email, now, None) {
+                    return Err(DomainError::InvitationPending);
+                }
+                if self.invitations.contains_key(&invitation_id) {
+                    return Err(DomainError::validation("invitationId", "invitation id already used"));
+                }
+                Ok(vec![E::MemberInvited {
+                    invitation_id,
+                    email,
+                    role,
+                    invited_by: actor,
+                    token_digest: token,
+                    sent_at: now,
+                    expires_at: now + ttl,
+                }])
+            }
+            AccountCommand::Resend { actor, invitation_id, token, now, ttl } => {
+                let inv = self.check_inviter_or_admin(actor, invitation_id, now, true)?;
+                if self.is_member_email(&inv.email) {
+                    return Err(DomainError::AlreadyMember);
+                }
+                // An expired invitation may have been followed by a fresh one for the same email.
+                if self.has_pending_for(&inv.email, now, Some(invitation_id)) {
+                    return Err(DomainError::InvitationPending);
+                }
+                Ok(vec![E::InvitationResent {
+                    invitation_id,
+                    resent_by: actor,
+                    token_digest: token,
+                    sent_at: now,
+                    expires_at: now + ttl,
+                    send_count: inv.send_count + 1,
+                }])
+            }
+            AccountCommand::Cancel { actor, invitation_id, now } => {
+                self.check_inviter_or_admin(actor, invitation_id, now, false)?;
+                Ok(vec![E::InvitationCancelled {
+                    invitation_id,
+                    cancelled_by: actor,
+                    reason: REASON_CANCELLED.to_string(),
+                    cancelled_at: now,
+                }])
+            }
+            AccountCommand::Accept { invitation_id, token, user, now } => {
+                let inv = self.invitation_for_token(invitation_id, &token)?;
+                match inv.status(now) {
+                    InvitationStatus::Pending => {}
+                    InvitationStatus::Expired => return Err(DomainError::InvitationExpired),
+                    _ => return Err(DomainError::InvitationNotPending),
+                }
+                if inv.email != user.email {
+                    return Err(DomainError::EmailMismatch);
+                }
+                if self.members.contains_key(&user.id) {
+                    return Err(DomainError::AlreadyMember);
+                }
+                Ok(vec![
+                    E::InvitationAccepted { invitation_id, user_id: user.id, accepted_at: now },
+                    E::MemberJoined {
+                        user_id: user.id,
+                        email: user.email,
+                        role: inv.role,
+                        joined_at: now,
+                        invitation_id: Some(invitation_id),
+                    },
+                ])
+            }
+            AccountCommand::ChangeRole { actor, user_id, role } => {
+                let target = self.check_member_change(actor, user_id, role != Role::Admin)?;
+                if target.role == role {
+                    return Ok(vec![]);
+                }
+                Ok(vec![E::MemberRoleChanged { user_id, from: target.role, to: role, changed_by: actor }])
+            }
+            AccountCommand::RemoveMember { actor, user_id, now } => {
+                self.check_member_change(actor, user_id, true)?;
+                let mut events = vec![E::MemberRemoved { user_id, removed_by: actor, removed_at: now }];
+                events.extend(
+                    self.invitations
+                        .iter()
+                        // Rule "Remove member": the removed member's pending invitations are
+                        // cancelled unless someone else (an Admin) has resent them since.
+                        .filter(|(_, inv)| inv.last_sent_by == user_id && inv.state == InvitationState::Pending)
+                        .map(|(id, _)| E::InvitationCancelled {
+                            invitation_id: *id,
+                            cancelled_by: actor,
+                            reason: REASON_INVITER_REMOVED.to_string(),
+                            cancelled_at: now,
+                        }),
+                );
+                Ok(events)
+            }
+        }
+    }
+}

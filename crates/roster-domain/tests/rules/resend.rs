@@ -1,0 +1,142 @@
+//! Resend (rule "Resend"): rotate the token, reset the expiry, keep the id, count.
+
+use crate::fixtures::*;
+
+#[test]
+fn resend_rotates_token_resets_expiry_keeps_id_and_counts() {
+    // PENDING: resent on day 3 with a new secret; expiry moves to day 10, count goes to 2.
+    given(team_and([new_invited_by_sam()]))
+        .when(resend(SAM, INV1, 2, 3))
+        .then_expect_events(vec![resent(INV1, SAM, 2, 3, 2)]);
+    // And again on day 5: count 3.
+    given(team_and([new_invited_by_sam(), resent(INV1, SAM, 2, 3, 2)]))
+        .when(resend(SAM, INV1, 3, 5))
+        .then_expect_events(vec![resent(INV1, SAM, 3, 5, 3)]);
+    // EXPIRED (day 9 > day 7): resend revives it the same way.
+    given(team_and([new_invited_by_sam()]))
+        .when(resend(SAM, INV1, 2, 9))
+        .then_expect_events(vec![resent(INV1, SAM, 2, 9, 2)]);
+
+    let account = state(team_and([new_invited_by_sam(), resent(INV1, SAM, 2, 9, 2)]));
+    let invitation = &account.invitations[&INV1];
+    assert_eq!(
+        account.invitations.len(),
+        1,
+        "the id is kept, no new invitation"
+    );
+    assert_eq!(invitation.expires_at, days(16));
+    assert_eq!(invitation.send_count, 2);
+    assert_eq!(invitation.token_digest, token(INV1, 2));
+    assert_eq!(invitation.status(days(10)), InvitationStatus::Pending);
+}
+
+#[test]
+fn resent_invitation_accepts_the_new_token() {
+    given(team_and([new_invited_by_sam(), resent(INV1, SAM, 2, 9, 2)]))
+        .when(accept(INV1, 2, user(NEW), 12))
+        .then_expect_events(accepted(INV1, NEW, Role::Developer, 12));
+}
+
+#[test]
+fn resend_of_accepted_or_cancelled_is_not_pending() {
+    let mut was_accepted = team_and([new_invited_by_sam()]);
+    was_accepted.extend(accepted(INV1, NEW, Role::Developer, 1));
+    let was_cancelled = team_and([
+        new_invited_by_sam(),
+        cancelled(INV1, SAM, REASON_CANCELLED, 1),
+    ]);
+    for history in [was_accepted, was_cancelled] {
+        for actor in [SAM, ADA] {
+            given(history.clone())
+                .when(resend(actor, INV1, 2, 2))
+                .then_expect_error(DomainError::InvitationNotPending);
+        }
+    }
+}
+
+#[test]
+fn resend_by_non_inviter_non_admin_is_forbidden() {
+    let mut history = team_and([new_invited_by_sam()]);
+    history.push(joined(SUE, Role::SecurityEngineer));
+    // Another Security Engineer, a Developer, a Guest and a stranger.
+    for actor in [SUE, DEV, GUS, EVE] {
+        given(history.clone())
+            .when(resend(actor, INV1, 2, 1))
+            .then_expect_error(DomainError::Forbidden);
+    }
+}
+
+#[test]
+fn resend_by_an_admin_who_did_not_invite_is_allowed() {
+    given(team_and([new_invited_by_sam()]))
+        .when(resend(ADA, INV1, 2, 1))
+        .then_expect_events(vec![resent(INV1, ADA, 2, 1, 2)]);
+}
+
+#[test]
+fn resend_by_an_inviter_who_may_no_longer_invite_is_forbidden() {
+    // Sam invited, then was made a Developer: the "Members" feature is READ for Developers.
+    let history = team_and([
+        new_invited_by_sam(),
+        E::MemberRoleChanged {
+            user_id: SAM,
+            from: Role::SecurityEngineer,
+            to: Role::Developer,
+            changed_by: ADA,
+        },
+    ]);
+    given(history)
+        .when(resend(SAM, INV1, 2, 1))
+        .then_expect_error(DomainError::Forbidden);
+}
+
+/// Rule "Who": resending issues a new link, so an inviter who is no longer an Admin may not
+/// re-issue an Admin invitation they sent earlier (they may no longer grant Admin).
+#[test]
+fn resend_by_an_inviter_who_may_no_longer_grant_the_role_is_forbidden() {
+    let history = team_and([
+        joined(ALI, Role::Admin),
+        invited(INV1, email_of(NEW), Role::Admin, ADA, 1, 0),
+        E::MemberRoleChanged {
+            user_id: ADA,
+            from: Role::Admin,
+            to: Role::SecurityEngineer,
+            changed_by: ALI,
+        },
+    ]);
+    given(history)
+        .when(resend(ADA, INV1, 2, 1))
+        .then_expect_error(DomainError::Forbidden);
+}
+
+#[test]
+fn resend_of_unknown_invitation_is_not_found() {
+    given(team())
+        .when(resend(ADA, INV1, 2, 1))
+        .then_expect_error(DomainError::NotFound("invitation"));
+}
+
+#[test]
+fn resend_of_expired_when_a_newer_invitation_is_pending_is_invitation_pending() {
+    // INV1 expired on day 7; INV2 to the same email was sent on day 8 and is pending.
+    let history = team_and([
+        new_invited_by_sam(),
+        invited(INV2, email_of(NEW), Role::Guest, ADA, 2, 8),
+    ]);
+    given(history)
+        .when(resend(ADA, INV1, 3, 9))
+        .then_expect_error(DomainError::InvitationPending);
+}
+
+#[test]
+fn resend_to_an_email_that_has_since_joined_is_already_member() {
+    // INV1 expired; NEW then joined through INV2; reviving INV1 would invite a member.
+    let mut history = team_and([
+        new_invited_by_sam(),
+        invited(INV2, email_of(NEW), Role::Guest, ADA, 2, 8),
+    ]);
+    history.extend(accepted(INV2, NEW, Role::Guest, 9));
+    given(history)
+        .when(resend(ADA, INV1, 3, 10))
+        .then_expect_error(DomainError::AlreadyMember);
+}
