@@ -20,7 +20,7 @@ pub enum AccountCommand {
     /// Opens the account with `founder` as its only Admin (sign-up, `createAccount`). Refused with
     /// `VALIDATION` (`accountId` if it already exists; `name` if not 1–100 characters).
     Create {
-        /// Account name; trimmed, 1–100 characters ([`MAX_ACCOUNT_NAME_LEN`]).
+        /// Account name; trimmed, 1–100 characters ([`MAX_ACCOUNT_NAME_LEN`](super::MAX_ACCOUNT_NAME_LEN)).
         name: String,
         /// The user who opens the account and becomes its only Admin.
         founder: UserRef,
