@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use futures::StreamExt;
 use roster_api::clock::SystemClock;
 use roster_api::config::parse_duration;
-use roster_api::{AppState, Config};
+use roster_api::{Application, Config, DatabaseSettings, Settings};
 use roster_projections::{rebuild, Projection, Projector};
 use roster_store::{db, reader, EventFilter};
 use std::io::Write;
@@ -77,7 +77,7 @@ struct EventsArgs {
     after: i64,
     /// Only this account's events.
     #[arg(long)]
-    account: Option<uuid::Uuid>,
+    account: Option<roster_domain::AccountId>,
     /// Keep streaming new events as they commit.
     #[arg(long)]
     follow: bool,
@@ -145,37 +145,41 @@ async fn main() -> Result<()> {
     }
 }
 
+impl ServeArgs {
+    /// The typed settings these flags and variables describe.
+    fn settings(self) -> Result<Settings> {
+        let jwt_secret = match (self.jwt_secret, self.dev) {
+            (Some(secret), _) if !secret.is_empty() => secret,
+            (_, true) => {
+                tracing::warn!("--dev: signing sessions with a random secret; set ROSTER_JWT_SECRET to keep them across restarts");
+                let mut bytes = [0u8; 32];
+                getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
+                bytes.iter().map(|b| format!("{b:02x}")).collect()
+            }
+            _ => bail!("ROSTER_JWT_SECRET is required (or pass --dev for a throwaway secret)"),
+        };
+        let public_url = self.public_url.unwrap_or_else(|| format!("http://{}", self.bind));
+        let mut config = Config::new(public_url, jwt_secret);
+        config.invite_ttl = self.invite_ttl;
+        config.operator_token = self.operator_token.filter(|t| !t.is_empty());
+        Ok(Settings { database: DatabaseSettings::new(self.db.database_url), bind: self.bind, config })
+    }
+}
+
 async fn serve(args: ServeArgs) -> Result<()> {
-    let jwt_secret = match (args.jwt_secret, args.dev) {
-        (Some(secret), _) if !secret.is_empty() => secret,
-        (_, true) => {
-            tracing::warn!("--dev: signing sessions with a random secret; set ROSTER_JWT_SECRET to keep them across restarts");
-            let mut bytes = [0u8; 32];
-            getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
-            bytes.iter().map(|b| format!("{b:02x}")).collect()
-        }
-        _ => bail!("ROSTER_JWT_SECRET is required (or pass --dev for a throwaway secret)"),
-    };
-    let pool = db::connect(&args.db.database_url, 20).await.context("connecting to the database")?;
-    db::migrate(&pool).await.context("applying migrations")?;
-    if let Ok(o) = args.db.database_url.parse::<sqlx::postgres::PgConnectOptions>() {
+    let settings = args.settings()?;
+    if let Ok(o) = settings.database.url.parse::<sqlx::postgres::PgConnectOptions>() {
         // The URL without its password, so operators can point `roster events` at it.
         let database = o.get_database().unwrap_or_default();
         tracing::info!("database postgres://{}@{}:{}/{database}", o.get_username(), o.get_host(), o.get_port());
     }
-    let public_url = args.public_url.unwrap_or_else(|| format!("http://{}", args.bind));
-    let mut config = Config::new(public_url, jwt_secret);
-    config.invite_ttl = args.invite_ttl;
-    config.operator_token = args.operator_token.filter(|t| !t.is_empty());
-    let state = AppState::new(pool, config, Arc::new(SystemClock));
-    let projector = state.projector.clone().spawn();
-    let listener = tokio::net::TcpListener::bind(&args.bind).await.with_context(|| format!("binding {}", args.bind))?;
-    tracing::info!("roster listening on http://{} (GraphiQL at /graphql)", listener.local_addr()?);
-    roster_api::http::serve(listener, state, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
-    projector.abort();
+    let application = Application::build(settings, Arc::new(SystemClock)).await?;
+    tracing::info!("roster listening on http://{} (GraphiQL at /graphql)", application.address());
+    application
+        .run_until_stopped(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
     Ok(())
 }
 

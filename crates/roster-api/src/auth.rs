@@ -5,11 +5,10 @@ use crate::error::{ApiError, ApiResult};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use jsonwebtoken::{decode, encode, DecodingKey, EncodingKey, Header, Validation};
-use roster_domain::Email;
+use roster_domain::{Email, UserId};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use subtle::ConstantTimeEq;
-use uuid::Uuid;
 
 /// Password length bounds in characters (rule "Accept").
 pub const PASSWORD_LEN: std::ops::RangeInclusive<usize> = 8..=128;
@@ -22,7 +21,7 @@ pub enum Caller {
     /// A signed-in user.
     User {
         /// The user's id (the token's `sub`).
-        id: Uuid,
+        id: UserId,
         /// The user's normalised email.
         email: Email,
     },
@@ -32,7 +31,7 @@ pub enum Caller {
 
 impl Caller {
     /// The signed-in user, or `UNAUTHENTICATED`.
-    pub fn user(&self) -> ApiResult<(Uuid, &Email)> {
+    pub fn user(&self) -> ApiResult<(UserId, &Email)> {
         match self {
             Caller::User { id, email } => Ok((*id, email)),
             _ => Err(ApiError::Unauthenticated("sign in first")),
@@ -42,14 +41,14 @@ impl Caller {
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
-    sub: Uuid,
+    sub: UserId,
     email: String,
     iat: i64,
     exp: i64,
 }
 
 /// Issues a session token for `user_id` valid for `ttl`.
-pub fn issue_session(secret: &str, user_id: Uuid, email: &Email, ttl: Duration) -> ApiResult<String> {
+pub fn issue_session(secret: &str, user_id: UserId, email: &Email, ttl: Duration) -> ApiResult<String> {
     let now = chrono::Utc::now().timestamp();
     let claims = Claims { sub: user_id, email: email.to_string(), iat: now, exp: now + ttl.as_secs() as i64 };
     encode(&Header::default(), &claims, &EncodingKey::from_secret(secret.as_bytes()))

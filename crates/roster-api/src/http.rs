@@ -1,9 +1,8 @@
 //! HTTP: `POST /graphql`, GraphiQL on `GET /graphql`, `graphql-transport-ws` on `GET /graphql/ws`
 //! (or an upgrade on `/graphql`), `GET /healthz`, `GET /readyz`.
 
-use crate::auth::identify;
+use crate::app::{App, RequestContext};
 use crate::graphql::{self, RosterSchema};
-use crate::{AppState, RequestContext};
 use async_graphql::http::GraphiQLSource;
 use async_graphql::{Data, ServerError};
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
@@ -21,34 +20,27 @@ const REQUEST_ID: &str = "x-request-id";
 
 #[derive(Clone)]
 struct Shared {
-    state: AppState,
+    app: App,
     schema: RosterSchema,
 }
 
 /// The router with every route, request ids (`x-request-id`, generated when absent) and
 /// tracing. Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so client
 /// IPs reach the event metadata.
-pub fn router(state: AppState) -> Router {
-    let schema = graphql::schema(Some(state.clone()));
+pub fn router(app: App) -> Router {
+    let schema = graphql::schema(Some(app.clone()));
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .with_state(Shared { state, schema })
+        .with_state(Shared { app, schema })
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }
 
-/// Serves `router(state)` on `listener` until the future is dropped or `shutdown` resolves.
-pub async fn serve(listener: tokio::net::TcpListener, state: AppState, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
-}
-
-fn request_context(state: &AppState, headers: &HeaderMap, peer: Option<SocketAddr>, bearer: Option<&str>) -> RequestContext {
+fn request_context(app: &App, headers: &HeaderMap, peer: Option<SocketAddr>, bearer: Option<&str>) -> RequestContext {
     // A client-supplied request id is kept only when it is short and plain.
     let request_id = headers
         .get(REQUEST_ID)
@@ -59,7 +51,7 @@ fn request_context(state: &AppState, headers: &HeaderMap, peer: Option<SocketAdd
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
-    let caller = identify(&state.config.jwt_secret, state.config.operator_token.as_deref(), bearer.or(header_bearer));
+    let caller = app.identify(bearer.or(header_bearer));
     RequestContext {
         request_id,
         ip: peer.map(|p| p.ip().to_string()),
@@ -101,7 +93,7 @@ fn field_of(message: &str) -> Option<String> {
 }
 
 async fn graphql_post(State(shared): State<Shared>, ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: HeaderMap, request: GraphQLRequest) -> GraphQLResponse {
-    let ctx = request_context(&shared.state, &headers, Some(peer), None);
+    let ctx = request_context(&shared.app, &headers, Some(peer), None);
     let mut response = shared.schema.execute(request.into_inner().data(ctx)).await;
     response.errors.iter_mut().for_each(classify);
     response.into()
@@ -129,7 +121,7 @@ async fn graphql_ws(
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let Shared { state, schema } = shared;
+    let Shared { app, schema } = shared;
     upgrade
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
@@ -141,7 +133,7 @@ async fn graphql_ws(
                         .iter()
                         .find_map(|k| payload.get(*k).and_then(|v| v.as_str()))
                         .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).to_string());
-                    let ctx = request_context(&state, &headers, Some(peer), bearer.as_deref());
+                    let ctx = request_context(&app, &headers, Some(peer), bearer.as_deref());
                     let mut data = Data::default();
                     data.insert(ctx);
                     Ok(data)
@@ -151,7 +143,7 @@ async fn graphql_ws(
 }
 
 async fn readyz(State(shared): State<Shared>) -> Response {
-    match roster_store::db::migrations_applied(&shared.state.pool).await {
+    match shared.app.migrations_applied().await {
         Ok(true) => "ready".into_response(),
         Ok(false) => (StatusCode::SERVICE_UNAVAILABLE, "migrations pending").into_response(),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response(),

@@ -27,6 +27,7 @@ pub mod id;
 pub mod metadata;
 pub mod permission;
 pub mod role;
+pub mod time;
 pub mod token;
 pub mod user;
 
@@ -38,6 +39,7 @@ pub use id::{AccountId, InvitationId, UserId};
 pub use metadata::EventMetadata;
 pub use permission::{permission_matrix_markdown, Access, Permission};
 pub use role::Role;
+pub use time::rfc3339;
 pub use token::{InviteToken, TokenDigest};
 pub use user::{User, UserCommand, UserEvent};
 

@@ -40,7 +40,7 @@ impl EventMetadata {
         let mut map = HashMap::from([
             ("actor_user_id".to_string(), self.actor_user_id.clone()),
             ("request_id".to_string(), self.request_id.clone()),
-            ("occurred_at".to_string(), self.occurred_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+            ("occurred_at".to_string(), crate::rfc3339(self.occurred_at)),
         ]);
         if let Some(ip) = &self.ip {
             map.insert("ip".to_string(), ip.clone());

@@ -88,6 +88,25 @@ impl TokenDigest {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// A digest as a read model stored it (from [`TokenDigest::as_str`]).
+    pub fn from_stored(hex: String) -> Self {
+        Self(hex)
+    }
+}
+
+/// The one invite-token check (rule "Token"), shared by accepting (on the aggregate, through
+/// [`crate::Account::invitation_for_token`]) and previewing (on the read model): the presented
+/// token's digest must equal the stored digest of the invitation it names, compared in
+/// constant time.
+///
+/// Errors: [`DomainError::InvalidToken`] when nothing is stored for the invitation (unknown, so
+/// a token reveals no more than a wrong one) or the digests differ (e.g. rotated by a resend).
+pub fn verify(stored: Option<&TokenDigest>, presented: &TokenDigest) -> Result<(), DomainError> {
+    match stored {
+        Some(stored) if stored.verifies(presented) => Ok(()),
+        _ => Err(DomainError::InvalidToken),
+    }
 }
 
 #[cfg(test)]

@@ -4,13 +4,12 @@
 //! depends on no other read model (and rebuilds alone).
 
 use crate::ProjectionError;
-use roster_domain::AccountEvent;
+use roster_domain::{AccountEvent, AccountId, InvitationId, UserId};
 use roster_store::StoredEvent;
 use serde_json::{json, Value};
 use sqlx::PgConnection;
-use uuid::Uuid;
 
-async fn email_of_member(conn: &mut PgConnection, account_id: Uuid, user_id: Uuid) -> Result<Option<String>, sqlx::Error> {
+async fn email_of_member(conn: &mut PgConnection, account_id: AccountId, user_id: UserId) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT target FROM audit_log
           WHERE account_id = $1 AND action = 'member.joined' AND details->>'userId' = $2
@@ -22,7 +21,7 @@ async fn email_of_member(conn: &mut PgConnection, account_id: Uuid, user_id: Uui
     .await
 }
 
-async fn email_of_invitation(conn: &mut PgConnection, account_id: Uuid, invitation_id: Uuid) -> Result<Option<String>, sqlx::Error> {
+async fn email_of_invitation(conn: &mut PgConnection, account_id: AccountId, invitation_id: InvitationId) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT target FROM audit_log
           WHERE account_id = $1 AND action = 'member.invited' AND details->>'invitationId' = $2",

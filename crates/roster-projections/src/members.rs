@@ -1,15 +1,14 @@
 //! Projection `members`: users, accounts and their members.
 
 use crate::ProjectionError;
-use roster_domain::{AccountEvent, UserEvent};
+use roster_domain::{AccountEvent, UserEvent, UserId};
 use roster_store::StoredEvent;
 use sqlx::PgConnection;
-use uuid::Uuid;
 
 pub(crate) async fn apply(conn: &mut PgConnection, event: &StoredEvent) -> Result<(), ProjectionError> {
     match event.aggregate_type.as_str() {
         "User" => {
-            let user_id: Uuid = event.aggregate_id.parse().map_err(ProjectionError::decode)?;
+            let user_id: UserId = event.aggregate_id.parse().map_err(ProjectionError::decode)?;
             let UserEvent::UserRegistered { email, display_name, registered_at } = event.decode()?;
             sqlx::query("INSERT INTO users (id, email, display_name, registered_at) VALUES ($1, $2, $3, $4)")
                 .bind(user_id)
@@ -38,7 +37,7 @@ pub(crate) async fn apply(conn: &mut PgConnection, event: &StoredEvent) -> Resul
                     .bind(account_id)
                     .bind(user_id)
                     .bind(email.as_str())
-                    .bind(role.as_str())
+                    .bind(role)
                     .bind(joined_at)
                     .execute(conn)
                     .await?;
@@ -47,7 +46,7 @@ pub(crate) async fn apply(conn: &mut PgConnection, event: &StoredEvent) -> Resul
                     sqlx::query("UPDATE members SET role = $3 WHERE account_id = $1 AND user_id = $2")
                         .bind(account_id)
                         .bind(user_id)
-                        .bind(to.as_str())
+                        .bind(to)
                         .execute(conn)
                         .await?;
                 }

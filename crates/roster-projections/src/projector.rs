@@ -10,7 +10,7 @@
 
 use crate::Projection;
 use chrono::{DateTime, Utc};
-use roster_store::reader::{read_after, NOTIFY_CHANNEL};
+use roster_store::reader::{listen, read_after};
 use roster_store::{EventFilter, StoreError};
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
@@ -278,12 +278,7 @@ impl Projector {
             let mut listener: Option<PgListener> = None;
             loop {
                 if listener.is_none() {
-                    let connected = async {
-                        let mut l = PgListener::connect_with(&self.pool).await?;
-                        l.listen(NOTIFY_CHANNEL).await?;
-                        Ok::<_, sqlx::Error>(l)
-                    };
-                    match connected.await {
+                    match listen(&self.pool).await {
                         Ok(l) => listener = Some(l),
                         Err(err) => tracing::warn!(%err, "projector cannot LISTEN; polling"),
                     }

@@ -6,16 +6,16 @@
 
 use chrono::{DateTime, Utc};
 use roster_domain::account::InvitationState;
-use roster_domain::{InvitationStatus, Role};
+use roster_domain::{AccountId, InvitationId, InvitationStatus, Role, TokenDigest, UserId};
 use serde_json::Value;
-use sqlx::PgPool;
-use uuid::Uuid;
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::{Arguments, FromRow, PgPool};
 
 /// An account.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct AccountRow {
     /// The account id (also its event stream's aggregate id).
-    pub id: Uuid,
+    pub id: AccountId,
     /// 1–100 characters, trimmed.
     pub name: String,
     /// When `AccountCreated` was decided.
@@ -26,7 +26,7 @@ pub struct AccountRow {
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct UserRow {
     /// The user id (the `User` stream's aggregate id).
-    pub id: Uuid,
+    pub id: UserId,
     /// Normalised (trimmed, lower-case) email.
     pub email: String,
     /// 1–100 characters, trimmed.
@@ -48,9 +48,9 @@ pub struct MemberRow {
 #[derive(Debug, Clone, PartialEq)]
 pub struct InvitationRow {
     /// The invitation id; kept across resends.
-    pub id: Uuid,
+    pub id: InvitationId,
     /// The account the invitation is to.
-    pub account_id: Uuid,
+    pub account_id: AccountId,
     /// The invited, normalised email.
     pub email: String,
     /// The role the invitee gets on accepting.
@@ -58,7 +58,7 @@ pub struct InvitationRow {
     /// Pending, accepted or cancelled; expiry is derived, see [`InvitationRow::status`].
     pub state: InvitationState,
     /// The member who sent the first invitation.
-    pub invited_by: Uuid,
+    pub invited_by: UserId,
     /// When it was first sent.
     pub created_at: DateTime<Utc>,
     /// When the current link stops working (last send + `ROSTER_INVITE_TTL`).
@@ -68,11 +68,13 @@ pub struct InvitationRow {
     /// How many times it was sent, the first send included.
     pub send_count: i32,
     /// Who cancelled it, when cancelled.
-    pub cancelled_by: Option<Uuid>,
+    pub cancelled_by: Option<UserId>,
     /// When it was cancelled.
     pub cancelled_at: Option<DateTime<Utc>>,
     /// "cancelled" or "inviter removed".
     pub cancel_reason: Option<String>,
+    /// SHA-256 digest of the current link's token (never the token), for the preview's check.
+    pub token_digest: TokenDigest,
 }
 
 impl InvitationRow {
@@ -92,7 +94,7 @@ pub struct AuditRow {
     /// E.g. `member.invited`, `member.role_changed`.
     pub action: String,
     /// The acting user; `None` for the system.
-    pub actor_id: Option<Uuid>,
+    pub actor_id: Option<UserId>,
     /// Whom it concerns: an email, or the account name for `account.created`.
     pub target: Option<String>,
     /// Action-specific facts, e.g. `{"from": "GUEST", "to": "ADMIN"}`.
@@ -101,121 +103,131 @@ pub struct AuditRow {
     pub request_id: Option<String>,
 }
 
-fn role(text: &str) -> Result<Role, sqlx::Error> {
-    text.parse().map_err(|e: roster_domain::DomainError| sqlx::Error::Decode(e.to_string().into()))
+/// Binds `value` as the next argument.
+fn bind<'q, T>(args: &mut PgArguments, value: T) -> Result<(), sqlx::Error>
+where
+    T: 'q + sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+{
+    args.add(value).map_err(sqlx::Error::Encode)
+}
+
+/// One page of `SELECT <columns> <from_where> ORDER BY <order>` from `offset`, at most
+/// `limit` rows, and the total the filter matches; `args` binds the filter's `$1, $2, …`.
+async fn page<R>(pool: &PgPool, columns: &str, from_where: &str, order: &str, args: PgArguments, offset: i64, limit: i64) -> Result<(Vec<R>, i64), sqlx::Error>
+where
+    R: for<'r> FromRow<'r, PgRow> + Send + Unpin,
+{
+    let count = format!("SELECT count(*) {from_where}");
+    let total: i64 = sqlx::query_scalar_with(&count, args.clone()).fetch_one(pool).await?;
+    let n = args.len();
+    let mut args = args;
+    bind(&mut args, offset)?;
+    bind(&mut args, limit)?;
+    let select = format!("SELECT {columns} {from_where} ORDER BY {order} OFFSET ${} LIMIT ${}", n + 1, n + 2);
+    let rows = sqlx::query_as_with(&select, args).fetch_all(pool).await?;
+    Ok((rows, total))
 }
 
 /// The account `id`, if it exists.
-pub async fn account(pool: &PgPool, id: Uuid) -> Result<Option<AccountRow>, sqlx::Error> {
+pub async fn account(pool: &PgPool, id: AccountId) -> Result<Option<AccountRow>, sqlx::Error> {
     sqlx::query_as("SELECT id, name, created_at FROM accounts WHERE id = $1").bind(id).fetch_optional(pool).await
 }
 
 /// The role of `user_id` in `account_id`, if a member.
-pub async fn member_role(pool: &PgPool, account_id: Uuid, user_id: Uuid) -> Result<Option<Role>, sqlx::Error> {
-    let text: Option<String> = sqlx::query_scalar("SELECT role FROM members WHERE account_id = $1 AND user_id = $2")
+pub async fn member_role(pool: &PgPool, account_id: AccountId, user_id: UserId) -> Result<Option<Role>, sqlx::Error> {
+    sqlx::query_scalar("SELECT role FROM members WHERE account_id = $1 AND user_id = $2")
         .bind(account_id)
         .bind(user_id)
         .fetch_optional(pool)
-        .await?;
-    text.as_deref().map(role).transpose()
+        .await
 }
 
 /// Every account `user_id` belongs to, with the role there, oldest membership first.
-pub async fn accounts_of(pool: &PgPool, user_id: Uuid) -> Result<Vec<(AccountRow, Role)>, sqlx::Error> {
-    let rows: Vec<(Uuid, String, DateTime<Utc>, String)> = sqlx::query_as(
+pub async fn accounts_of(pool: &PgPool, user_id: UserId) -> Result<Vec<(AccountRow, Role)>, sqlx::Error> {
+    let rows: Vec<(AccountId, String, DateTime<Utc>, Role)> = sqlx::query_as(
         "SELECT a.id, a.name, a.created_at, m.role FROM members m JOIN accounts a ON a.id = m.account_id
           WHERE m.user_id = $1 ORDER BY m.joined_at, a.id",
     )
     .bind(user_id)
     .fetch_all(pool)
     .await?;
-    rows.into_iter()
-        .map(|(id, name, created_at, r)| Ok((AccountRow { id, name, created_at }, role(&r)?)))
-        .collect()
+    Ok(rows.into_iter().map(|(id, name, created_at, role)| (AccountRow { id, name, created_at }, role)).collect())
 }
 
 /// The user `id`, if registered.
-pub async fn user(pool: &PgPool, id: Uuid) -> Result<Option<UserRow>, sqlx::Error> {
+pub async fn user(pool: &PgPool, id: UserId) -> Result<Option<UserRow>, sqlx::Error> {
     sqlx::query_as("SELECT id, email, display_name FROM users WHERE id = $1").bind(id).fetch_optional(pool).await
 }
 
-/// The user registered with normalised `email`, if any.
-pub async fn user_by_email(pool: &PgPool, email: &str) -> Result<Option<UserRow>, sqlx::Error> {
-    sqlx::query_as("SELECT id, email, display_name FROM users WHERE email = $1").bind(email).fetch_optional(pool).await
+type MemberTuple = (UserId, String, String, Role, DateTime<Utc>);
+
+const MEMBER_COLUMNS: &str = "u.id, u.email, u.display_name, m.role, m.joined_at";
+
+fn member_row((id, email, display_name, role, joined_at): MemberTuple) -> MemberRow {
+    MemberRow { user: UserRow { id, email, display_name }, role, joined_at }
+}
+
+/// The member `user_id` of `account_id`, if a member.
+pub async fn member(pool: &PgPool, account_id: AccountId, user_id: UserId) -> Result<Option<MemberRow>, sqlx::Error> {
+    let row: Option<MemberTuple> = sqlx::query_as(&format!(
+        "SELECT {MEMBER_COLUMNS} FROM members m JOIN users u ON u.id = m.user_id WHERE m.account_id = $1 AND m.user_id = $2"
+    ))
+    .bind(account_id)
+    .bind(user_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(member_row))
 }
 
 /// A page of `account_id`'s members ordered by join time, filtered by `role` and by `search`
 /// (case-insensitive substring of email or display name), plus the filtered total.
 pub async fn members(
     pool: &PgPool,
-    account_id: Uuid,
+    account_id: AccountId,
     role_filter: Option<Role>,
     search: Option<&str>,
     offset: i64,
     limit: i64,
 ) -> Result<(Vec<MemberRow>, i64), sqlx::Error> {
     let pattern = search.map(|s| format!("%{}%", s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
-    let filter = "FROM members m JOIN users u ON u.id = m.user_id
+    let mut args = PgArguments::default();
+    bind(&mut args, account_id)?;
+    bind(&mut args, role_filter)?;
+    bind(&mut args, pattern)?;
+    let from_where = "FROM members m JOIN users u ON u.id = m.user_id
                   WHERE m.account_id = $1 AND ($2::text IS NULL OR m.role = $2)
                     AND ($3::text IS NULL OR u.email ILIKE $3 OR u.display_name ILIKE $3)";
-    let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) {filter}"))
-        .bind(account_id)
-        .bind(role_filter.map(Role::as_str))
-        .bind(&pattern)
-        .fetch_one(pool)
-        .await?;
-    let rows: Vec<(Uuid, String, String, String, DateTime<Utc>)> = sqlx::query_as(&format!(
-        "SELECT u.id, u.email, u.display_name, m.role, m.joined_at {filter}
-          ORDER BY m.joined_at, u.id OFFSET $4 LIMIT $5"
-    ))
-    .bind(account_id)
-    .bind(role_filter.map(Role::as_str))
-    .bind(&pattern)
-    .bind(offset)
-    .bind(limit)
-    .fetch_all(pool)
-    .await?;
-    let members = rows
-        .into_iter()
-        .map(|(id, email, display_name, r, joined_at)| {
-            Ok(MemberRow { user: UserRow { id, email, display_name }, role: role(&r)?, joined_at })
-        })
-        .collect::<Result<_, sqlx::Error>>()?;
-    Ok((members, total))
+    let (rows, total) = page::<MemberTuple>(pool, MEMBER_COLUMNS, from_where, "m.joined_at, u.id", args, offset, limit).await?;
+    Ok((rows.into_iter().map(member_row).collect(), total))
 }
 
 type InvitationTuple = (
-    Uuid,
-    Uuid,
+    InvitationId,
+    AccountId,
     String,
-    String,
-    String,
-    Uuid,
+    Role,
+    InvitationState,
+    UserId,
     DateTime<Utc>,
     DateTime<Utc>,
     DateTime<Utc>,
     i32,
-    Option<Uuid>,
+    Option<UserId>,
     Option<DateTime<Utc>>,
     Option<String>,
+    String,
 );
 
 const INVITATION_COLUMNS: &str = "id, account_id, email, role, state, invited_by, created_at, expires_at,
-    last_sent_at, send_count, cancelled_by, cancelled_at, cancel_reason";
+    last_sent_at, send_count, cancelled_by, cancelled_at, cancel_reason, token_digest";
 
-fn invitation_row(t: InvitationTuple) -> Result<InvitationRow, sqlx::Error> {
-    let state = match t.4.as_str() {
-        "PENDING" => InvitationState::Pending,
-        "ACCEPTED" => InvitationState::Accepted,
-        "CANCELLED" => InvitationState::Cancelled,
-        other => return Err(sqlx::Error::Decode(format!("unknown invitation state {other}").into())),
-    };
-    Ok(InvitationRow {
+fn invitation_row(t: InvitationTuple) -> InvitationRow {
+    InvitationRow {
         id: t.0,
         account_id: t.1,
         email: t.2,
-        role: role(&t.3)?,
-        state,
+        role: t.3,
+        state: t.4,
         invited_by: t.5,
         created_at: t.6,
         expires_at: t.7,
@@ -224,80 +236,57 @@ fn invitation_row(t: InvitationTuple) -> Result<InvitationRow, sqlx::Error> {
         cancelled_by: t.10,
         cancelled_at: t.11,
         cancel_reason: t.12,
-    })
+        token_digest: TokenDigest::from_stored(t.13),
+    }
 }
 
 /// The invitation `id`, if it exists.
-pub async fn invitation(pool: &PgPool, id: Uuid) -> Result<Option<InvitationRow>, sqlx::Error> {
+pub async fn invitation(pool: &PgPool, id: InvitationId) -> Result<Option<InvitationRow>, sqlx::Error> {
     let row: Option<InvitationTuple> =
         sqlx::query_as(&format!("SELECT {INVITATION_COLUMNS} FROM invitations WHERE id = $1"))
             .bind(id)
             .fetch_optional(pool)
             .await?;
-    row.map(invitation_row).transpose()
+    Ok(row.map(invitation_row))
 }
 
 /// A page of `account_id`'s invitations, newest first, with the status at `now` equal to
 /// `status` when given, plus the filtered total.
 pub async fn invitations(
     pool: &PgPool,
-    account_id: Uuid,
+    account_id: AccountId,
     status: Option<InvitationStatus>,
     now: DateTime<Utc>,
     offset: i64,
     limit: i64,
 ) -> Result<(Vec<InvitationRow>, i64), sqlx::Error> {
+    let mut args = PgArguments::default();
+    bind(&mut args, account_id)?;
+    bind(&mut args, status.map(InvitationStatus::as_str))?;
+    bind(&mut args, now)?;
     // EXPIRED is PENDING past expires_at; PENDING excludes those.
-    let filter = "FROM invitations WHERE account_id = $1 AND (
+    let from_where = "FROM invitations WHERE account_id = $1 AND (
           $2::text IS NULL
        OR ($2 = 'EXPIRED' AND state = 'PENDING' AND expires_at <= $3)
        OR ($2 = 'PENDING' AND state = 'PENDING' AND expires_at > $3)
        OR ($2 IN ('ACCEPTED', 'CANCELLED') AND state = $2))";
-    let status = status.map(InvitationStatus::as_str);
-    let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) {filter}"))
-        .bind(account_id)
-        .bind(status)
-        .bind(now)
-        .fetch_one(pool)
-        .await?;
-    let rows: Vec<InvitationTuple> = sqlx::query_as(&format!(
-        "SELECT {INVITATION_COLUMNS} {filter} ORDER BY created_at DESC, id OFFSET $4 LIMIT $5"
-    ))
-    .bind(account_id)
-    .bind(status)
-    .bind(now)
-    .bind(offset)
-    .bind(limit)
-    .fetch_all(pool)
-    .await?;
-    let rows = rows.into_iter().map(invitation_row).collect::<Result<_, _>>()?;
-    Ok((rows, total))
+    let (rows, total) = page::<InvitationTuple>(pool, INVITATION_COLUMNS, from_where, "created_at DESC, id", args, offset, limit).await?;
+    Ok((rows.into_iter().map(invitation_row).collect(), total))
 }
 
-/// A page of `account_id`'s audit log in position order after `after`, optionally only one
-/// `action`, plus the filtered total.
+/// A page of `account_id`'s audit log in position order, optionally only one `action`, plus
+/// the filtered total.
 pub async fn audit_log(
     pool: &PgPool,
-    account_id: Uuid,
+    account_id: AccountId,
     action: Option<&str>,
     offset: i64,
     limit: i64,
 ) -> Result<(Vec<AuditRow>, i64), sqlx::Error> {
-    let filter = "FROM audit_log WHERE account_id = $1 AND ($2::text IS NULL OR action = $2)";
-    let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) {filter}"))
-        .bind(account_id)
-        .bind(action)
-        .fetch_one(pool)
-        .await?;
-    let rows = sqlx::query_as(&format!(
-        "SELECT position, occurred_at, action, actor_id, target, details, request_id {filter}
-          ORDER BY position OFFSET $3 LIMIT $4"
-    ))
-    .bind(account_id)
-    .bind(action)
-    .bind(offset)
-    .bind(limit)
-    .fetch_all(pool)
-    .await?;
-    Ok((rows, total))
+    let mut args = PgArguments::default();
+    bind(&mut args, account_id)?;
+    bind(&mut args, action.map(str::to_string))?;
+    let from_where = "FROM audit_log WHERE account_id = $1 AND ($2::text IS NULL OR action = $2)";
+    let columns = "position, occurred_at, action, actor_id, target, details, request_id";
+    page(pool, columns, from_where, "position", args, offset, limit).await
 }

@@ -3,13 +3,13 @@
 
 use crate::StoreError;
 use sqlx::{PgConnection, PgPool};
-use uuid::Uuid;
+use roster_domain::UserId;
 
 /// A user's stored credential.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Credential {
     /// The user the credential belongs to.
-    pub user_id: Uuid,
+    pub user_id: UserId,
     /// Normalised email; unique.
     pub email: String,
     /// argon2id PHC string (`$argon2id$v=19$…`), never the password.
@@ -19,7 +19,7 @@ pub struct Credential {
 /// Inserts the credential for a new user, in the caller's transaction.
 ///
 /// Errors: [`StoreError::EmailTaken`] when the email already has a credential.
-pub async fn insert(conn: &mut PgConnection, user_id: Uuid, email: &str, password_hash: &str) -> Result<(), StoreError> {
+pub async fn insert(conn: &mut PgConnection, user_id: UserId, email: &str, password_hash: &str) -> Result<(), StoreError> {
     sqlx::query("INSERT INTO credentials (user_id, email, password_hash) VALUES ($1, $2, $3)")
         .bind(user_id)
         .bind(email)

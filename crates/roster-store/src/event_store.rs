@@ -8,7 +8,7 @@
 //!
 //! Snapshots: cqrs-es 0.5.0's snapshot store applies each new event twice, so snapshots are
 //! kept here instead: after a command's commit, [`EventStore::snapshot_if_due`] stores the
-//! aggregate's state every [`EventStore::snapshot_every`] events; [`EventStore::load`] starts
+//! aggregate's state every [`DEFAULT_SNAPSHOT_EVERY`] events; [`EventStore::load`] starts
 //! from the snapshot and applies only the tail.
 
 use crate::upcasting::to_current;
@@ -20,6 +20,7 @@ use roster_domain::EventMetadata;
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 use std::sync::Arc;
+use roster_domain::{AccountId, InvitationId};
 
 /// The snapshot format stored in `snapshots.current_snapshot`; snapshots of another format are
 /// ignored (the aggregate is replayed from its events instead). Bump when a state shape changes.
@@ -91,22 +92,6 @@ impl EventStore {
         Self { pool, repo, snapshot_every: DEFAULT_SNAPSHOT_EVERY }
     }
 
-    /// Sets the number of events between snapshots (at least 1).
-    pub fn with_snapshot_every(mut self, every: usize) -> Self {
-        self.snapshot_every = every.max(1);
-        self
-    }
-
-    /// The number of events between two snapshots.
-    pub fn snapshot_every(&self) -> usize {
-        self.snapshot_every
-    }
-
-    /// The connection pool.
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
     /// Loads aggregate `id`: its snapshot, if any, plus the events after it (upcast to current
     /// versions). A stream with no events loads as `A::default()` at version 0.
     ///
@@ -146,6 +131,22 @@ impl EventStore {
             let aggregate = serde_json::from_value(payload).ok()?;
             Some(Loaded { aggregate, version: version as usize })
         }))
+    }
+
+    /// The account an invitation belongs to: the stream of its `MemberInvited` event, found
+    /// through the index `events_member_invited` on the log itself (written in the append's
+    /// transaction, so it never lags). `None` for an unknown invitation.
+    ///
+    /// Errors: database errors.
+    pub async fn account_of_invitation(&self, invitation_id: InvitationId) -> Result<Option<AccountId>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT account_id FROM events
+              WHERE event_type = 'MemberInvited' AND payload #>> '{MemberInvited,invitation_id}' = $1
+              LIMIT 1",
+        )
+        .bind(invitation_id.to_string())
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     /// Stores `aggregate` (at `new_version`) as the snapshot of `id` when the command that

@@ -11,6 +11,7 @@
 //! Rolled-back appends leave unused numbers, never hidden events.
 
 use crate::upcasting::to_current;
+use roster_domain::rfc3339;
 use crate::StoreError;
 use chrono::{DateTime, Utc};
 use cqrs_es::persist::SerializedEvent;
@@ -21,7 +22,7 @@ use sqlx::postgres::PgListener;
 use sqlx::{PgExecutor, PgPool};
 use std::collections::VecDeque;
 use std::time::Duration;
-use uuid::Uuid;
+use roster_domain::{AccountId, UserId};
 
 /// The channel the `events_notify` trigger notifies on each committed append.
 pub const NOTIFY_CHANNEL: &str = "roster_events";
@@ -38,7 +39,7 @@ pub struct StoredEvent {
     /// When the store recorded it (database clock).
     pub recorded_at: DateTime<Utc>,
     /// The tenant, for account events; `None` for user events.
-    pub account_id: Option<Uuid>,
+    pub account_id: Option<AccountId>,
     /// `Account` or `User`.
     pub aggregate_type: String,
     /// The stream's id (a UUID).
@@ -66,7 +67,7 @@ impl StoredEvent {
     }
 
     /// The acting user, when the actor is a user rather than the system.
-    pub fn actor_id(&self) -> Option<Uuid> {
+    pub fn actor_id(&self) -> Option<UserId> {
         self.metadata.get("actor_user_id").and_then(Value::as_str).and_then(|s| s.parse().ok())
     }
 
@@ -86,8 +87,8 @@ impl StoredEvent {
     pub fn to_feed_json(&self) -> Value {
         json!({
             "position": self.position.to_string(),
-            "occurredAt": self.occurred_at().to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-            "recordedAt": self.recorded_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            "occurredAt": rfc3339(self.occurred_at()),
+            "recordedAt": rfc3339(self.recorded_at),
             "accountId": self.account_id,
             "aggregateType": self.aggregate_type,
             "aggregateId": self.aggregate_id,
@@ -126,7 +127,7 @@ impl StoredEvent {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EventFilter {
     /// Only this account's events, when set.
-    pub account_id: Option<Uuid>,
+    pub account_id: Option<AccountId>,
 }
 
 /// Up to `limit` events with position greater than `after`, in position order, upcast.
@@ -147,9 +148,20 @@ pub async fn read_after<'e>(db: impl PgExecutor<'e>, after: i64, limit: i64, fil
     Ok(rows.into_iter().map(StoredEvent::upcast).collect())
 }
 
-/// The highest position committed so far (0 for an empty log).
-pub async fn head_position<'e>(db: impl PgExecutor<'e>) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events").fetch_one(db).await?)
+/// How many events match `filter`.
+pub async fn count<'e>(db: impl PgExecutor<'e>, filter: EventFilter) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar("SELECT count(*) FROM events WHERE $1::uuid IS NULL OR account_id = $1")
+        .bind(filter.account_id)
+        .fetch_one(db)
+        .await?)
+}
+
+/// A connection listening on [`NOTIFY_CHANNEL`]: wakes whoever waits on it when an append
+/// commits. It holds one connection of its own (outside the pool's count).
+pub async fn listen(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(NOTIFY_CHANNEL).await?;
+    Ok(listener)
 }
 
 /// Every event after `after` matching `filter`, then every new one as it commits, without end.
@@ -172,12 +184,7 @@ pub fn follow(pool: PgPool, after: i64, filter: EventFilter) -> impl Stream<Item
                 return Some((Ok(event), Some(s)));
             }
             if s.listener.is_none() {
-                let listener = async {
-                    let mut l = PgListener::connect_with(&s.pool).await?;
-                    l.listen(NOTIFY_CHANNEL).await?;
-                    Ok::<_, sqlx::Error>(l)
-                };
-                match listener.await {
+                match listen(&s.pool).await {
                     Ok(l) => s.listener = Some(l),
                     Err(e) => return Some((Err(e.into()), None)),
                 }

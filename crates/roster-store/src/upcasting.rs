@@ -20,7 +20,7 @@ fn member_invited_v2(mut payload: Value) -> Value {
                 .and_then(|s| s.parse::<DateTime<Utc>>().ok())
                 .map(|t| t + Duration::days(V1_INVITE_TTL_DAYS))
                 // The same spelling serde gives every other timestamp.
-                .map(|t| Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)));
+                .map(|t| Value::String(roster_domain::rfc3339(t)));
             body.insert("sent_at".into(), invited_at);
             if let Some(expires_at) = expires_at {
                 body.entry("expires_at").or_insert(expires_at);

@@ -12,18 +12,18 @@ pub use query::QueryRoot;
 pub use subscription::SubscriptionRoot;
 
 use crate::error::ApiError;
-use crate::{AppState, RequestContext};
+use crate::app::{App, RequestContext};
 use async_graphql::{Context, Schema};
 
 /// The schema type.
 pub type RosterSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
-/// Builds the schema with `state` available to resolvers. Queries are limited in depth and
+/// Builds the schema with `app` available to resolvers. Queries are limited in depth and
 /// complexity so no request can make the server do unbounded work.
-pub fn schema(state: Option<AppState>) -> RosterSchema {
+pub fn schema(app: Option<App>) -> RosterSchema {
     let builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot).limit_depth(16).limit_complexity(5_000);
-    match state {
-        Some(state) => builder.data(state).finish(),
+    match app {
+        Some(app) => builder.data(app).finish(),
         None => builder.finish(),
     }
 }
@@ -33,9 +33,20 @@ pub fn sdl() -> String {
     schema(None).sdl()
 }
 
-/// The state and request context of a resolver.
-pub(crate) fn env<'a>(ctx: &Context<'a>) -> (&'a AppState, &'a RequestContext) {
-    (ctx.data_unchecked::<AppState>(), ctx.data_unchecked::<RequestContext>())
+/// The application and request context of a resolver.
+pub(crate) fn env<'a>(ctx: &Context<'a>) -> (&'a App, &'a RequestContext) {
+    (ctx.data_unchecked::<App>(), ctx.data_unchecked::<RequestContext>())
+}
+
+/// Runs a resolver body with the application and request context, mapping its errors for
+/// this request.
+pub(crate) async fn run<'a, T, F, Fut>(ctx: &Context<'a>, body: F) -> async_graphql::Result<T>
+where
+    F: FnOnce(&'a App, &'a RequestContext) -> Fut,
+    Fut: std::future::Future<Output = Result<T, ApiError>>,
+{
+    let (app, req) = env(ctx);
+    body(app, req).await.map_err(|e| gql_err(ctx, e))
 }
 
 /// Converts an API error for this request.
@@ -43,9 +54,9 @@ pub(crate) fn gql_err(ctx: &Context<'_>, err: ApiError) -> async_graphql::Error 
     err.into_graphql(&ctx.data_unchecked::<RequestContext>().request_id)
 }
 
-/// Parses an `ID` argument as a UUID.
+/// Parses an `ID` argument as a typed id (`AccountId`, `UserId`, `InvitationId`).
 ///
 /// Errors: `VALIDATION` on `field`.
-pub(crate) fn parse_id(id: &async_graphql::ID, field: &str) -> Result<uuid::Uuid, ApiError> {
+pub(crate) fn parse_id<T: std::str::FromStr>(id: &async_graphql::ID, field: &str) -> Result<T, ApiError> {
     id.parse().map_err(|_| ApiError::validation(field, "is not a valid id"))
 }

@@ -1,12 +1,14 @@
 //! GraphQL object types.
 
 use super::connection::{offset_connection, offset_page, Page};
-use super::{env, gql_err};
-use crate::error::ApiError;
+use super::run;
+use crate::app::{AccountView, InvitationView, InviteIssued, PreviewView, SessionView};
 use async_graphql::{Context, Enum, Json, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
-use roster_projections::queries::{self, AccountRow, AuditRow, InvitationRow, UserRow};
+use roster_projections::queries::{AuditRow, MemberRow, UserRow};
 use roster_store::StoredEvent;
+use roster_domain::Permission as Feature;
+use roster_domain::{Role, UserId};
 
 /// A member's role in an account.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -44,18 +46,19 @@ impl From<UserRow> for User {
     }
 }
 
-pub(crate) async fn load_user(ctx: &Context<'_>, id: uuid::Uuid) -> Result<User> {
-    let (state, _) = env(ctx);
-    let row = queries::user(&state.pool, id).await.map_err(|e| gql_err(ctx, e.into()))?;
-    // A user row exists for every user id an event names; its absence is a broken read model.
-    row.map(User::from).ok_or_else(|| gql_err(ctx, ApiError::Internal(format!("user {id} missing from read model"))))
+async fn load_user(ctx: &Context<'_>, id: UserId) -> Result<User> {
+    run(ctx, |app, _| async move { Ok(app.user(id).await?.into()) }).await
+}
+
+async fn load_optional_user(ctx: &Context<'_>, id: Option<UserId>) -> Result<Option<User>> {
+    match id {
+        Some(id) => load_user(ctx, id).await.map(Some),
+        None => Ok(None),
+    }
 }
 
 /// An account (tenant) as seen by one of its members.
-pub struct Account {
-    pub row: AccountRow,
-    pub viewer_role: roster_domain::Role,
-}
+pub struct Account(pub AccountView);
 
 /// A member of an account.
 #[derive(SimpleObject)]
@@ -66,119 +69,111 @@ pub struct Member {
     pub joined_at: DateTime<Utc>,
 }
 
+impl From<MemberRow> for Member {
+    fn from(m: MemberRow) -> Self {
+        Self { user: m.user.into(), role: m.role.into(), joined_at: m.joined_at }
+    }
+}
+
 #[Object(name = "Account")]
 impl Account {
     async fn id(&self) -> ID {
-        ID(self.row.id.to_string())
+        ID(self.0.row.id.to_string())
     }
     async fn name(&self) -> &str {
-        &self.row.name
+        &self.0.row.name
     }
     async fn created_at(&self) -> DateTime<Utc> {
-        self.row.created_at
+        self.0.row.created_at
     }
     /// The signed-in user's role in this account.
     async fn viewer_role(&self) -> GqlRole {
-        self.viewer_role.into()
+        self.0.viewer_role.into()
     }
 
     /// Members by join time; `role` filters by role, `search` by email or name (substring,
     /// case-insensitive).
     async fn members(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>, role: Option<GqlRole>, search: Option<String>) -> Result<Page<Member>> {
-        let (state, _) = env(ctx);
-        let (offset, limit) = offset_page(first, after).map_err(|e| gql_err(ctx, e))?;
-        let (rows, total) = queries::members(&state.pool, self.row.id, role.map(Into::into), search.as_deref(), offset, limit)
-            .await
-            .map_err(|e| gql_err(ctx, e.into()))?;
-        let members = rows
-            .into_iter()
-            .map(|m| Member { user: m.user.into(), role: m.role.into(), joined_at: m.joined_at })
-            .collect();
-        Ok(offset_connection(members, offset, total))
+        run(ctx, |app, _| async move {
+            let (offset, limit) = offset_page(first, after)?;
+            let (rows, total) = app.members(&self.0, role.map(Into::into), search.as_deref(), offset, limit).await?;
+            Ok(offset_connection(rows.into_iter().map(Member::from).collect(), offset, total))
+        })
+        .await
     }
 
     /// Invitations, newest first; `status` filters by the status at the time of the query.
     async fn invitations(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>, status: Option<GqlInvitationStatus>) -> Result<Page<Invitation>> {
-        let (state, _) = env(ctx);
-        let (offset, limit) = offset_page(first, after).map_err(|e| gql_err(ctx, e))?;
-        let now = state.clock.now();
-        let (rows, total) = queries::invitations(&state.pool, self.row.id, status.map(Into::into), now, offset, limit)
-            .await
-            .map_err(|e| gql_err(ctx, e.into()))?;
-        Ok(offset_connection(rows.into_iter().map(|row| Invitation { row, now }).collect(), offset, total))
+        run(ctx, |app, _| async move {
+            let (offset, limit) = offset_page(first, after)?;
+            let (rows, total) = app.invitations(&self.0, status.map(Into::into), offset, limit).await?;
+            Ok(offset_connection(rows.into_iter().map(Invitation).collect(), offset, total))
+        })
+        .await
     }
 
     /// The account's audit log, oldest first (Admins only: `FORBIDDEN` otherwise). `action`
     /// filters by action, e.g. `member.role_changed`.
     async fn audit_log(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>, action: Option<String>) -> Result<Page<AuditEntry>> {
-        let (state, _) = env(ctx);
-        if self.viewer_role != roster_domain::Role::Admin {
-            return Err(gql_err(ctx, roster_domain::DomainError::Forbidden.into()));
-        }
-        let (offset, limit) = offset_page(first, after).map_err(|e| gql_err(ctx, e))?;
-        let (rows, total) = queries::audit_log(&state.pool, self.row.id, action.as_deref(), offset, limit)
-            .await
-            .map_err(|e| gql_err(ctx, e.into()))?;
-        Ok(offset_connection(rows.into_iter().map(AuditEntry).collect(), offset, total))
+        run(ctx, |app, _| async move {
+            let (offset, limit) = offset_page(first, after)?;
+            let (rows, total) = app.audit_log(&self.0, action.as_deref(), offset, limit).await?;
+            Ok(offset_connection(rows.into_iter().map(AuditEntry).collect(), offset, total))
+        })
+        .await
     }
 }
 
 /// An invitation, with its status at the time of the query.
-pub struct Invitation {
-    pub row: InvitationRow,
-    pub now: DateTime<Utc>,
-}
+pub struct Invitation(pub InvitationView);
 
 #[Object(name = "Invitation")]
 impl Invitation {
     async fn id(&self) -> ID {
-        ID(self.row.id.to_string())
+        ID(self.0.row.id.to_string())
     }
     async fn account_id(&self) -> ID {
-        ID(self.row.account_id.to_string())
+        ID(self.0.row.account_id.to_string())
     }
     async fn email(&self) -> &str {
-        &self.row.email
+        &self.0.row.email
     }
     async fn role(&self) -> GqlRole {
-        self.row.role.into()
+        self.0.row.role.into()
     }
     async fn status(&self) -> GqlInvitationStatus {
-        self.row.status(self.now).into()
+        self.0.status().into()
     }
     /// E.g. "Invitation sent for Security Engineer", "Invitation expired", "Joined as Admin".
     async fn status_text(&self) -> String {
-        self.row.status(self.now).text(self.row.role)
+        self.0.status().text(self.0.row.role)
     }
     async fn invited_by(&self, ctx: &Context<'_>) -> Result<User> {
-        load_user(ctx, self.row.invited_by).await
+        load_user(ctx, self.0.row.invited_by).await
     }
     async fn created_at(&self) -> DateTime<Utc> {
-        self.row.created_at
+        self.0.row.created_at
     }
     async fn expires_at(&self) -> DateTime<Utc> {
-        self.row.expires_at
+        self.0.row.expires_at
     }
     async fn last_sent_at(&self) -> DateTime<Utc> {
-        self.row.last_sent_at
+        self.0.row.last_sent_at
     }
     /// How many times it was sent, the first send included.
     async fn send_count(&self) -> i32 {
-        self.row.send_count
+        self.0.row.send_count
     }
     /// Who cancelled it, when cancelled.
     async fn cancelled_by(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        match self.row.cancelled_by {
-            Some(id) => load_user(ctx, id).await.map(Some),
-            None => Ok(None),
-        }
+        load_optional_user(ctx, self.0.row.cancelled_by).await
     }
     async fn cancelled_at(&self) -> Option<DateTime<Utc>> {
-        self.row.cancelled_at
+        self.0.row.cancelled_at
     }
     /// Why it was cancelled: "cancelled" or "inviter removed".
     async fn cancel_reason(&self) -> Option<&str> {
-        self.row.cancel_reason.as_deref()
+        self.0.row.cancel_reason.as_deref()
     }
 }
 
@@ -191,6 +186,19 @@ pub struct InvitationPreview {
     pub email: String,
     pub status: GqlInvitationStatus,
     pub expires_at: DateTime<Utc>,
+}
+
+impl From<PreviewView> for InvitationPreview {
+    fn from(p: PreviewView) -> Self {
+        Self {
+            account_name: p.account_name,
+            invited_by_name: p.invited_by_name,
+            role: p.role.into(),
+            email: p.email,
+            status: p.status.into(),
+            expires_at: p.expires_at,
+        }
+    }
 }
 
 /// A role with its permissions and the roles it may grant.
@@ -210,6 +218,20 @@ pub struct Permission {
     pub access: String,
 }
 
+impl From<Role> for RoleInfo {
+    fn from(role: Role) -> Self {
+        Self {
+            role: role.into(),
+            display_name: role.display_name().to_string(),
+            permissions: Feature::ALL
+                .into_iter()
+                .map(|feature| Permission { feature: feature.label().to_string(), access: role.access(feature).as_str().to_string() })
+                .collect(),
+            can_grant: role.can_grant().iter().map(|r| (*r).into()).collect(),
+        }
+    }
+}
+
 /// A session: the bearer token for `Authorization: Bearer <token>`.
 #[derive(SimpleObject)]
 pub struct SessionPayload {
@@ -219,11 +241,23 @@ pub struct SessionPayload {
     pub account: Option<Account>,
 }
 
+impl From<SessionView> for SessionPayload {
+    fn from(s: SessionView) -> Self {
+        Self { token: s.token, user: s.user.into(), account: s.account.map(Account) }
+    }
+}
+
 /// An invitation and its one-time link (shown once: only its digest is stored).
 #[derive(SimpleObject)]
 pub struct InvitePayload {
     pub invitation: Invitation,
     pub invite_link: String,
+}
+
+impl From<InviteIssued> for InvitePayload {
+    fn from(i: InviteIssued) -> Self {
+        Self { invitation: Invitation(i.invitation), invite_link: i.link }
+    }
 }
 
 /// The member that was removed.
@@ -259,10 +293,7 @@ impl AuditEntry {
     }
     /// Who did it; `null` for the system.
     async fn actor(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        match self.0.actor_id {
-            Some(id) => load_user(ctx, id).await.map(Some),
-            None => Ok(None),
-        }
+        load_optional_user(ctx, self.0.actor_id).await
     }
     /// Whom or what it concerns, usually an email.
     async fn target(&self) -> Option<&str> {

@@ -75,9 +75,8 @@ impl Account {
         invitation_id: InvitationId,
         presented: &TokenDigest,
     ) -> Result<&Invitation, DomainError> {
-        self.invitations
-            .get(&invitation_id)
-            .filter(|inv| inv.token_digest.verifies(presented))
-            .ok_or(DomainError::InvalidToken)
+        let invitation = self.invitations.get(&invitation_id);
+        crate::token::verify(invitation.map(|inv| &inv.token_digest), presented)?;
+        invitation.ok_or(DomainError::InvalidToken)
     }
 }

@@ -1,0 +1,91 @@
+//! The application layer: one method per use case, between the doors (GraphQL, the CLI, the
+//! tests) and the write side (aggregates, event store) and the read side (read models).
+//!
+//! Commands go through [`unit_of_work`]: load the aggregate, let the domain decide, append the
+//! events with the expected version, then wait until the projections show them
+//! (read-your-writes). Queries read the read models only. Every rule is the domain's; this layer
+//! only asks it (e.g. `Role::allows(Permission::AuditLog)`) and never writes one itself.
+//!
+//! Use cases by group: [`sessions`] (sign-up, log-in, the viewer), [`accounts`],
+//! [`invitations`] (invite, resend, cancel, preview, accept), [`members`] (change role, remove),
+//! [`feed`] (the event feed and the audit log).
+
+mod accounts;
+mod context;
+mod feed;
+mod invitations;
+mod members;
+mod sessions;
+mod unit_of_work;
+
+pub use accounts::AccountView;
+pub use context::RequestContext;
+pub use invitations::{InvitationView, InviteIssued, PreviewView};
+pub use sessions::SessionView;
+
+use crate::auth::{self, Caller};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::error::ApiResult;
+use crate::rate_limit::Limiter;
+use chrono::{DateTime, Utc};
+use roster_projections::Projector;
+use roster_store::EventStore;
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The application: every use case of Roster. Cheap to clone (one shared state).
+#[derive(Clone)]
+pub struct App(Arc<Inner>);
+
+struct Inner {
+    pool: PgPool,
+    store: EventStore,
+    projector: Projector,
+    config: Config,
+    clock: Arc<dyn Clock>,
+    /// Log-in attempts per email: 10 at once, then one per 6 s.
+    login_limiter: Limiter,
+    /// Invite-token attempts per client IP: 30 at once, then one per 2 s.
+    token_limiter: Limiter,
+}
+
+impl App {
+    /// The application over `pool` (already migrated) with `config`, reading time from `clock`.
+    /// The projector is created here but not started: [`crate::startup::Application`] runs it.
+    pub fn new(pool: PgPool, config: Config, clock: Arc<dyn Clock>) -> Self {
+        Self(Arc::new(Inner {
+            store: EventStore::new(pool.clone()),
+            projector: Projector::new(pool.clone()),
+            pool,
+            config,
+            clock,
+            login_limiter: Limiter::new(10, Duration::from_secs(6)),
+            token_limiter: Limiter::new(30, Duration::from_secs(2)),
+        }))
+    }
+
+    /// Who presents `bearer`: the operator token, a valid session, or nobody.
+    pub fn identify(&self, bearer: Option<&str>) -> Caller {
+        auth::identify(&self.0.config.jwt_secret, self.0.config.operator_token.as_deref(), bearer)
+    }
+
+    /// The current instant by the application's clock (UTC).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.0.clock.now()
+    }
+
+    /// The projector that keeps the read models current (started by the startup path; tests
+    /// arm its fail point).
+    pub fn projector(&self) -> &Projector {
+        &self.0.projector
+    }
+
+    /// Whether the database is reachable and every migration is applied (`/readyz`).
+    ///
+    /// Errors: `INTERNAL` when the database cannot be reached.
+    pub async fn migrations_applied(&self) -> ApiResult<bool> {
+        Ok(roster_store::db::migrations_applied(&self.0.pool).await?)
+    }
+}

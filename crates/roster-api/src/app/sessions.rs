@@ -1,0 +1,109 @@
+//! Sessions: sign-up, log-in, and who the viewer is.
+
+use super::unit_of_work::{decide, NewCredential, UnitOfWork};
+use super::{AccountView, App, RequestContext};
+use crate::auth::{self, Caller};
+use crate::error::{ApiError, ApiResult};
+use roster_domain::account::UserRef;
+use roster_domain::{Account, AccountCommand, AccountId, DomainError, Email, User, UserCommand, UserId};
+use roster_projections::queries::{self, UserRow};
+use roster_store::credentials;
+use uuid::Uuid;
+
+/// A signed-in session as its payload shows it: the token, the user, and the account it was
+/// opened for (sign-up, accept).
+#[derive(Debug, Clone)]
+pub struct SessionView {
+    /// The bearer token (HS256 JWT).
+    pub token: String,
+    /// The signed-in user's profile.
+    pub user: UserRow,
+    /// The account the session was opened for, if any.
+    pub account: Option<AccountView>,
+}
+
+impl App {
+    /// A session token for `user_id`, and the payload's read-model views.
+    pub(super) async fn open_session(&self, user_id: UserId, email: &Email, account_id: Option<AccountId>) -> ApiResult<SessionView> {
+        let token = auth::issue_session(&self.0.config.jwt_secret, user_id, email, self.0.config.session_ttl)?;
+        let user = self.user(user_id).await?;
+        let account = match account_id {
+            Some(id) => Some(self.account_for(user_id, id).await?),
+            None => None,
+        };
+        Ok(SessionView { token, user, account })
+    }
+
+    /// `signUp`: a new user and a new account in which the user is the only Admin.
+    ///
+    /// Errors: `VALIDATION` on `email`, `password`, `displayName` or `accountName` (an email
+    /// that is already registered is a `VALIDATION` error on `email`, via [`ApiError::EmailTaken`]).
+    pub async fn sign_up(&self, ctx: &RequestContext, email: &str, password: String, display_name: &str, account_name: &str) -> ApiResult<SessionView> {
+        let email = Email::parse(email)?;
+        auth::check_password(&password)?;
+        let now = self.now();
+        let (user_id, account_id) = (UserId::from(Uuid::new_v4()), AccountId::from(Uuid::new_v4()));
+        let register = UserCommand::Register { email: email.clone(), display_name: display_name.to_string(), now };
+        let user = decide::<User>(&self.0.store, user_id, register).await?;
+        let founder = UserRef { id: user_id, email: email.clone() };
+        let create = AccountCommand::Create { name: account_name.to_string(), founder, now };
+        let account = decide::<Account>(&self.0.store, account_id, create)
+            .await
+            .map_err(|e| rename_field(e, "name", "accountName"))?;
+        let hash = auth::hash_password(password).await?;
+        let credential = NewCredential { user_id, email: &email, hash: &hash };
+        let work = UnitOfWork { account: Some(&account), user: Some(&user), credential: Some(credential) };
+        self.commit(work, ctx, user_id, now).await?;
+        self.open_session(user_id, &email, Some(account_id)).await
+    }
+
+    /// `logIn`.
+    ///
+    /// Errors: `UNAUTHENTICATED` for an unknown email or a wrong password (the same answer for
+    /// both); `RATE_LIMITED` after 10 quick attempts for one email.
+    pub async fn log_in(&self, email: &str, password: String) -> ApiResult<SessionView> {
+        let email = Email::parse(email).map_err(|_| ApiError::Unauthenticated("wrong email or password"))?;
+        self.0.login_limiter.attempt(email.as_str())?;
+        let credential = credentials::find_by_email(&self.0.pool, email.as_str()).await?;
+        let user_id = credential.as_ref().map(|c| c.user_id);
+        // An unknown email is checked against a dummy hash, so both refusals take as long.
+        let verified = auth::verify_password(password, credential.map(|c| c.password_hash)).await;
+        match user_id.filter(|_| verified) {
+            Some(user_id) => self.open_session(user_id, &email, None).await,
+            None => Err(ApiError::Unauthenticated("wrong email or password")),
+        }
+    }
+
+    /// `viewer`: the signed-in user and every account they belong to; `None` without a valid
+    /// session (or for a user the read model does not show yet).
+    ///
+    /// Errors: `INTERNAL` (database).
+    pub async fn viewer(&self, ctx: &RequestContext) -> ApiResult<Option<(UserRow, Vec<AccountView>)>> {
+        let Caller::User { id, .. } = ctx.caller else { return Ok(None) };
+        let Some(user) = queries::user(&self.0.pool, id).await? else { return Ok(None) };
+        let accounts = queries::accounts_of(&self.0.pool, id)
+            .await?
+            .into_iter()
+            .map(|(row, viewer_role)| AccountView { row, viewer_role })
+            .collect();
+        Ok(Some((user, accounts)))
+    }
+
+    /// A user's public profile. A user id that an event names always has a row, so its absence
+    /// means the read model is behind or broken.
+    ///
+    /// Errors: `INTERNAL` when the user is missing from the read model.
+    pub async fn user(&self, id: UserId) -> ApiResult<UserRow> {
+        queries::user(&self.0.pool, id)
+            .await?
+            .ok_or_else(|| ApiError::Internal(format!("user {id} missing from read model")))
+    }
+}
+
+/// Renames the field of a validation error (the domain says `name`, `signUp` says `accountName`).
+fn rename_field(err: ApiError, from: &str, to: &str) -> ApiError {
+    match err {
+        ApiError::Domain(DomainError::Validation { field, message }) if field == from => ApiError::validation(to, message),
+        other => other,
+    }
+}

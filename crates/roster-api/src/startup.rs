@@ -1,0 +1,105 @@
+//! The one startup path, shared by `roster serve`, the tests and the benchmark (zero2prod's
+//! `Application::build` / `run_until_stopped`): connect, migrate, build the application, bind,
+//! start the projector, serve.
+
+use crate::app::App;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::http;
+use roster_store::db;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Everything a server needs to start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The database.
+    pub database: DatabaseSettings,
+    /// Address to listen on, e.g. `127.0.0.1:8080`; port 0 picks a free port
+    /// ([`Application::address`] tells which).
+    pub bind: String,
+    /// What the API needs to know about its deployment.
+    pub config: Config,
+}
+
+/// Where the database is and how many connections to keep.
+#[derive(Clone)]
+pub struct DatabaseSettings {
+    /// A `postgres://` URL.
+    pub url: String,
+    /// Pool size (default 20).
+    pub max_connections: u32,
+}
+
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry a password.
+        f.debug_struct("DatabaseSettings").field("max_connections", &self.max_connections).finish_non_exhaustive()
+    }
+}
+
+impl DatabaseSettings {
+    /// `url` with the default pool size.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self { url: url.into(), max_connections: 20 }
+    }
+}
+
+/// Why a server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The database could not be reached (bad URL, server down, 10 s time-out).
+    #[error("connecting to the database: {0}")]
+    Connect(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("applying migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The address could not be bound (in use, not local, malformed).
+    #[error("binding {0}: {1}")]
+    Bind(String, std::io::Error),
+}
+
+/// A built server: migrated database, bound listener, application ready to serve.
+pub struct Application {
+    app: App,
+    listener: tokio::net::TcpListener,
+    address: SocketAddr,
+}
+
+impl Application {
+    /// Connects to the database, applies pending migrations, builds the application reading
+    /// time from `clock`, and binds the listener. Nothing is served until
+    /// [`Application::run_until_stopped`].
+    ///
+    /// Errors: [`StartupError`].
+    pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> Result<Self, StartupError> {
+        let pool = db::connect(&settings.database.url, settings.database.max_connections).await?;
+        db::migrate(&pool).await?;
+        let listener = tokio::net::TcpListener::bind(&settings.bind).await.map_err(|e| StartupError::Bind(settings.bind.clone(), e))?;
+        let address = listener.local_addr().map_err(|e| StartupError::Bind(settings.bind.clone(), e))?;
+        Ok(Self { app: App::new(pool, settings.config, clock), listener, address })
+    }
+
+    /// The address the server listens on.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The application (for tests: its clock's view and its projector's fail point).
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    /// Runs the projector and serves HTTP until `shutdown` resolves; in-flight requests are
+    /// finished first.
+    ///
+    /// Errors: what the listener reports.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let projector = self.app.projector().clone().spawn();
+        let service = http::router(self.app).into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
+        projector.abort();
+        served
+    }
+}
