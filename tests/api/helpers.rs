@@ -2,27 +2,38 @@
 //! `DATABASE_URL` points at — `scripts/with-postgres` starts a throwaway one), a migrated
 //! schema, a running projector and an HTTP server on a free loopback port. Tests talk to it
 //! over HTTP only, like any client; they read the database only to check what was stored.
-#![allow(dead_code)]
+//! Also the two other ways tests reach the service: the `roster` binary and a
+//! `graphql-transport-ws` client.
 
+use futures::{SinkExt, StreamExt};
 use roster_api::clock::ShiftedClock;
 use roster_api::{AppState, Config};
+use roster_projections::Projector;
 use serde_json::{json, Value};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
+use std::process::{Command, Output};
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub const OPERATOR_TOKEN: &str = "operator-token-for-tests";
 pub const PUBLIC_URL: &str = "https://roster.example.test";
 pub const PASSWORD: &str = "correct horse battery";
 
 pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
     pub address: String,
     pub pool: PgPool,
     pub database_url: String,
-    pub clock: Arc<ShiftedClock>,
-    pub state: AppState,
     pub client: reqwest::Client,
+    // Server internals stay private: tests reach them through the accessors below, so how the
+    // server is wired can change in `spawn_app_with` alone.
+    clock: Arc<ShiftedClock>,
+    projector: Projector,
 }
 
 /// A signed-up user with their first account.
@@ -31,7 +42,6 @@ pub struct Signed {
     pub token: String,
     pub user_id: String,
     pub account_id: String,
-    pub email: String,
 }
 
 /// Creates a fresh database and returns its URL.
@@ -56,6 +66,8 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
+/// Starts the server on a fresh database; `configure` adjusts the [`Config`] first. The one
+/// place that wires the server together.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let database_url = fresh_database().await;
     let pool = PgPoolOptions::new().max_connections(20).connect(&database_url).await.expect("connect test db");
@@ -69,7 +81,19 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(roster_api::http::serve(listener, state.clone(), std::future::pending()));
-    TestApp { address, pool, database_url, clock, state, client: reqwest::Client::new() }
+    TestApp { address, pool, database_url, client: reqwest::Client::new(), clock, projector: state.projector.clone() }
+}
+
+/// The `roster` binary under test with `args`; callers add environment and stdio.
+pub fn roster(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_roster"));
+    command.args(args);
+    command
+}
+
+/// Runs `roster args` against `database_url` to completion.
+pub fn roster_output(database_url: &str, args: &[&str]) -> Output {
+    roster(args).env("DATABASE_URL", database_url).output().expect("run roster")
 }
 
 /// The `extensions.code` of the first error, if any.
@@ -83,6 +107,16 @@ pub fn token_of(link: &str) -> String {
 }
 
 impl TestApp {
+    /// The server's clock: tests move it forward instead of waiting.
+    pub fn clock(&self) -> &ShiftedClock {
+        &self.clock
+    }
+
+    /// The server's projector: for injecting failures and waiting for a position.
+    pub fn projector(&self) -> &Projector {
+        &self.projector
+    }
+
     /// Posts a GraphQL request; returns the whole response body.
     pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
         self.gql_with_headers(token, &[], query, variables).await
@@ -117,7 +151,7 @@ impl TestApp {
         let data = self
             .ok(
                 None,
-                "mutation($input: SignUpInput!) { signUp(input: $input) { token user { id email } account { id } } }",
+                "mutation($input: SignUpInput!) { signUp(input: $input) { token user { id } account { id } } }",
                 json!({ "input": { "email": email, "password": PASSWORD, "displayName": email.split('@').next().unwrap(), "accountName": account_name } }),
             )
             .await;
@@ -125,7 +159,6 @@ impl TestApp {
             token: data["signUp"]["token"].as_str().unwrap().to_string(),
             user_id: data["signUp"]["user"]["id"].as_str().unwrap().to_string(),
             account_id: data["signUp"]["account"]["id"].as_str().unwrap().to_string(),
-            email: data["signUp"]["user"]["email"].as_str().unwrap().to_string(),
         }
     }
 
@@ -252,5 +285,60 @@ impl TestApp {
     pub async fn assert_refused(&self, response: &Value, expected: &str, events_before: i64) {
         assert_eq!(code(response), Some(expected), "response: {response}");
         assert_eq!(self.event_count().await, events_before, "a refused command appended events");
+    }
+}
+
+/// A `graphql-transport-ws` client connected to a [`TestApp`].
+pub struct WsClient {
+    socket: WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>,
+}
+
+impl WsClient {
+    /// Connects to `/graphql/ws` with `token` as `Authorization: Bearer` in `connection_init`.
+    pub async fn connect(app: &TestApp, token: &str) -> Self {
+        Self::connect_to(app, "/graphql/ws", json!({ "Authorization": format!("Bearer {token}") })).await
+    }
+
+    /// Connects to `path` (`/graphql/ws`, or `/graphql` which upgrades too), sends
+    /// `connection_init` with `payload` and waits for `connection_ack`.
+    pub async fn connect_to(app: &TestApp, path: &str, payload: Value) -> Self {
+        let url = format!("{}{path}", app.address.replace("http://", "ws://"));
+        let mut request = url.into_client_request().unwrap();
+        request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
+        let (socket, _) = tokio_tungstenite::connect_async(request).await.expect("websocket");
+        let mut client = WsClient { socket };
+        client.send(json!({ "type": "connection_init", "payload": payload })).await;
+        let ack = client.next_message().await;
+        assert_eq!(ack["type"], "connection_ack", "{ack}");
+        client
+    }
+
+    /// Starts subscription `id`.
+    pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+        self.send(json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } })).await;
+    }
+
+    /// The next protocol message (`next`, `error`, `complete`, …); panics after 10 s.
+    pub async fn next_message(&mut self) -> Value {
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(10), self.socket.next())
+                .await
+                .expect("message in time")
+                .expect("socket open")
+                .expect("websocket frame");
+            // Pings and pongs are transport chatter, not protocol messages.
+            if let Message::Text(text) = message {
+                return serde_json::from_str(&text).expect("JSON message");
+            }
+        }
+    }
+
+    /// Closes the socket cleanly.
+    pub async fn close(mut self) {
+        self.socket.close(None).await.expect("close websocket");
+    }
+
+    async fn send(&mut self, message: Value) {
+        self.socket.send(Message::Text(message.to_string().into())).await.expect("send on websocket");
     }
 }
