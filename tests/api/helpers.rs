@@ -24,6 +24,7 @@ pub const OPERATOR_TOKEN: &str = "operator-token-for-tests";
 pub const PUBLIC_URL: &str = "https://roster.example.test";
 pub const PASSWORD: &str = "correct horse battery";
 
+/// A running server on its own database, and an HTTP client for it.
 pub struct TestApp {
     /// `http://127.0.0.1:<port>`.
     pub address: String,
@@ -62,6 +63,7 @@ pub async fn fresh_database() -> String {
     .replace("postgres://@", "postgres://")
 }
 
+/// Starts the server with the test [`Config`].
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
