@@ -1,9 +1,7 @@
 //! Issue "membership lifecycle": resend, cancel, accept with a session, change role, remove,
 //! several accounts — each refusal asserting its code and that nothing was appended.
 
-mod common;
-
-use common::{code, spawn_app, token_of};
+use crate::helpers::{code, spawn_app, token_of, PASSWORD};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -137,8 +135,8 @@ async fn accept_refusals_without_and_with_a_session() {
     // Missing or bad profile fields.
     let accept = "mutation($i: AcceptInviteInput!) { acceptInvite(input: $i) { token } }";
     for (input, field) in [
-        (json!({ "token": token, "password": common::PASSWORD }), "displayName"),
-        (json!({ "token": token, "displayName": "   ", "password": common::PASSWORD }), "displayName"),
+        (json!({ "token": token, "password": PASSWORD }), "displayName"),
+        (json!({ "token": token, "displayName": "   ", "password": PASSWORD }), "displayName"),
         (json!({ "token": token, "displayName": "Grace" }), "password"),
         (json!({ "token": token, "displayName": "Grace", "password": "short" }), "password"),
     ] {
@@ -159,11 +157,11 @@ async fn sign_up_and_log_in_refusals() {
     let before = app.event_count().await;
     let sign_up = "mutation($i: SignUpInput!) { signUp(input: $i) { token } }";
     for (input, field) in [
-        (json!({ "email": "ADA@example.com", "password": common::PASSWORD, "displayName": "A", "accountName": "B" }), "email"),
-        (json!({ "email": "nope", "password": common::PASSWORD, "displayName": "A", "accountName": "B" }), "email"),
+        (json!({ "email": "ADA@example.com", "password": PASSWORD, "displayName": "A", "accountName": "B" }), "email"),
+        (json!({ "email": "nope", "password": PASSWORD, "displayName": "A", "accountName": "B" }), "email"),
         (json!({ "email": "b@example.com", "password": "1234567", "displayName": "A", "accountName": "B" }), "password"),
-        (json!({ "email": "b@example.com", "password": common::PASSWORD, "displayName": "", "accountName": "B" }), "displayName"),
-        (json!({ "email": "b@example.com", "password": common::PASSWORD, "displayName": "A", "accountName": "x".repeat(101) }), "accountName"),
+        (json!({ "email": "b@example.com", "password": PASSWORD, "displayName": "", "accountName": "B" }), "displayName"),
+        (json!({ "email": "b@example.com", "password": PASSWORD, "displayName": "A", "accountName": "x".repeat(101) }), "accountName"),
     ] {
         let response = app.gql(None, sign_up, json!({ "i": input })).await;
         app.assert_refused(&response, "VALIDATION", before).await;

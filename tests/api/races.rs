@@ -1,9 +1,7 @@
 //! Invariants under real concurrent HTTP requests: one pending invitation per email, never
 //! zero Admins, no lost events, conflicts retried inside the server (never `INTERNAL`).
 
-mod common;
-
-use common::{code, spawn_app};
+use crate::helpers::{code, spawn_app};
 use futures::future::join_all;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

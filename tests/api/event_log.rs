@@ -2,9 +2,7 @@
 //! checkpointed projections that survive a failure mid-batch, rebuilds equal to incremental
 //! read models, snapshots, upcasting, and the GraphQL feed.
 
-mod common;
-
-use common::{code, fresh_database, spawn_app, OPERATOR_TOKEN};
+use crate::helpers::{code, fresh_database, roster, roster_output, spawn_app, Signed, TestApp, OPERATOR_TOKEN};
 use futures::StreamExt;
 use roster_domain::{Account, AccountEvent, EventMetadata};
 use roster_projections::{rebuild, Projection, Projector};
@@ -27,7 +25,7 @@ async fn read_models(pool: &PgPool) -> Vec<(String, Vec<String>)> {
 }
 
 /// Some of everything: members, invitations, resends, cancels, role changes, removals.
-async fn busy_account(app: &common::TestApp) -> common::Signed {
+async fn busy_account(app: &TestApp) -> Signed {
     let admin = app.sign_up("ada@example.com", "Acme").await;
     let (engineer, engineer_id) = app.add_member(&admin, "sec@example.com", "SECURITY_ENGINEER").await;
     let (dev_invite, _) = app.invite_ok(&engineer, &admin.account_id, "dev@example.com", "DEVELOPER").await;
@@ -98,9 +96,9 @@ async fn failure_between_read_model_write_and_commit_loses_nothing() {
     let app = spawn_app().await;
     let admin = app.sign_up("first@example.com", "First").await;
     for projection in Projection::ALL {
-        app.state.projector.fail_next_batch_before_commit(projection);
+        app.projector().fail_next_batch_before_commit(projection);
         app.invite_ok(&admin.token, &admin.account_id, &format!("{}@example.com", projection.name()), "GUEST").await;
-        assert!(!app.state.projector.failure_armed(), "the injected failure did not fire for {}", projection.name());
+        assert!(!app.projector().failure_armed(), "the injected failure did not fire for {}", projection.name());
     }
     busy_account(&app).await;
     let incremental = read_models(&app.pool).await;
@@ -193,7 +191,7 @@ async fn snapshot_plus_tail_loads_the_same_account_as_all_events() {
 #[tokio::test(flavor = "multi_thread")]
 async fn member_invited_version_one_is_upcast_on_read() {
     let app = spawn_app().await;
-    let fixture: Vec<Value> = serde_json::from_str(include_str!("fixtures/account_stream_v1.json")).unwrap();
+    let fixture: Vec<Value> = serde_json::from_str(include_str!("../fixtures/account_stream_v1.json")).unwrap();
     let account_id = uuid::Uuid::new_v4().to_string();
     for (i, event) in fixture.iter().enumerate() {
         sqlx::query(
@@ -219,7 +217,7 @@ async fn member_invited_version_one_is_upcast_on_read() {
     // The aggregate and the projections read it too.
     let account = EventStore::new(app.pool.clone()).load::<Account>(&account_id).await.unwrap();
     assert_eq!(account.aggregate.invitations.len(), 1);
-    assert!(app.state.projector.wait_for(invited.position, Duration::from_secs(5)).await);
+    assert!(app.projector().wait_for(invited.position, Duration::from_secs(5)).await);
     let expires: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT expires_at FROM invitations WHERE account_id = $1::uuid")
         .bind(&account_id)
         .fetch_one(&app.pool)
@@ -234,8 +232,7 @@ async fn roster_events_output_rebuilds_the_members_graphql_shows() {
     let admin = busy_account(&app).await;
     app.sign_up("other@example.com", "Other tenant").await;
     let file = std::env::temp_dir().join(format!("roster-events-{}.jsonl", uuid::Uuid::new_v4()));
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_roster"))
-        .args(["events", "--after", "0"])
+    let status = roster(&["events", "--after", "0"])
         .env("DATABASE_URL", &app.database_url)
         .stdout(std::fs::File::create(&file).unwrap())
         .status()
@@ -271,11 +268,7 @@ async fn roster_events_output_rebuilds_the_members_graphql_shows() {
     assert_eq!(from_feed, app.members(&admin.token, &admin.account_id).await);
 
     // --account and --limit narrow the feed.
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_roster"))
-        .args(["events", "--account", &admin.account_id, "--limit", "3"])
-        .env("DATABASE_URL", &app.database_url)
-        .output()
-        .unwrap();
+    let output = roster_output(&app.database_url, &["events", "--account", &admin.account_id, "--limit", "3"]);
     let lines: Vec<Value> = String::from_utf8(output.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 3);
     assert!(lines.iter().all(|l| l["accountId"] == admin.account_id.as_str()));

@@ -1,15 +1,10 @@
 //! Live feeds: `Subscription.events` over `graphql-transport-ws` and `roster events --follow`
 //! catch up and then stream new events, with no gap and no duplicate at the seam.
 
-mod common;
-
-use common::spawn_app;
-use futures::{SinkExt, StreamExt};
+use crate::helpers::{roster, spawn_app, WsClient};
 use serde_json::{json, Value};
 use std::io::BufRead;
 use std::time::Duration;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn subscription_catches_up_then_streams_live_without_gap_or_duplicate() {
@@ -17,14 +12,9 @@ async fn subscription_catches_up_then_streams_live_without_gap_or_duplicate() {
     let admin = app.sign_up("ada@example.com", "Acme").await;
     app.invite_ok(&admin.token, &admin.account_id, "one@example.com", "GUEST").await;
 
-    let url = format!("{}/graphql/ws", app.address.replace("http://", "ws://"));
-    let mut request = url.into_client_request().unwrap();
-    request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("websocket");
-    let send = |v: Value| Message::Text(v.to_string().into());
-    socket.send(send(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", admin.token) } }))).await.unwrap();
+    let mut ws = WsClient::connect(&app, &admin.token).await;
     let query = "subscription($a: ID) { events(after: \"0\", accountId: $a) { position type accountId } }";
-    socket.send(send(json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": { "a": admin.account_id } } }))).await.unwrap();
+    ws.subscribe("1", query, json!({ "a": admin.account_id })).await;
 
     let mut positions = Vec::new();
     let mut types = Vec::new();
@@ -32,11 +22,8 @@ async fn subscription_catches_up_then_streams_live_without_gap_or_duplicate() {
     // Live: an invite made after subscribing arrives as the 4th.
     let mut invited_live = false;
     while positions.len() < 4 {
-        let message = tokio::time::timeout(Duration::from_secs(10), socket.next()).await.expect("event in time").unwrap().unwrap();
-        let Message::Text(text) = message else { continue };
-        let body: Value = serde_json::from_str(&text).unwrap();
+        let body = ws.next_message().await;
         match body["type"].as_str() {
-            Some("connection_ack") => {}
             Some("next") => {
                 let event = &body["payload"]["data"]["events"];
                 assert_eq!(event["accountId"], admin.account_id.as_str(), "{body}");
@@ -52,6 +39,7 @@ async fn subscription_catches_up_then_streams_live_without_gap_or_duplicate() {
     }
     assert_eq!(types, vec!["AccountCreated", "MemberJoined", "MemberInvited", "MemberInvited"]);
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
+    ws.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -59,27 +47,17 @@ async fn subscription_refuses_callers_who_may_not_read() {
     let app = spawn_app().await;
     let admin = app.sign_up("ada@example.com", "Acme").await;
     let (guest, _) = app.add_member(&admin, "gus@example.com", "GUEST").await;
-    let base = app.address.replace("http://", "ws://");
-    // `/graphql/ws`, and an upgrade on `/graphql` itself.
+    // `/graphql/ws`, and an upgrade on `/graphql` itself; the token under the `token` key.
     for (path, token, expected) in [("/graphql/ws", guest.as_str(), "FORBIDDEN"), ("/graphql", "nonsense", "UNAUTHENTICATED")] {
-        let mut request = format!("{base}{path}").into_client_request().unwrap();
-        request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
-        let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-        socket.send(Message::Text(json!({ "type": "connection_init", "payload": { "token": token } }).to_string().into())).await.unwrap();
+        let mut ws = WsClient::connect_to(&app, path, json!({ "token": token })).await;
         let query = format!("subscription {{ events(accountId: \"{}\") {{ position }} }}", admin.account_id);
-        socket.send(Message::Text(json!({ "id": "1", "type": "subscribe", "payload": { "query": query } }).to_string().into())).await.unwrap();
-        loop {
-            let Message::Text(text) = socket.next().await.unwrap().unwrap() else { continue };
-            let body: Value = serde_json::from_str(&text).unwrap();
-            if body["type"] == "connection_ack" {
-                continue;
-            }
-            // async-graphql reports a resolver error as a `next` carrying `errors`.
-            let error = if body["type"] == "error" { &body["payload"][0] } else { &body["payload"]["errors"][0] };
-            assert_eq!(error["extensions"]["code"], expected, "{body}");
-            assert!(body["payload"]["data"]["events"].is_null(), "{body}");
-            break;
-        }
+        ws.subscribe("1", &query, json!({})).await;
+        let body = ws.next_message().await;
+        // async-graphql reports a resolver error as a `next` carrying `errors`.
+        let error = if body["type"] == "error" { &body["payload"][0] } else { &body["payload"]["errors"][0] };
+        assert_eq!(error["extensions"]["code"], expected, "{body}");
+        assert!(body["payload"]["data"]["events"].is_null(), "{body}");
+        ws.close().await;
     }
 }
 
@@ -87,8 +65,7 @@ async fn subscription_refuses_callers_who_may_not_read() {
 async fn roster_events_follow_streams_new_events_as_they_commit() {
     let app = spawn_app().await;
     let admin = app.sign_up("ada@example.com", "Acme").await;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_roster"))
-        .args(["events", "--follow", "--account", &admin.account_id, "--limit", "4"])
+    let mut child = roster(&["events", "--follow", "--account", &admin.account_id, "--limit", "4"])
         .env("DATABASE_URL", &app.database_url)
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -123,26 +100,17 @@ async fn subscription_ends_when_the_subscriber_stops_being_an_admin() {
     let app = spawn_app().await;
     let ada = app.sign_up("ada@example.com", "Acme").await;
     let (bob, _) = app.add_member(&ada, "bob@example.com", "ADMIN").await;
-    let url = format!("{}/graphql/ws", app.address.replace("http://", "ws://"));
-    let mut request = url.into_client_request().unwrap();
-    request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    let send = |v: Value| Message::Text(v.to_string().into());
-    socket.send(send(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", ada.token) } }))).await.unwrap();
+    let mut ws = WsClient::connect(&app, &ada.token).await;
     // Start after everything so far: only what happens next arrives.
     let head: i64 = sqlx::query_scalar("SELECT max(position) FROM events").fetch_one(&app.pool).await.unwrap();
     let query = format!("subscription {{ events(after: \"{head}\", accountId: \"{}\") {{ type }} }}", ada.account_id);
-    socket.send(send(json!({ "id": "1", "type": "subscribe", "payload": { "query": query } }))).await.unwrap();
+    ws.subscribe("1", &query, json!({})).await;
+    app.invite_ok(&ada.token, &ada.account_id, "one@example.com", "GUEST").await;
     let mut received = Vec::new();
     let mut removed = false;
     loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), socket.next()).await.expect("message in time").unwrap().unwrap();
-        let Message::Text(text) = message else { continue };
-        let body: Value = serde_json::from_str(&text).unwrap();
+        let body = ws.next_message().await;
         match body["type"].as_str() {
-            Some("connection_ack") => {
-                app.invite_ok(&ada.token, &ada.account_id, "one@example.com", "GUEST").await;
-            }
             Some("next") if body["payload"]["errors"].is_null() => {
                 received.push(body["payload"]["data"]["events"]["type"].as_str().unwrap().to_string());
                 if !removed {
@@ -160,4 +128,5 @@ async fn subscription_ends_when_the_subscriber_stops_being_an_admin() {
     }
     // Ada saw her own invite, but not the event that removed her.
     assert_eq!(received, vec!["MemberInvited"]);
+    ws.close().await;
 }

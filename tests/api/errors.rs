@@ -2,9 +2,7 @@
 //! bounded retries run out, and `INTERNAL` that names a request id and hides the cause. Also
 //! the metadata every event carries.
 
-mod common;
-
-use common::{code, spawn_app};
+use crate::helpers::{code, spawn_app};
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread")]

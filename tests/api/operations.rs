@@ -1,31 +1,24 @@
 //! Operator-facing behaviour: the `roster` subcommands, health probes, GraphiQL, and a rebuild
 //! running while the server keeps answering queries.
 
-mod common;
-
-use common::spawn_app;
+use crate::helpers::{code, fresh_database, roster, roster_output, spawn_app};
 use roster_projections::rebuild;
 use serde_json::json;
-use std::process::Command;
-
-fn roster(database_url: &str, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_roster")).args(args).env("DATABASE_URL", database_url).output().expect("run roster")
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn migrate_status_and_rebuild_commands() {
-    let url = common::fresh_database().await;
-    let out = roster(&url, &["migrate"]);
+    let url = fresh_database().await;
+    let out = roster_output(&url, &["migrate"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // Running it again is harmless.
-    assert!(roster(&url, &["migrate"]).status.success());
+    assert!(roster_output(&url, &["migrate"]).status.success());
 
     let app = spawn_app().await;
     let admin = app.sign_up("ada@example.com", "Acme").await;
     app.add_member(&admin, "grace@example.com", "DEVELOPER").await;
     let head: i64 = sqlx::query_scalar("SELECT max(position) FROM events").fetch_one(&app.pool).await.unwrap();
 
-    let out = roster(&app.database_url, &["projections", "status"]);
+    let out = roster_output(&app.database_url, &["projections", "status"]);
     assert!(out.status.success());
     let status = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<Vec<&str>> = status.lines().map(|l| l.split('\t').collect()).collect();
@@ -35,21 +28,20 @@ async fn migrate_status_and_rebuild_commands() {
         assert_eq!(line[2], "0", "{status}");
     }
 
-    let out = roster(&app.database_url, &["projections", "rebuild", "members"]);
+    let out = roster_output(&app.database_url, &["projections", "rebuild", "members"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("members\trebuilt\t{head}\n"));
     assert_eq!(app.members(&admin.token, &admin.account_id).await.len(), 2);
 
-    let out = roster(&app.database_url, &["projections", "rebuild", "nonsense"]);
+    let out = roster_output(&app.database_url, &["projections", "rebuild", "nonsense"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown projection"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_refuses_to_start_without_a_jwt_secret() {
-    let url = common::fresh_database().await;
-    let out = Command::new(env!("CARGO_BIN_EXE_roster"))
-        .args(["serve", "--bind", "127.0.0.1:0"])
+    let url = fresh_database().await;
+    let out = roster(&["serve", "--bind", "127.0.0.1:0"])
         .env("DATABASE_URL", url)
         .env_remove("ROSTER_JWT_SECRET")
         .env_remove("ROSTER_DEV")
@@ -72,9 +64,9 @@ async fn probes_and_graphiql() {
     assert!(page.text().await.unwrap().to_lowercase().contains("graphiql"));
     // Malformed GraphQL is a VALIDATION error, not a crash.
     let broken = app.gql(None, "mutation { inviteUser(", json!({})).await;
-    assert_eq!(common::code(&broken), Some("VALIDATION"));
+    assert_eq!(code(&broken), Some("VALIDATION"));
     let unknown = app.gql(None, "{ nope }", json!({})).await;
-    assert_eq!(common::code(&unknown), Some("VALIDATION"));
+    assert_eq!(code(&unknown), Some("VALIDATION"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -138,5 +130,5 @@ async fn graphiql_introspection_fits_the_query_limits() {
     assert!(types.iter().any(|t| t["name"] == "InvitationStatus"));
     // Deeper nesting than any real client sends is refused before it runs.
     let deep = format!("{{ __type(name: \"Role\") {{ {} name {} }} }}", "ofType {".repeat(20), "}".repeat(20));
-    assert_eq!(common::code(&app.gql(None, &deep, json!({})).await), Some("VALIDATION"));
+    assert_eq!(code(&app.gql(None, &deep, json!({})).await), Some("VALIDATION"));
 }

@@ -1,9 +1,7 @@
 //! Issue "invite journey": sign-up → invite → preview → accept → both listed, and every
 //! refusal of that slice, each asserting its code and that no event was appended.
 
-mod common;
-
-use common::{code, spawn_app, token_of, PASSWORD};
+use crate::helpers::{code, spawn_app, token_of, PASSWORD, PUBLIC_URL};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -17,7 +15,7 @@ async fn sign_up_invite_preview_accept_lists_both_members_with_roles() {
     assert_eq!(payload["invitation"]["statusText"], "Invitation sent for Security Engineer");
     assert_eq!(payload["invitation"]["invitedBy"]["id"], admin.user_id.as_str());
     let link = payload["inviteLink"].as_str().unwrap();
-    assert!(link.starts_with(&format!("{}/invite/", common::PUBLIC_URL)), "{link}");
+    assert!(link.starts_with(&format!("{}/invite/", PUBLIC_URL)), "{link}");
     let token = token_of(link);
 
     let preview = app
@@ -159,7 +157,7 @@ async fn expired_token_is_invitation_expired() {
     let app = spawn_app().await;
     let admin = app.sign_up("ada@example.com", "Acme").await;
     let (id, token) = app.invite_ok(&admin.token, &admin.account_id, "grace@example.com", "DEVELOPER").await;
-    app.clock.advance(chrono::Duration::days(7) + chrono::Duration::seconds(1));
+    app.clock().advance(chrono::Duration::days(7) + chrono::Duration::seconds(1));
     let before = app.event_count().await;
     let response = app.accept_new(&token, "Grace").await;
     app.assert_refused(&response, "INVITATION_EXPIRED", before).await;

@@ -1,8 +1,7 @@
 //! The field cases of `shared/cases/README.md`, one test each, named after the case id.
 
-mod common;
-
-use common::{code, spawn_app, PASSWORD};
+use crate::helpers::{code, spawn_app, token_of, PASSWORD, PUBLIC_URL};
+use roster_api::clock::Clock;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -58,7 +57,7 @@ async fn f4_resending_an_invitation_that_expired_a_day_ago_works() {
     let app = spawn_app().await;
     let admin = app.sign_up("ada@example.com", "Acme").await;
     let (id, old_token) = app.invite_ok(&admin.token, &admin.account_id, "grace@example.com", "DEVELOPER").await;
-    app.clock.advance(chrono::Duration::days(8));
+    app.clock().advance(chrono::Duration::days(8));
     assert_eq!(app.invitation(&admin.token, &admin.account_id, &id).await["status"], "EXPIRED");
     let resent = app.resend(&admin.token, &id).await;
     let payload = &resent["data"]["resendInvite"];
@@ -66,9 +65,9 @@ async fn f4_resending_an_invitation_that_expired_a_day_ago_works() {
     assert_eq!(payload["invitation"]["status"], "PENDING");
     assert_eq!(payload["invitation"]["sendCount"], 2);
     let expires: chrono::DateTime<chrono::Utc> = payload["invitation"]["expiresAt"].as_str().unwrap().parse().unwrap();
-    let expected = app.state.clock.now() + chrono::Duration::days(7);
+    let expected = app.clock().now() + chrono::Duration::days(7);
     assert!((expires - expected).num_seconds().abs() < 60, "expiry not reset: {expires}");
-    let new_token = common::token_of(payload["inviteLink"].as_str().unwrap());
+    let new_token = token_of(payload["inviteLink"].as_str().unwrap());
     assert_ne!(new_token, old_token);
     let before = app.event_count().await;
     app.assert_refused(&app.accept_new(&old_token, "Grace").await, "INVALID_TOKEN", before).await;
@@ -96,7 +95,7 @@ async fn f6_invite_link_ignores_host_and_origin_headers() {
     let query = "mutation($a: ID!) { inviteUser(input: {accountId: $a, email: \"g@example.com\", role: GUEST}) { inviteLink } }";
     let response = app.gql_with_headers(Some(&admin.token), &headers, query, json!({ "a": admin.account_id })).await;
     let link = response["data"]["inviteUser"]["inviteLink"].as_str().expect("link");
-    assert!(link.starts_with(&format!("{}/invite/", common::PUBLIC_URL)), "{link}");
+    assert!(link.starts_with(&format!("{}/invite/", PUBLIC_URL)), "{link}");
     assert!(!link.contains("evil"));
 }
 
@@ -107,7 +106,7 @@ async fn f7_expired_invitation_is_refused_on_every_accept_path() {
     let (_, new_user_token) = app.invite_ok(&admin.token, &admin.account_id, "new@example.com", "DEVELOPER").await;
     let (_, session_token) = app.invite_ok(&admin.token, &admin.account_id, "old@example.com", "DEVELOPER").await;
     let existing = app.sign_up("old@example.com", "Old's own").await;
-    app.clock.advance(chrono::Duration::days(7) + chrono::Duration::minutes(1));
+    app.clock().advance(chrono::Duration::days(7) + chrono::Duration::minutes(1));
     let before = app.event_count().await;
     app.assert_refused(&app.accept_new(&new_user_token, "New").await, "INVITATION_EXPIRED", before).await;
     app.assert_refused(&app.accept_as(&existing.token, &session_token).await, "INVITATION_EXPIRED", before).await;

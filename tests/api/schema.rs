@@ -1,9 +1,11 @@
 //! `roster schema` prints exactly the committed SDL (`schema/roster.graphql`), so a change to
 //! the API shows up in review as a change to that file.
 
+use crate::helpers::roster;
+
 #[test]
 fn roster_schema_prints_the_committed_sdl() {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_roster")).arg("schema").output().expect("run roster schema");
+    let output = roster(&["schema"]).output().expect("run roster schema");
     assert!(output.status.success());
     let printed = String::from_utf8(output.stdout).unwrap();
     let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema/roster.graphql")).unwrap();

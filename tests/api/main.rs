@@ -1,0 +1,13 @@
+//! The integration tests, as one binary: one link step and one `helpers` instead of a copy
+//! per file.
+
+mod cases;
+mod errors;
+mod event_log;
+mod helpers;
+mod invite_journey;
+mod live_feed;
+mod membership;
+mod operations;
+mod races;
+mod schema;
