@@ -56,7 +56,7 @@ async fn tailing_reader_sees_every_event_of_sixteen_concurrent_writers_once_in_o
             let mut attempt = 0u64;
             while committed.len() < APPENDS {
                 attempt += 1;
-                let event = AccountEvent::AccountCreated { name: format!("w{w}-{attempt}"), created_by: stream, created_at: chrono::Utc::now() };
+                let event = AccountEvent::AccountCreated { name: format!("w{w}-{attempt}"), created_by: stream.into(), created_at: chrono::Utc::now() };
                 let append = Append::new::<Account>(stream.to_string(), version, &[event]).unwrap();
                 let mut tx = pool.begin().await.unwrap();
                 // Random delay before the append and before commit: commits land out of the

@@ -7,7 +7,7 @@
 
 use futures::{SinkExt, StreamExt};
 use roster_api::clock::ShiftedClock;
-use roster_api::{AppState, Config};
+use roster_api::{Application, Config, DatabaseSettings, Settings};
 use roster_projections::Projector;
 use serde_json::{json, Value};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -68,22 +68,21 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
-/// Starts the server on a fresh database; `configure` adjusts the [`Config`] first. The one
-/// place that wires the server together.
+/// Starts the server on a fresh database through the same startup path as `roster serve`
+/// (`Application::build`); `configure` adjusts the [`Config`] first.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let database_url = fresh_database().await;
-    let pool = PgPoolOptions::new().max_connections(20).connect(&database_url).await.expect("connect test db");
-    roster_store::db::migrate(&pool).await.expect("migrate");
     let mut config = Config::new(PUBLIC_URL, "jwt-secret-for-tests");
     config.operator_token = Some(OPERATOR_TOKEN.to_string());
     configure(&mut config);
+    let settings = Settings { database: DatabaseSettings::new(&database_url), bind: "127.0.0.1:0".into(), config };
     let clock = Arc::new(ShiftedClock::default());
-    let state = AppState::new(pool.clone(), config, clock.clone());
-    state.projector.clone().spawn();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(roster_api::http::serve(listener, state.clone(), std::future::pending()));
-    TestApp { address, pool, database_url, client: reqwest::Client::new(), clock, projector: state.projector.clone() }
+    let application = Application::build(settings, clock.clone()).await.expect("start the server");
+    let address = format!("http://{}", application.address());
+    let projector = application.app().projector().clone();
+    tokio::spawn(application.run_until_stopped(std::future::pending()));
+    let pool = PgPoolOptions::new().max_connections(20).connect(&database_url).await.expect("connect test db");
+    TestApp { address, pool, database_url, client: reqwest::Client::new(), clock, projector }
 }
 
 /// The `roster` binary under test with `args`; callers add environment and stdio.
