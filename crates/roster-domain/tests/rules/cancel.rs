@@ -50,13 +50,7 @@ fn cancel_by_non_inviter_non_admin_is_forbidden() {
 
 #[test]
 fn cancel_of_accepted_or_cancelled_is_not_pending() {
-    let mut was_accepted = team_and([new_invited_by_sam()]);
-    was_accepted.extend(accepted(INV1, NEW, Role::Developer, 1));
-    let was_cancelled = team_and([
-        new_invited_by_sam(),
-        cancelled(INV1, SAM, REASON_CANCELLED, 1),
-    ]);
-    for history in [was_accepted, was_cancelled] {
+    for history in accepted_or_cancelled_by_day_1() {
         given(history)
             .when(cancel(ADA, INV1, 2))
             .then_expect_error(DomainError::InvitationNotPending);

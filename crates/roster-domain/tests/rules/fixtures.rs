@@ -305,3 +305,11 @@ pub const CONTRACT_CODES: [&str; 15] = [
     "CONFLICT",
     "INTERNAL",
 ];
+/// The team with Sam's invitation `INV1` accepted on day 1, and with it cancelled on day 1:
+/// the two ways an invitation stops being pending.
+pub fn accepted_or_cancelled_by_day_1() -> [Vec<E>; 2] {
+    let mut was_accepted = team_and([new_invited_by_sam()]);
+    was_accepted.extend(accepted(INV1, NEW, Role::Developer, 1));
+    let was_cancelled = team_and([new_invited_by_sam(), cancelled(INV1, SAM, REASON_CANCELLED, 1)]);
+    [was_accepted, was_cancelled]
+}

@@ -39,13 +39,7 @@ fn resent_invitation_accepts_the_new_token() {
 
 #[test]
 fn resend_of_accepted_or_cancelled_is_not_pending() {
-    let mut was_accepted = team_and([new_invited_by_sam()]);
-    was_accepted.extend(accepted(INV1, NEW, Role::Developer, 1));
-    let was_cancelled = team_and([
-        new_invited_by_sam(),
-        cancelled(INV1, SAM, REASON_CANCELLED, 1),
-    ]);
-    for history in [was_accepted, was_cancelled] {
+    for history in accepted_or_cancelled_by_day_1() {
         for actor in [SAM, ADA] {
             given(history.clone())
                 .when(resend(actor, INV1, 2, 2))
