@@ -10,9 +10,6 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use subtle::ConstantTimeEq;
 
-/// Password length bounds in characters (rule "Accept").
-pub const PASSWORD_LEN: std::ops::RangeInclusive<usize> = 8..=128;
-
 /// Who is calling, from the `Authorization: Bearer` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
@@ -70,17 +67,6 @@ pub fn identify(secret: &str, operator_token: Option<&str>, bearer: Option<&str>
             Err(_) => Caller::Anonymous,
         },
         Err(_) => Caller::Anonymous,
-    }
-}
-
-/// Checks the password length rule.
-///
-/// Errors: `VALIDATION` on field `password`.
-pub fn check_password(password: &str) -> ApiResult<()> {
-    if PASSWORD_LEN.contains(&password.chars().count()) {
-        Ok(())
-    } else {
-        Err(ApiError::validation("password", "must be 8 to 128 characters"))
     }
 }
 

@@ -25,6 +25,7 @@ pub mod email;
 pub mod error;
 pub mod id;
 pub mod metadata;
+pub mod password;
 pub mod permission;
 pub mod role;
 pub mod time;

@@ -188,7 +188,7 @@ impl App {
             }
             let display_name = display_name.ok_or_else(|| ApiError::validation("displayName", "is required"))?;
             let password = password.clone().ok_or_else(|| ApiError::validation("password", "is required"))?;
-            auth::check_password(&password)?;
+            roster_domain::password::check_password(&password)?;
             let register = UserCommand::Register { email: invited_email.clone(), display_name: display_name.to_string(), now };
             let user = decide::<User>(&self.0.store, user_id, register).await?;
             let hash = hash.get_or_try_init(|| auth::hash_password(password)).await?;

@@ -40,7 +40,7 @@ impl App {
     /// that is already registered is a `VALIDATION` error on `email`, via [`ApiError::EmailTaken`]).
     pub async fn sign_up(&self, ctx: &RequestContext, email: &str, password: String, display_name: &str, account_name: &str) -> ApiResult<SessionView> {
         let email = Email::parse(email)?;
-        auth::check_password(&password)?;
+        roster_domain::password::check_password(&password)?;
         let now = self.now();
         let (user_id, account_id) = (UserId::from(Uuid::new_v4()), AccountId::from(Uuid::new_v4()));
         let register = UserCommand::Register { email: email.clone(), display_name: display_name.to_string(), now };
