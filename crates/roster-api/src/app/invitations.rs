@@ -1,6 +1,6 @@
 //! Invitations: invite, resend, cancel, preview, accept, and the list an account shows.
 
-use super::unit_of_work::{decide, decide_loaded, retry, NewCredential, UnitOfWork};
+use super::unit_of_work::{decide, decide_loaded, NewCredential, UnitOfWork};
 use super::{AccountView, App, RequestContext, SessionView};
 use crate::auth::{self, Caller};
 use crate::error::{ApiError, ApiResult};
@@ -176,7 +176,7 @@ impl App {
         }
         let user_id = UserId::from(Uuid::new_v4());
         let hash = tokio::sync::OnceCell::<String>::new();
-        let email = retry(|| async {
+        let email = self.retry(|| async {
             // The new user's email is the invited one, so read it before deciding.
             let loaded = self.0.store.load::<Account>(&account_id.to_string()).await?;
             let invited_email = loaded.aggregate.invitation_for_token(token.invitation_id, &digest)?.email.clone();

@@ -32,6 +32,7 @@ use chrono::{DateTime, Utc};
 use roster_projections::Projector;
 use roster_store::EventStore;
 use sqlx::PgPool;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,6 +50,8 @@ struct Inner {
     login_limiter: Limiter,
     /// Invite-token attempts per client IP: 30 at once, then one per 2 s.
     token_limiter: Limiter,
+    /// Conflict retries since start (for the benchmark and operators).
+    conflict_retries: AtomicU64,
 }
 
 impl App {
@@ -63,6 +66,7 @@ impl App {
             clock,
             login_limiter: Limiter::new(10, Duration::from_secs(6)),
             token_limiter: Limiter::new(30, Duration::from_secs(2)),
+            conflict_retries: AtomicU64::new(0),
         }))
     }
 

@@ -18,6 +18,7 @@ use roster_domain::{Account, AccountCommand, AccountId, DomainError, Email, User
 use roster_store::{credentials, Append, EventStore, Loaded, StoreError};
 use std::fmt::Display;
 use std::future::Future;
+use std::sync::atomic::Ordering;
 
 /// Attempts per command before answering `CONFLICT`.
 pub const MAX_ATTEMPTS: u32 = 12;
@@ -59,26 +60,6 @@ where
     Ok(Decided { id: id.to_string(), version: loaded.version, aggregate, events: sink.collect().await })
 }
 
-/// Runs `attempt` until it does not fail with a conflict, at most [`MAX_ATTEMPTS`] times.
-pub(super) async fn retry<T, F, Fut>(mut attempt: F) -> ApiResult<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = ApiResult<T>>,
-{
-    let mut tries = 0;
-    loop {
-        tries += 1;
-        match attempt().await {
-            Err(ApiError::Conflict) if tries < MAX_ATTEMPTS => {
-                let mut jitter = [0u8; 1];
-                let _ = getrandom::fill(&mut jitter);
-                let cap = 2u64.pow(tries.min(6));
-                tokio::time::sleep(std::time::Duration::from_millis(1 + u64::from(jitter[0]) % cap)).await;
-            }
-            result => return result,
-        }
-    }
-}
 
 /// A new user's credential, written in the same transaction as their `UserRegistered`.
 pub(super) struct NewCredential<'a> {
@@ -97,6 +78,35 @@ pub(super) struct UnitOfWork<'a> {
 }
 
 impl App {
+    /// Runs `attempt` until it does not fail with a conflict, at most [`MAX_ATTEMPTS`] times,
+    /// counting each retry (see [`App::conflict_retries`]).
+    pub(super) async fn retry<T, F, Fut>(&self, mut attempt: F) -> ApiResult<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = ApiResult<T>>,
+    {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match attempt().await {
+                Err(ApiError::Conflict) if tries < MAX_ATTEMPTS => {
+                    self.0.conflict_retries.fetch_add(1, Ordering::Relaxed);
+                    let mut jitter = [0u8; 1];
+                    let _ = getrandom::fill(&mut jitter);
+                    let cap = 2u64.pow(tries.min(6));
+                    tokio::time::sleep(std::time::Duration::from_millis(1 + u64::from(jitter[0]) % cap)).await;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// How many times commands were retried after an optimistic-concurrency conflict since
+    /// start (a command that finally answers `CONFLICT` counts `MAX_ATTEMPTS - 1`).
+    pub fn conflict_retries(&self) -> u64 {
+        self.0.conflict_retries.load(Ordering::Relaxed)
+    }
+
     /// Appends `work` in one transaction (credential first), snapshots what is due, and waits
     /// for the projections. Returns the last position appended (`None`: nothing to write).
     ///
@@ -136,7 +146,7 @@ impl App {
     /// Decides one account command built by `command` and commits it, retrying on conflict.
     /// `now` is the time the command carries, so event payloads and `metadata.occurred_at` agree.
     pub(super) async fn execute(&self, ctx: &RequestContext, account_id: AccountId, actor: UserId, now: DateTime<Utc>, command: impl Fn() -> AccountCommand) -> ApiResult<()> {
-        retry(|| async {
+        self.retry(|| async {
             let decided = decide::<Account>(&self.0.store, account_id, command()).await?;
             self.commit(UnitOfWork { account: Some(&decided), ..Default::default() }, ctx, actor, now).await?;
             Ok(())
