@@ -7,7 +7,7 @@
 //! retries with a fresh load.
 //!
 //! Snapshots: cqrs-es 0.5.0's snapshot store applies each new event twice, so snapshots are
-//! kept here instead: after a command's commit, [`EventStore::snapshot_if_due`] stores the
+//! kept here instead: after a command's commit, [`EventStore::save_snapshot`] stores the
 //! aggregate's state every [`DEFAULT_SNAPSHOT_EVERY`] events; [`EventStore::load`] starts
 //! from the snapshot and applies only the tail.
 
@@ -67,6 +67,28 @@ impl Append {
     /// The stream's version once these events are appended.
     pub fn new_version(&self) -> usize {
         self.expected_version + self.events.len()
+    }
+
+    /// The version the stream must be at for these events to be appended.
+    pub fn expected_version(&self) -> usize {
+        self.expected_version
+    }
+
+    pub(crate) fn key(&self) -> (&'static str, String) {
+        (self.aggregate_type, self.aggregate_id.clone())
+    }
+
+    pub(crate) fn aggregate_type(&self) -> &'static str {
+        self.aggregate_type
+    }
+
+    pub(crate) fn aggregate_id(&self) -> &str {
+        &self.aggregate_id
+    }
+
+    /// (event type, event version, payload) of each event, in order.
+    pub(crate) fn events(&self) -> &[(String, String, Value)] {
+        &self.events
     }
 }
 
@@ -149,13 +171,17 @@ impl EventStore {
         .await?)
     }
 
-    /// Stores `aggregate` (at `new_version`) as the snapshot of `id` when the command that
-    /// moved the stream from `old_version` crossed a multiple of `snapshot_every`. An older
-    /// snapshot never replaces a newer one.
-    pub async fn snapshot_if_due<A: Aggregate>(&self, id: &str, aggregate: &A, old_version: usize, new_version: usize) -> Result<(), StoreError> {
-        if new_version / self.snapshot_every == old_version / self.snapshot_every {
-            return Ok(());
-        }
+    /// Whether a command that moved a stream from `old_version` to `new_version` crossed a
+    /// multiple of the snapshot interval, so its state should be stored as the snapshot.
+    pub fn snapshot_due(&self, old_version: usize, new_version: usize) -> bool {
+        new_version / self.snapshot_every != old_version / self.snapshot_every
+    }
+
+    /// Stores `state` (an `A` serialised as JSON, at stream `version`) as the snapshot of `id`.
+    /// An older snapshot never replaces a newer one.
+    ///
+    /// Errors: database errors.
+    pub async fn save_snapshot<A: Aggregate>(&self, id: &str, version: usize, state: &Value) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO snapshots (aggregate_type, aggregate_id, last_sequence, current_snapshot, payload)
              VALUES ($1, $2, $3, $4, $5)
@@ -167,9 +193,9 @@ impl EventStore {
         )
         .bind(A::TYPE)
         .bind(id)
-        .bind(new_version as i64)
+        .bind(version as i64)
         .bind(SNAPSHOT_FORMAT)
-        .bind(serde_json::to_value(aggregate)?)
+        .bind(state)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -6,6 +6,8 @@
 //!   credentials table change atomically.
 //! - [`reader`]: reading every event in global order after a position, and following new ones.
 //! - [`upcasting`]: turning stored old event versions into current ones on read.
+//! - [`writer`]: group commit: one task per process appends many commands' events in one
+//!   transaction, each command checked against its expected versions.
 //! - [`credentials`]: password hashes, kept outside the event log.
 //!
 //! The table layout extends postgres-es 0.5's; its `PostgresEventRepository` reads streams here.
@@ -18,7 +20,9 @@ pub mod error;
 pub mod event_store;
 pub mod reader;
 pub mod upcasting;
+pub mod writer;
 
 pub use error::StoreError;
 pub use event_store::{Append, EventStore, Loaded};
 pub use reader::{EventFilter, StoredEvent};
+pub use writer::{Commit, NewCredential, Writer};

@@ -1,6 +1,6 @@
 //! Invitations: invite, resend, cancel, preview, accept, and the list an account shows.
 
-use super::unit_of_work::{decide, decide_loaded, NewCredential, UnitOfWork};
+use super::unit_of_work::{decide, decide_loaded, UnitOfWork};
 use super::{AccountView, App, RequestContext, SessionView};
 use crate::auth::{self, Caller};
 use crate::error::{ApiError, ApiResult};
@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use roster_domain::account::UserRef;
 use roster_domain::{token, Account, AccountCommand, AccountId, DomainError, Email, InvitationId, InvitationStatus, InviteToken, Role, TokenDigest, User, UserCommand, UserId};
 use roster_projections::queries::{self, InvitationRow};
+use roster_store::NewCredential;
 use uuid::Uuid;
 
 /// An invitation as a query shows it: the read-model row and the instant its status is
@@ -192,7 +193,7 @@ impl App {
             let register = UserCommand::Register { email: invited_email.clone(), display_name: display_name.to_string(), now };
             let user = decide::<User>(&self.0.store, user_id, register).await?;
             let hash = hash.get_or_try_init(|| auth::hash_password(password)).await?;
-            let credential = NewCredential { user_id, email: &invited_email, hash };
+            let credential = NewCredential { user_id, email: invited_email.to_string(), password_hash: hash.clone() };
             let work = UnitOfWork { account: Some(&account), user: Some(&user), credential: Some(credential) };
             self.commit(work, ctx, user_id, now).await.map_err(|e| match e {
                 ApiError::EmailTaken => ApiError::Unauthenticated("a user with this email exists: sign in to accept"),

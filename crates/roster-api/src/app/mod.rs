@@ -10,6 +10,7 @@
 //! [`invitations`] (invite, resend, cancel, preview, accept), [`members`] (change role, remove),
 //! [`feed`] (the event feed and the audit log).
 
+mod account_cache;
 mod accounts;
 mod context;
 mod feed;
@@ -30,7 +31,8 @@ use crate::error::ApiResult;
 use crate::rate_limit::Limiter;
 use chrono::{DateTime, Utc};
 use roster_projections::Projector;
-use roster_store::EventStore;
+use account_cache::AccountCache;
+use roster_store::{EventStore, Writer};
 use sqlx::PgPool;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -43,6 +45,10 @@ pub struct App(Arc<Inner>);
 struct Inner {
     pool: PgPool,
     store: EventStore,
+    /// Appends commands' events, many per transaction.
+    writer: Writer,
+    /// Recently used accounts' states, one lock each.
+    accounts: AccountCache,
     projector: Projector,
     config: Config,
     clock: Arc<dyn Clock>,
@@ -56,10 +62,13 @@ struct Inner {
 
 impl App {
     /// The application over `pool` (already migrated) with `config`, reading time from `clock`.
-    /// The projector is created here but not started: [`crate::startup::Application`] runs it.
+    /// Starts the group-commit writer task (so call it inside a tokio runtime); the projector is
+    /// created here but not started: [`crate::startup::Application`] runs it.
     pub fn new(pool: PgPool, config: Config, clock: Arc<dyn Clock>) -> Self {
         Self(Arc::new(Inner {
             store: EventStore::new(pool.clone()),
+            writer: Writer::spawn(pool.clone()),
+            accounts: AccountCache::default(),
             projector: Projector::new(pool.clone()),
             pool,
             config,

@@ -1,6 +1,7 @@
 //! Sessions: sign-up, log-in, and who the viewer is.
 
-use super::unit_of_work::{decide, NewCredential, UnitOfWork};
+use super::unit_of_work::{decide, UnitOfWork};
+use roster_store::NewCredential;
 use super::{AccountView, App, RequestContext};
 use crate::auth::{self, Caller};
 use crate::error::{ApiError, ApiResult};
@@ -51,7 +52,7 @@ impl App {
             .await
             .map_err(|e| rename_field(e, "name", "accountName"))?;
         let hash = auth::hash_password(password).await?;
-        let credential = NewCredential { user_id, email: &email, hash: &hash };
+        let credential = NewCredential { user_id, email: email.to_string(), password_hash: hash };
         let work = UnitOfWork { account: Some(&account), user: Some(&user), credential: Some(credential) };
         self.commit(work, ctx, user_id, now).await?;
         self.open_session(user_id, &email, Some(account_id)).await

@@ -1,21 +1,26 @@
 //! The unit of work of every command: decide → append → wait.
 //!
-//! An aggregate decides on its loaded state; the decided streams (and a new credential, for
-//! sign-up and accept) are appended in one transaction with their expected versions; then the
-//! command waits until the projections show its events (read-your-writes).
+//! An aggregate decides on its state; the decided streams (and a new credential, for sign-up
+//! and accept) go to the group-commit writer (`roster_store::Writer`), which appends them with
+//! their expected versions in one transaction with other commands' appends; then the command
+//! waits until the projections show its events (read-your-writes) — a wait on the projector's
+//! published checkpoint, with no projection work in the request.
 //!
-//! An optimistic-concurrency conflict (another request appended to the same stream first) is
-//! retried with a fresh load up to [`MAX_ATTEMPTS`] times, with a short random back-off; then
-//! the request answers `CONFLICT`. Because every rule is re-decided on the fresh state, two
-//! Admins demoting each other at once cannot both succeed: the second sees the first's change.
+//! Account commands decide on the account's cached state under its lock (see
+//! [`super::account_cache`]), so commands on one account queue in decision order instead of
+//! conflicting. An optimistic-concurrency conflict (another process appended to the stream
+//! first) is retried with a fresh load up to [`MAX_ATTEMPTS`] times, with a short random
+//! back-off; then the request answers `CONFLICT`. Because every rule is re-decided on the fresh
+//! state, two Admins demoting each other at once cannot both succeed.
 
 use super::{App, RequestContext};
 use crate::error::{ApiError, ApiResult};
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
-use roster_domain::{Account, AccountCommand, AccountId, DomainError, Email, User, UserId};
-use roster_store::{credentials, Append, EventStore, Loaded, StoreError};
+use roster_domain::{Account, AccountCommand, AccountId, DomainError, User, UserId};
+use roster_store::{Append, Commit, EventStore, Loaded, NewCredential, StoreError};
+use serde_json::Value;
 use std::fmt::Display;
 use std::future::Future;
 use std::sync::atomic::Ordering;
@@ -60,22 +65,16 @@ where
     Ok(Decided { id: id.to_string(), version: loaded.version, aggregate, events: sink.collect().await })
 }
 
-
-/// A new user's credential, written in the same transaction as their `UserRegistered`.
-pub(super) struct NewCredential<'a> {
-    pub user_id: UserId,
-    pub email: &'a Email,
-    /// argon2id PHC string.
-    pub hash: &'a str,
-}
-
-/// What one command writes, atomically.
+/// What a multi-stream command (sign-up, accepting as a new user) writes, atomically.
 #[derive(Default)]
 pub(super) struct UnitOfWork<'a> {
     pub account: Option<&'a Decided<Account>>,
     pub user: Option<&'a Decided<User>>,
-    pub credential: Option<NewCredential<'a>>,
+    pub credential: Option<NewCredential>,
 }
+
+/// A snapshot to store once its command has committed: stream id, version, state.
+type DueSnapshot = (String, usize, Value);
 
 impl App {
     /// Runs `attempt` until it does not fail with a conflict, at most [`MAX_ATTEMPTS`] times,
@@ -107,10 +106,10 @@ impl App {
         self.0.conflict_retries.load(Ordering::Relaxed)
     }
 
-    /// Appends `work` in one transaction (credential first), snapshots what is due, and waits
-    /// for the projections. Returns the last position appended (`None`: nothing to write).
+    /// Appends `work` in one commit, stores a due snapshot, and waits for the projections.
+    /// Returns the last position appended (`None`: nothing to write).
     ///
-    /// Errors: `CONFLICT` (a stream moved; retried by [`retry`]), `EmailTaken`, `INTERNAL`.
+    /// Errors: `CONFLICT` (a stream moved; retried by [`App::retry`]), `EmailTaken`, `INTERNAL`.
     pub(super) async fn commit(&self, work: UnitOfWork<'_>, ctx: &RequestContext, actor: UserId, now: DateTime<Utc>) -> ApiResult<Option<i64>> {
         let mut appends = Vec::new();
         if let Some(user) = work.user {
@@ -122,34 +121,79 @@ impl App {
         if appends.iter().all(Append::is_empty) && work.credential.is_none() {
             return Ok(None);
         }
-        let mut tx = self.0.pool.begin().await?;
-        if let Some(c) = &work.credential {
-            credentials::insert(&mut tx, c.user_id, c.email.as_str(), c.hash).await?;
-        }
-        let positions = EventStore::append(&mut tx, &appends, &ctx.metadata(Some(actor), now)).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        let commit = Commit { appends, credential: work.credential, metadata: ctx.metadata(Some(actor), now) };
+        let positions = self.0.writer.submit(commit).await?;
+        let mut snapshot = None;
         if let Some(a) = work.account {
+            // The account changed outside its cache slot.
+            self.0.accounts.invalidate(a.id.parse().map_err(|_| ApiError::Internal("account id".into()))?).await;
             let new_version = a.version + a.events.len();
-            if let Err(err) = self.0.store.snapshot_if_due(&a.id, &a.aggregate, a.version, new_version).await {
+            if self.0.store.snapshot_due(a.version, new_version) {
+                snapshot = Some((a.id.clone(), new_version, serde_json::to_value(&a.aggregate).map_err(StoreError::from)?));
+            }
+        }
+        self.settle(&positions, snapshot).await;
+        Ok(positions.last().copied())
+    }
+
+    /// After a commit: stores the due snapshot and waits until the read models show the last
+    /// position. Neither failure fails the command: its events are in the log.
+    async fn settle(&self, positions: &[i64], snapshot: Option<DueSnapshot>) {
+        if let Some((id, version, state)) = snapshot {
+            if let Err(err) = self.0.store.save_snapshot::<Account>(&id, version, &state).await {
                 tracing::warn!(%err, "snapshot failed");
             }
         }
-        let last = positions.last().copied();
-        if let Some(position) = last {
+        if let Some(&position) = positions.last() {
             if !self.0.projector.wait_for(position, self.0.config.read_your_writes_timeout).await {
                 tracing::warn!(position, "read models did not catch up in time");
             }
         }
-        Ok(last)
     }
 
-    /// Decides one account command built by `command` and commits it, retrying on conflict.
-    /// `now` is the time the command carries, so event payloads and `metadata.occurred_at` agree.
+    /// Decides one account command built by `command` on the account's cached state and
+    /// commits it, retrying on conflict. `now` is the time the command carries, so event
+    /// payloads and `metadata.occurred_at` agree.
     pub(super) async fn execute(&self, ctx: &RequestContext, account_id: AccountId, actor: UserId, now: DateTime<Utc>, command: impl Fn() -> AccountCommand) -> ApiResult<()> {
         self.retry(|| async {
-            let decided = decide::<Account>(&self.0.store, account_id, command()).await?;
-            self.commit(UnitOfWork { account: Some(&decided), ..Default::default() }, ctx, actor, now).await?;
-            Ok(())
+            let slot = self.0.accounts.slot(account_id);
+            let (pending, snapshot) = {
+                let mut cached = slot.lock().await;
+                let mut loaded = match cached.take() {
+                    Some(loaded) => loaded,
+                    None => self.0.store.load::<Account>(&account_id.to_string()).await?,
+                };
+                let sink = EventSink::default();
+                let decided = loaded.aggregate.handle(command(), &(), &sink).await;
+                let events = sink.collect().await;
+                if decided.is_err() || events.is_empty() {
+                    // Refused or a no-op: the state is as it was (events are applied only after
+                    // the whole decision).
+                    *cached = Some(loaded);
+                    return decided.map_err(ApiError::from);
+                }
+                let append = Append::new::<Account>(account_id.to_string(), loaded.version, &events)?;
+                let old_version = loaded.version;
+                loaded.version = append.new_version();
+                let snapshot = match self.0.store.snapshot_due(old_version, loaded.version) {
+                    true => Some((account_id.to_string(), loaded.version, serde_json::to_value(&loaded.aggregate).map_err(StoreError::from)?)),
+                    false => None,
+                };
+                *cached = Some(loaded);
+                let commit = Commit { appends: vec![append], credential: None, metadata: ctx.metadata(Some(actor), now) };
+                // Queued while the lock is held, so this account's commits keep decision order.
+                (self.0.writer.submit(commit), snapshot)
+            };
+            match pending.await {
+                Ok(positions) => {
+                    self.settle(&positions, snapshot).await;
+                    Ok(())
+                }
+                Err(err) => {
+                    self.0.accounts.invalidate(account_id).await;
+                    Err(err.into())
+                }
+            }
         })
         .await
     }
