@@ -7,7 +7,7 @@
 
 use futures::{SinkExt, StreamExt};
 use roster_api::clock::ShiftedClock;
-use roster_api::{Application, Config, DatabaseSettings, Settings};
+use roster_api::{App, Application, Config, DatabaseSettings, Settings};
 use roster_projections::Projector;
 use serde_json::{json, Value};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -35,6 +35,7 @@ pub struct TestApp {
     // server is wired can change in `spawn_app_with` alone.
     clock: Arc<ShiftedClock>,
     projector: Projector,
+    app: App,
 }
 
 /// A signed-up user with their first account.
@@ -79,10 +80,11 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let clock = Arc::new(ShiftedClock::default());
     let application = Application::build(settings, clock.clone()).await.expect("start the server");
     let address = format!("http://{}", application.address());
-    let projector = application.app().projector().clone();
+    let app = application.app().clone();
+    let projector = app.projector().clone();
     tokio::spawn(application.run_until_stopped(std::future::pending()));
     let pool = PgPoolOptions::new().max_connections(20).connect(&database_url).await.expect("connect test db");
-    TestApp { address, pool, database_url, client: reqwest::Client::new(), clock, projector }
+    TestApp { address, pool, database_url, client: reqwest::Client::new(), clock, projector, app }
 }
 
 /// The `roster` binary under test with `args`; callers add environment and stdio.
@@ -116,6 +118,11 @@ impl TestApp {
     /// The server's projector: for injecting failures and waiting for a position.
     pub fn projector(&self) -> &Projector {
         &self.projector
+    }
+
+    /// How many times the server retried a command after a version conflict.
+    pub fn conflict_retries(&self) -> u64 {
+        self.app.conflict_retries()
     }
 
     /// Posts a GraphQL request; returns the whole response body.

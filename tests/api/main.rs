@@ -4,6 +4,7 @@
 mod cases;
 mod errors;
 mod event_log;
+mod group_commit;
 mod helpers;
 mod invite_journey;
 mod live_feed;

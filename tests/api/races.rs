@@ -33,6 +33,9 @@ async fn parallel_invites_for_different_emails_all_land() {
         .await
         .unwrap();
     assert_eq!(sequences, (1..=sequences.len() as i64).collect::<Vec<_>>(), "stream has gaps");
+    // One server decides an account's commands one after another on its latest state, so they
+    // do not conflict with each other (only another server's writes could).
+    assert_eq!(app.conflict_retries(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
