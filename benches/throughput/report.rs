@@ -128,9 +128,7 @@ fn git_commit() -> Option<String> {
 
 /// A value with a sensible number of digits for its size.
 fn number(v: f64) -> String {
-    if v == v.trunc() && v.abs() < 1e15 {
-        format!("{v:.0}")
-    } else if v.abs() >= 100.0 {
+    if (v == v.trunc() && v.abs() < 1e15) || v.abs() >= 100.0 {
         format!("{v:.0}")
     } else if v.abs() >= 10.0 {
         format!("{v:.1}")
