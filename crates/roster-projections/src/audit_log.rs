@@ -195,9 +195,9 @@ pub(crate) async fn apply(conn: &mut PgConnection, events: &[RawEvent], memo: &m
     let (mut pos, mut acc, mut at, mut action) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
     let (mut actor, mut target, mut details, mut request) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
     for e in entries {
-        (pos.push(e.position), acc.push(e.account_id), at.push(e.occurred_at), action.push(e.action));
+        pos.push(e.position); acc.push(e.account_id); at.push(e.occurred_at); action.push(e.action);
         let Target::Known(t) = e.target else { unreachable!("targets resolved above") };
-        (actor.push(e.actor_id), target.push(t), details.push(e.details.to_string()), request.push(e.request_id));
+        actor.push(e.actor_id); target.push(t); details.push(e.details.to_string()); request.push(e.request_id);
     }
     sqlx::query(
         "INSERT INTO audit_log (position, account_id, occurred_at, action, actor_id, target, details, request_id)

@@ -150,14 +150,14 @@ async fn update(conn: &mut PgConnection, patches: Vec<(InvitationId, Patch)>) ->
         ids.push(id);
         resent.push(p.resent.is_some());
         let (s, e, c, d) = p.resent.map_or((None, None, None, None), |(s, e, c, d)| (Some(s), Some(e), Some(c), Some(d)));
-        (sent.push(s), expires.push(e), counts.push(c), digests.push(d));
+        sent.push(s); expires.push(e); counts.push(c); digests.push(d);
         states.push(p.state);
         cancelled.push(p.cancelled.is_some());
         let (by, at, reason) = p.cancelled.map_or((None, None, None), |(b, a, r)| (Some(b), Some(a), Some(r)));
-        (c_by.push(by), c_at.push(at), c_reason.push(reason));
+        c_by.push(by); c_at.push(at); c_reason.push(reason);
         accepted.push(p.accepted.is_some());
         let (by, at) = p.accepted.map_or((None, None), |(b, a)| (Some(b), Some(a)));
-        (a_by.push(by), a_at.push(at));
+        a_by.push(by); a_at.push(at);
     }
     sqlx::query(
         "UPDATE invitations i SET
@@ -188,10 +188,10 @@ async fn insert(conn: &mut PgConnection, rows: Vec<(InvitationId, Row)>) -> Resu
     let mut c: (Vec<_>, Vec<_>, Vec<_>, Vec<_>, Vec<_>, Vec<_>, Vec<_>, Vec<_>) = Default::default();
     let mut d: (Vec<_>, Vec<_>, Vec<_>, Vec<_>, Vec<_>, Vec<_>, Vec<_>, Vec<_>) = Default::default();
     for (id, r) in rows {
-        (c.0.push(id), c.1.push(r.account_id), c.2.push(r.email), c.3.push(r.role), c.4.push(r.state), c.5.push(r.invited_by), c.6.push(r.created_at), c.7.push(r.expires_at));
+        c.0.push(id); c.1.push(r.account_id); c.2.push(r.email); c.3.push(r.role); c.4.push(r.state); c.5.push(r.invited_by); c.6.push(r.created_at); c.7.push(r.expires_at);
         let (cb, ca, cr) = r.cancelled.map_or((None, None, None), |(b, a, r)| (Some(b), Some(a), Some(r)));
         let (ab, aa) = r.accepted.map_or((None, None), |(b, a)| (Some(b), Some(a)));
-        (d.0.push(r.last_sent_at), d.1.push(r.send_count), d.2.push(cb), d.3.push(ca), d.4.push(cr), d.5.push(ab), d.6.push(aa), d.7.push(r.token_digest));
+        d.0.push(r.last_sent_at); d.1.push(r.send_count); d.2.push(cb); d.3.push(ca); d.4.push(cr); d.5.push(ab); d.6.push(aa); d.7.push(r.token_digest);
     }
     sqlx::query(
         "INSERT INTO invitations (id, account_id, email, role, state, invited_by, created_at, expires_at, last_sent_at,

@@ -295,8 +295,8 @@ impl Projector {
         let (mut applied, mut touched, mut stops) = (0, Vec::new(), Vec::new());
         for (name, after) in locked {
             let projection = Projection::from_name(&name).expect("selected by name");
-            if !read.contains_key(&after) {
-                read.insert(after, read_raw_after(&mut *tx, after, BATCH_SIZE, EventFilter::default()).await?);
+            if let std::collections::hash_map::Entry::Vacant(slot) = read.entry(after) {
+                slot.insert(read_raw_after(&mut *tx, after, BATCH_SIZE, EventFilter::default()).await?);
             }
             let events = &read[&after];
             if events.is_empty() {
