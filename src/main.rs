@@ -183,15 +183,27 @@ async fn serve(args: ServeArgs) -> Result<()> {
     Ok(())
 }
 
+/// Events read per query of `roster events` (keyset-paged; each page is streamed as
+/// PostgreSQL produces it, so formatting overlaps the server's work).
+const EVENTS_PAGE: i64 = 50_000;
+
 async fn events(args: EventsArgs) -> Result<()> {
     let pool = db::connect(&args.db.database_url, 2).await.context("connecting to the database")?;
     let filter = EventFilter { account_id: args.account };
     let limit = args.limit.unwrap_or(u64::MAX);
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    if limit == 0 {
+        return Ok(());
+    }
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    let mut line = Vec::with_capacity(4096);
     let mut written = 0u64;
     let follow = args.follow;
-    let mut write = |event: &roster_store::StoredEvent| -> Result<bool> {
-        let written_line = writeln!(out, "{}", event.to_feed_json()).and_then(|()| if follow { out.flush() } else { Ok(()) });
+    // Writes one feed line; false when the feed should end (limit reached or pipe closed).
+    let mut write = |event: &reader::RawEvent| -> Result<bool> {
+        line.clear();
+        event.write_feed_line(&mut line)?;
+        line.push(b'\n');
+        let written_line = out.write_all(&line).and_then(|()| if follow { out.flush() } else { Ok(()) });
         if let Err(e) = written_line {
             // A closed pipe (e.g. `| head`) ends the feed quietly.
             if e.kind() == std::io::ErrorKind::BrokenPipe {
@@ -202,28 +214,51 @@ async fn events(args: EventsArgs) -> Result<()> {
         written += 1;
         Ok(written < limit)
     };
-    if limit == 0 {
-        return Ok(());
-    }
-    if args.follow {
-        let mut stream = Box::pin(reader::follow(pool, args.after, filter));
-        while let Some(event) = stream.next().await {
-            if !write(&event?)? {
-                break;
-            }
-        }
-        return Ok(());
-    }
     let mut after = args.after;
     loop {
-        let batch = reader::read_after(&pool, after, 1000, filter).await?;
-        let Some(last) = batch.last() else { break };
-        after = last.position;
-        for event in &batch {
-            if !write(event)? {
-                return Ok(());
+        let mut page = reader::stream_raw_after(&pool, after, EVENTS_PAGE, filter);
+        let mut read = 0;
+        while let Some(event) = page.next().await {
+            let event = event?;
+            after = event.position;
+            read += 1;
+            if !write(&event)? {
+                return flushed(out);
             }
         }
+        if read < EVENTS_PAGE {
+            break;
+        }
     }
-    Ok(())
+    if !follow {
+        return flushed(out);
+    }
+    let mut stream = Box::pin(reader::follow(pool.clone(), after, filter));
+    while let Some(event) = stream.next().await {
+        let event = event?;
+        let raw = reader::RawEvent {
+            position: event.position,
+            recorded_at: event.recorded_at,
+            account_id: event.account_id,
+            aggregate_type: event.aggregate_type,
+            aggregate_id: event.aggregate_id,
+            sequence: event.sequence,
+            event_type: event.event_type,
+            event_version: event.event_version,
+            payload: event.payload.to_string(),
+            metadata: event.metadata.to_string(),
+        };
+        if !write(&raw)? {
+            break;
+        }
+    }
+    flushed(out)
+}
+
+/// Flushes the feed; a closed pipe is a normal end.
+fn flushed(mut out: impl Write) -> Result<()> {
+    match out.flush() {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }

@@ -10,5 +10,6 @@ mod invite_journey;
 mod live_feed;
 mod membership;
 mod operations;
+mod projection_batches;
 mod races;
 mod schema;

@@ -9,7 +9,7 @@
 
 #![warn(missing_docs)]
 
-mod audit_log;
+pub(crate) mod audit_log;
 mod invitations;
 mod members;
 pub mod projector;
@@ -18,7 +18,7 @@ pub mod rebuild;
 
 pub use projector::{ProjectionError, ProjectionStatus, Projector};
 
-use roster_store::StoredEvent;
+use roster_store::reader::RawEvent;
 use sqlx::PgConnection;
 
 /// One projection: a name (its checkpoint's key) and the read-model tables it alone writes.
@@ -59,13 +59,48 @@ impl Projection {
         }
     }
 
-    /// Applies one event to this projection's tables (resolved through the connection's
-    /// `search_path`, which lets a rebuild write shadow tables with the same code).
-    pub(crate) async fn apply(self, conn: &mut PgConnection, event: &StoredEvent) -> Result<(), ProjectionError> {
+    /// Applies `events` (position order, all after the projection's checkpoint) to this
+    /// projection's tables with a few multi-row statements, resolved through the connection's
+    /// `search_path` (which lets a rebuild write shadow tables with the same code). Returns the
+    /// first event it could not apply, if any: the events before it are written, it and those
+    /// after it are not.
+    ///
+    /// Errors: what the database reports; the transaction is then unusable and the caller
+    /// finds the failing event by applying one event at a time.
+    pub(crate) async fn apply(self, conn: &mut PgConnection, events: &[RawEvent], memo: &mut audit_log::Memo) -> Result<Option<Stop>, sqlx::Error> {
         match self {
-            Projection::Members => members::apply(conn, event).await,
-            Projection::Invitations => invitations::apply(conn, event).await,
-            Projection::AuditLog => audit_log::apply(conn, event).await,
+            Projection::Members => members::apply(conn, events).await,
+            Projection::Invitations => invitations::apply(conn, events).await,
+            Projection::AuditLog => audit_log::apply(conn, events, memo).await,
         }
     }
+}
+
+/// The event a projection could not apply, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Stop {
+    pub position: i64,
+    pub error: String,
+}
+
+/// The message of an event that does not decode (as [`ProjectionError::Decode`] words it).
+pub(crate) fn decode_error(err: impl std::fmt::Display) -> String {
+    ProjectionError::decode(err).to_string()
+}
+
+/// The message of a second row for a key within one batch (as PostgreSQL words it).
+pub(crate) fn duplicate(constraint: &str) -> String {
+    format!("error returned from database: duplicate key value violates unique constraint \"{constraint}\"")
+}
+
+/// Splits rows into columns, for `UNNEST`.
+pub(crate) fn unzip4<A, B, C, D>(rows: Vec<(A, B, C, D)>) -> (Vec<A>, Vec<B>, Vec<C>, Vec<D>) {
+    let mut out = (Vec::with_capacity(rows.len()), Vec::with_capacity(rows.len()), Vec::with_capacity(rows.len()), Vec::with_capacity(rows.len()));
+    for (a, b, c, d) in rows {
+        out.0.push(a);
+        out.1.push(b);
+        out.2.push(c);
+        out.3.push(d);
+    }
+    out
 }

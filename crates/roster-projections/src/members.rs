@@ -1,66 +1,199 @@
 //! Projection `members`: users, accounts and their members.
+//!
+//! A batch is folded in memory into final per-key operations, then written with a few
+//! multi-row statements. For one `(account, user)` key the batch's events become, in this
+//! order: an `UPDATE` of a row that existed before the batch, a `DELETE` of it, an `INSERT` of
+//! the row the batch ends with (or passes through), a `DELETE` of that row. This sequence has
+//! the same outcome as one statement per event, errors included: the `INSERT` still fails when
+//! a member joins whom the table already holds.
 
-use crate::ProjectionError;
-use roster_domain::{AccountEvent, UserEvent, UserId};
-use roster_store::StoredEvent;
+use crate::{unzip4, Stop};
+use chrono::{DateTime, Utc};
+use roster_domain::{AccountEvent, AccountId, Role, UserEvent, UserId};
+use roster_store::reader::RawEvent;
 use sqlx::PgConnection;
+use std::collections::{HashMap, HashSet};
 
-pub(crate) async fn apply(conn: &mut PgConnection, event: &StoredEvent) -> Result<(), ProjectionError> {
-    match event.aggregate_type.as_str() {
-        "User" => {
-            let user_id: UserId = event.aggregate_id.parse().map_err(ProjectionError::decode)?;
-            let UserEvent::UserRegistered { email, display_name, registered_at } = event.decode()?;
-            sqlx::query("INSERT INTO users (id, email, display_name, registered_at) VALUES ($1, $2, $3, $4)")
-                .bind(user_id)
-                .bind(email.as_str())
-                .bind(display_name)
-                .bind(registered_at)
-                .execute(conn)
-                .await?;
+struct Member {
+    email: String,
+    role: Role,
+    joined_at: DateTime<Utc>,
+}
+
+/// What the batch does to one member key (see the module doc for the order).
+#[derive(Default)]
+struct KeyOps {
+    pre_update: Option<Role>,
+    pre_delete: bool,
+    insert: Option<Member>,
+    post_delete: bool,
+}
+
+#[derive(Default)]
+struct Fold {
+    users: Vec<(UserId, String, String, DateTime<Utc>)>,
+    user_ids: HashSet<UserId>,
+    accounts: Vec<(AccountId, String, UserId, DateTime<Utc>)>,
+    account_ids: HashSet<AccountId>,
+    members: HashMap<(AccountId, UserId), KeyOps>,
+    order: Vec<(AccountId, UserId)>,
+}
+
+impl Fold {
+    fn key(&mut self, key: (AccountId, UserId)) -> &mut KeyOps {
+        if !self.members.contains_key(&key) {
+            self.order.push(key);
         }
-        "Account" => {
-            let account_id = event.account_id.ok_or_else(|| ProjectionError::decode("account event without account id"))?;
-            match event.decode()? {
-                AccountEvent::AccountCreated { name, created_by, created_at } => {
-                    sqlx::query("INSERT INTO accounts (id, name, created_by, created_at) VALUES ($1, $2, $3, $4)")
-                        .bind(account_id)
-                        .bind(name)
-                        .bind(created_by)
-                        .bind(created_at)
-                        .execute(conn)
-                        .await?;
-                }
-                AccountEvent::MemberJoined { user_id, email, role, joined_at, .. } => {
-                    sqlx::query(
-                        "INSERT INTO members (account_id, user_id, email, role, joined_at) VALUES ($1, $2, $3, $4, $5)",
-                    )
-                    .bind(account_id)
-                    .bind(user_id)
-                    .bind(email.as_str())
-                    .bind(role)
-                    .bind(joined_at)
-                    .execute(conn)
-                    .await?;
-                }
-                AccountEvent::MemberRoleChanged { user_id, to, .. } => {
-                    sqlx::query("UPDATE members SET role = $3 WHERE account_id = $1 AND user_id = $2")
-                        .bind(account_id)
-                        .bind(user_id)
-                        .bind(to)
-                        .execute(conn)
-                        .await?;
-                }
-                AccountEvent::MemberRemoved { user_id, .. } => {
-                    sqlx::query("DELETE FROM members WHERE account_id = $1 AND user_id = $2")
-                        .bind(account_id)
-                        .bind(user_id)
-                        .execute(conn)
-                        .await?;
-                }
-                _ => {}
-            }
-        }
-        _ => {}
+        self.members.entry(key).or_default()
     }
+
+    /// Folds one event in; on error nothing of it was folded.
+    fn event(&mut self, event: &RawEvent) -> Result<(), String> {
+        match event.aggregate_type.as_str() {
+            "User" => {
+                let user_id: UserId = event.aggregate_id.parse().map_err(crate::decode_error)?;
+                let UserEvent::UserRegistered { email, display_name, registered_at } = event.decode().map_err(crate::decode_error)?;
+                if !self.user_ids.insert(user_id) {
+                    return Err(crate::duplicate("users_pkey"));
+                }
+                self.users.push((user_id, email.as_str().to_string(), display_name, registered_at));
+            }
+            "Account" => {
+                let account_id = event.account_id.ok_or_else(|| crate::decode_error("account event without account id"))?;
+                match event.decode().map_err(crate::decode_error)? {
+                    AccountEvent::AccountCreated { name, created_by, created_at } => {
+                        if !self.account_ids.insert(account_id) {
+                            return Err(crate::duplicate("accounts_pkey"));
+                        }
+                        self.accounts.push((account_id, name, created_by, created_at));
+                    }
+                    AccountEvent::MemberJoined { user_id, email, role, joined_at, .. } => {
+                        let ops = self.key((account_id, user_id));
+                        if ops.insert.is_some() && !ops.post_delete {
+                            return Err(crate::duplicate("members_pkey"));
+                        }
+                        // Replacing a row inserted and deleted earlier in the batch keeps the
+                        // INSERT's check against the rows the table held before the batch.
+                        ops.insert = Some(Member { email: email.as_str().to_string(), role, joined_at });
+                        ops.post_delete = false;
+                    }
+                    AccountEvent::MemberRoleChanged { user_id, to, .. } => {
+                        let ops = self.key((account_id, user_id));
+                        match (&mut ops.insert, ops.post_delete, ops.pre_delete) {
+                            (Some(member), false, _) => member.role = to,
+                            (None, _, false) => ops.pre_update = Some(to),
+                            _ => {} // the row is known to be absent: an UPDATE touches nothing
+                        }
+                    }
+                    AccountEvent::MemberRemoved { user_id, .. } => {
+                        let ops = self.key((account_id, user_id));
+                        if ops.insert.is_some() {
+                            ops.post_delete = true;
+                        } else {
+                            ops.pre_delete = true;
+                            ops.pre_update = None;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Applies `events` (in position order) with a few statements; stops folding at the first
+/// event that cannot be applied and reports it, after writing the events before it.
+pub(crate) async fn apply(conn: &mut PgConnection, events: &[RawEvent]) -> Result<Option<Stop>, sqlx::Error> {
+    let mut fold = Fold::default();
+    let mut stop = None;
+    for event in events {
+        if let Err(error) = fold.event(event) {
+            stop = Some(Stop { position: event.position, error });
+            break;
+        }
+    }
+    if !fold.users.is_empty() {
+        let (ids, emails, names, at) = unzip4(fold.users);
+        sqlx::query(
+            "INSERT INTO users (id, email, display_name, registered_at)
+             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::timestamptz[])",
+        )
+        .bind(ids).bind(emails).bind(names).bind(at)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !fold.accounts.is_empty() {
+        let (ids, names, by, at) = unzip4(fold.accounts);
+        sqlx::query(
+            "INSERT INTO accounts (id, name, created_by, created_at)
+             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::timestamptz[])",
+        )
+        .bind(ids).bind(names).bind(by).bind(at)
+        .execute(&mut *conn)
+        .await?;
+    }
+    let mut updates = (Vec::new(), Vec::new(), Vec::new());
+    let mut pre_deletes = (Vec::new(), Vec::new());
+    let mut inserts = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut post_deletes = (Vec::new(), Vec::new());
+    for key in fold.order {
+        let ops = fold.members.remove(&key).expect("every ordered key has ops");
+        let (account, user) = key;
+        if let Some(role) = ops.pre_update {
+            updates.0.push(account);
+            updates.1.push(user);
+            updates.2.push(role.as_str().to_string());
+        }
+        if ops.pre_delete {
+            pre_deletes.0.push(account);
+            pre_deletes.1.push(user);
+        }
+        if let Some(m) = ops.insert {
+            inserts.0.push(account);
+            inserts.1.push(user);
+            inserts.2.push(m.email);
+            inserts.3.push(m.role.as_str().to_string());
+            inserts.4.push(m.joined_at);
+        }
+        if ops.post_delete {
+            post_deletes.0.push(account);
+            post_deletes.1.push(user);
+        }
+    }
+    if !updates.0.is_empty() {
+        sqlx::query(
+            "UPDATE members m SET role = u.role
+               FROM UNNEST($1::uuid[], $2::uuid[], $3::text[]) AS u(account_id, user_id, role)
+              WHERE m.account_id = u.account_id AND m.user_id = u.user_id",
+        )
+        .bind(updates.0).bind(updates.1).bind(updates.2)
+        .execute(&mut *conn)
+        .await?;
+    }
+    delete(conn, pre_deletes).await?;
+    if !inserts.0.is_empty() {
+        sqlx::query(
+            "INSERT INTO members (account_id, user_id, email, role, joined_at)
+             SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[])",
+        )
+        .bind(inserts.0).bind(inserts.1).bind(inserts.2).bind(inserts.3).bind(inserts.4)
+        .execute(&mut *conn)
+        .await?;
+    }
+    delete(conn, post_deletes).await?;
+    Ok(stop)
+}
+
+async fn delete(conn: &mut PgConnection, (accounts, users): (Vec<AccountId>, Vec<UserId>)) -> Result<(), sqlx::Error> {
+    if accounts.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("DELETE FROM members WHERE (account_id, user_id) IN (SELECT * FROM UNNEST($1::uuid[], $2::uuid[]))")
+        .bind(accounts)
+        .bind(users)
+        .execute(conn)
+        .await?;
     Ok(())
 }

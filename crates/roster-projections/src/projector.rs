@@ -1,24 +1,44 @@
-//! The projector: applies events to each projection in global order from its own checkpoint.
+//! The projector: applies events to each projection in global order from its own checkpoint,
+//! off the request path.
 //!
-//! A batch is one transaction: lock the projection's checkpoint row (`FOR UPDATE`), read up to
-//! [`BATCH_SIZE`] events after it, apply them, move the checkpoint, commit. So a crash anywhere
-//! loses nothing and applies nothing twice, and when several servers share a database only one
-//! of them works on a projection at a time (the others wait on the row lock and then see the
-//! advanced checkpoint). An event a projection cannot apply stops that projection there: the
-//! batch rolls back and the checkpoint row records the failing position and error (see
-//! `roster projections status`) until a later attempt succeeds.
+//! **One loop per process** ([`Projector::spawn`]) does the projection work. Each round is one
+//! transaction: lock the checkpoint rows of the projections no other process is working on
+//! (`FOR UPDATE SKIP LOCKED`), read up to [`BATCH_SIZE`] events after each checkpoint, apply
+//! them with a few multi-row statements per projection, move the checkpoints, commit. So a
+//! crash anywhere loses nothing and applies nothing twice, and when several servers share a
+//! database each projection advances on exactly one of them at a time, while the others skip
+//! it instead of queueing behind it. The loop sleeps until `LISTEN roster_events` (an append)
+//! or `LISTEN roster_checkpoints` (a checkpoint moved, here or on another server) wakes it.
+//!
+//! **Read-your-writes.** After each round and each checkpoint notification the loop publishes
+//! the lowest checkpoint on a `tokio::sync::watch` channel; [`Projector::wait_for`] waits on
+//! that channel for "checkpoint ≥ my position" — no polling, no projection work in the request,
+//! and it wakes too when another server advanced the projection.
+//!
+//! **Failures.** An event a projection cannot apply stops that projection there: the events
+//! before it are committed, and the checkpoint row records the failing position and error (see
+//! `roster projections status`); later rounds retry it. When the database refuses a batch's
+//! statements, the batch is rolled back and re-applied one event per transaction, which
+//! finds the event to stop at.
 
-use crate::Projection;
+use crate::audit_log::Memo;
+use crate::{Projection, Stop};
 use chrono::{DateTime, Utc};
-use roster_store::reader::{listen, read_after};
+use roster_store::reader::{read_raw_after, RawEvent, NOTIFY_CHANNEL};
 use roster_store::{EventFilter, StoreError};
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// The channel the checkpoint trigger notifies on when a checkpoint moves.
+pub const CHECKPOINT_CHANNEL: &str = "roster_checkpoints";
 
 /// Events read and applied per transaction.
-pub const BATCH_SIZE: i64 = 500;
+pub const BATCH_SIZE: i64 = 2_000;
 
 /// Why a projection could not advance.
 #[derive(Debug, thiserror::Error)]
@@ -84,14 +104,19 @@ struct CheckpointRow {
     last_error: Option<String>,
 }
 
-/// Runs the projections. Cheap to clone; clones share the fail point.
+/// Runs the projections. Cheap to clone; clones share the fail point, the published
+/// checkpoint and the loop.
 #[derive(Clone)]
 pub struct Projector {
     pool: PgPool,
     fail_point: Arc<Mutex<Option<Projection>>>,
+    /// The lowest checkpoint over every projection, as last seen.
+    checkpoint: Arc<watch::Sender<i64>>,
+    running: Arc<AtomicBool>,
 }
 
-/// Locks `projection`'s checkpoint row (creating it at 0) and returns its position.
+/// Locks `projection`'s checkpoint row (creating it at 0), waiting for another holder, and
+/// returns its position.
 pub(crate) async fn lock_checkpoint(conn: &mut PgConnection, projection: Projection) -> Result<i64, sqlx::Error> {
     sqlx::query("INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING")
         .bind(projection.name())
@@ -103,40 +128,47 @@ pub(crate) async fn lock_checkpoint(conn: &mut PgConnection, projection: Project
         .await
 }
 
-/// Moves `projection`'s checkpoint to `position` and clears any recorded failure.
-pub(crate) async fn set_checkpoint(conn: &mut PgConnection, projection: Projection, position: i64) -> Result<(), sqlx::Error> {
+/// Moves `projection`'s checkpoint to `position` and records `stop` (or clears the failure).
+/// A row already in that state is not touched, so a projection stopped at an event does not
+/// notify anyone each time it is retried.
+pub(crate) async fn set_checkpoint(conn: &mut PgConnection, projection: Projection, position: i64, stop: Option<&Stop>) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE projection_checkpoints
-            SET position = $2, updated_at = now(), failed_position = NULL, last_error = NULL
-          WHERE name = $1",
+            SET position = $2, updated_at = now(), failed_position = $3, last_error = $4
+          WHERE name = $1
+            AND (position <> $2 OR failed_position IS DISTINCT FROM $3 OR last_error IS DISTINCT FROM $4)",
     )
     .bind(projection.name())
     .bind(position)
+    .bind(stop.map(|s| s.position))
+    .bind(stop.map(|s| s.error.as_str()))
     .execute(conn)
     .await?;
+    if let Some(stop) = stop {
+        tracing::error!(projection = projection.name(), position = stop.position, error = stop.error, "projection stopped");
+    }
     Ok(())
 }
 
-/// Applies up to one batch of events after `after` to `projection` on `conn`; returns the
-/// position reached and how many events were applied.
-pub(crate) async fn apply_batch(conn: &mut PgConnection, projection: Projection, after: i64) -> Result<(i64, usize), ProjectionError> {
-    let events = read_after(&mut *conn, after, BATCH_SIZE, EventFilter::default()).await?;
-    let mut position = after;
-    for event in &events {
-        projection.apply(conn, event).await.map_err(|e| ProjectionError::Stopped {
-            name: projection.name(),
-            position: event.position,
-            error: e.to_string(),
-        })?;
-        position = event.position;
-    }
-    Ok((position, events.len()))
+/// Applies `events` (all after `after`) to `projection` on `conn`; returns the position
+/// reached and the event it stopped at, if any.
+pub(crate) async fn apply_events(conn: &mut PgConnection, projection: Projection, after: i64, events: &[RawEvent], memo: &mut Memo) -> Result<(i64, Option<Stop>), sqlx::Error> {
+    let stop = projection.apply(conn, events, memo).await?;
+    let reached = match &stop {
+        Some(s) => events.iter().take_while(|e| e.position < s.position).last().map_or(after, |e| e.position),
+        None => events.last().map_or(after, |e| e.position),
+    };
+    Ok((reached, stop))
+}
+
+fn stopped(projection: Projection, stop: Stop) -> ProjectionError {
+    ProjectionError::Stopped { name: projection.name(), position: stop.position, error: stop.error }
 }
 
 impl Projector {
     /// A projector over `pool`.
     pub fn new(pool: PgPool) -> Self {
-        Self { pool, fail_point: Arc::default() }
+        Self { pool, fail_point: Arc::default(), checkpoint: Arc::new(watch::channel(0).0), running: Arc::default() }
     }
 
     /// Test hook: the next batch of `projection` fails after writing its read models and
@@ -150,65 +182,90 @@ impl Projector {
         self.fail_point.lock().expect("fail point lock").is_some()
     }
 
-    /// Applies one batch to `projection`; returns how many events it applied (0: caught up).
+    /// Disarms and reports the fail point if it is armed for one of `projections`.
+    fn fire_fail_point(&self, projections: &[Projection]) -> bool {
+        let mut fail_point = self.fail_point.lock().expect("fail point lock");
+        let armed = fail_point.is_some_and(|p| projections.contains(&p));
+        if armed {
+            *fail_point = None;
+        }
+        armed
+    }
+
+    /// Applies one batch to `projection`, waiting for another process working on it; returns
+    /// how many events it applied (0: caught up).
     ///
     /// Errors: [`ProjectionError::Stopped`] when an event cannot be applied (recorded in the
-    /// checkpoint row, checkpoint unchanged); database errors.
+    /// checkpoint row; the events before it are applied); database errors.
     pub async fn run_batch(&self, projection: Projection) -> Result<usize, ProjectionError> {
+        self.run_batch_of(projection, BATCH_SIZE).await
+    }
+
+    /// [`Projector::run_batch`] with batches of `size` events (tests compare sizes).
+    pub async fn run_batch_of(&self, projection: Projection, size: i64) -> Result<usize, ProjectionError> {
+        match self.try_batch(projection, size).await? {
+            Ok(applied) => Ok(applied),
+            // The database refused the batch: one event per transaction finds the culprit.
+            Err(_) => {
+                let mut applied = 0;
+                for _ in 0..size {
+                    match self.try_batch(projection, 1).await? {
+                        Ok(0) => break,
+                        Ok(n) => applied += n,
+                        Err((position, err)) => {
+                            let stop = Stop { position, error: err.to_string() };
+                            let mut conn = self.pool.acquire().await?;
+                            let after = position - 1;
+                            set_checkpoint(&mut conn, projection, after.max(0), Some(&stop)).await.ok();
+                            return Err(stopped(projection, stop));
+                        }
+                    }
+                }
+                Ok(applied)
+            }
+        }
+    }
+
+    /// One transaction of up to `limit` events; the inner error is a write the database
+    /// refused, with the first position of the batch.
+    async fn try_batch(&self, projection: Projection, limit: i64) -> Result<Result<usize, (i64, sqlx::Error)>, ProjectionError> {
         let mut tx = self.pool.begin().await?;
         let after = lock_checkpoint(&mut tx, projection).await?;
-        let (position, applied) = match apply_batch(&mut tx, projection, after).await {
+        let events = read_raw_after(&mut *tx, after, limit, EventFilter::default()).await?;
+        let Some(first) = events.first().map(|e| e.position) else { return Ok(Ok(0)) };
+        let (reached, stop) = match apply_events(&mut tx, projection, after, &events, &mut Memo::default()).await {
             Ok(done) => done,
             Err(err) => {
-                tx.rollback().await?;
-                if let ProjectionError::Stopped { position, error, .. } = &err {
-                    self.record_failure(projection, *position, error).await?;
-                }
-                return Err(err);
+                // Roll back now, not when the pool reuses the connection: the next attempt
+                // needs this checkpoint row's lock.
+                let _ = tx.rollback().await;
+                return Ok(Err((first, err)));
             }
         };
-        if applied == 0 {
-            return Ok(0);
-        }
-        // One-shot: disarm the fail point as it fires.
-        let injected = {
-            let mut fail_point = self.fail_point.lock().expect("fail point lock");
-            let armed = *fail_point == Some(projection);
-            if armed {
-                *fail_point = None;
-            }
-            armed
-        };
-        if injected {
+        if self.fire_fail_point(&[projection]) {
             tx.rollback().await?;
             return Err(ProjectionError::Injected);
         }
-        set_checkpoint(&mut tx, projection, position).await?;
+        set_checkpoint(&mut tx, projection, reached, stop.as_ref()).await?;
         tx.commit().await?;
-        Ok(applied)
-    }
-
-    async fn record_failure(&self, projection: Projection, position: i64, error: &str) -> Result<(), sqlx::Error> {
-        tracing::error!(projection = projection.name(), position, error, "projection stopped");
-        sqlx::query(
-            "UPDATE projection_checkpoints SET failed_position = $2, last_error = $3, updated_at = now()
-              WHERE name = $1",
-        )
-        .bind(projection.name())
-        .bind(position)
-        .bind(error)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        match stop {
+            Some(stop) => Err(stopped(projection, stop)),
+            None => Ok(Ok(events.len())),
+        }
     }
 
     /// Brings every projection up to the end of the log. Every projection is tried; the first
     /// error is returned after all have run.
     pub async fn catch_up(&self) -> Result<(), ProjectionError> {
+        self.catch_up_in_batches_of(BATCH_SIZE).await
+    }
+
+    /// [`Projector::catch_up`] with batches of `size` events (tests compare sizes).
+    pub async fn catch_up_in_batches_of(&self, size: i64) -> Result<(), ProjectionError> {
         let mut first_error = None;
         for projection in Projection::ALL {
             loop {
-                match self.run_batch(projection).await {
+                match self.run_batch_of(projection, size).await {
                     Ok(0) => break,
                     Ok(_) => continue,
                     Err(err) => {
@@ -218,22 +275,81 @@ impl Projector {
                 }
             }
         }
+        self.publish().await;
         first_error.map_or(Ok(()), Err)
     }
 
+    /// One round of the loop: every projection no other process holds advances by up to one
+    /// batch, in one transaction (one commit for all). Returns the largest number of events
+    /// one projection applied.
+    async fn run_round(&self) -> Result<usize, ProjectionError> {
+        let mut tx = self.pool.begin().await?;
+        let names: Vec<&str> = Projection::ALL.iter().map(|p| p.name()).collect();
+        let locked: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT name, position FROM projection_checkpoints WHERE name = ANY($1) ORDER BY name FOR UPDATE SKIP LOCKED",
+        )
+        .bind(&names)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut read: HashMap<i64, Vec<RawEvent>> = HashMap::new();
+        let (mut applied, mut touched, mut stops) = (0, Vec::new(), Vec::new());
+        for (name, after) in locked {
+            let projection = Projection::from_name(&name).expect("selected by name");
+            if let std::collections::hash_map::Entry::Vacant(slot) = read.entry(after) {
+                slot.insert(read_raw_after(&mut *tx, after, BATCH_SIZE, EventFilter::default()).await?);
+            }
+            let events = &read[&after];
+            if events.is_empty() {
+                continue;
+            }
+            let (reached, stop) = match apply_events(&mut tx, projection, after, events, &mut Memo::default()).await {
+                Ok(done) => done,
+                Err(err) => {
+                    // Find the event the database refuses, one projection at a time.
+                    tracing::warn!(%err, projection = name, "batch refused; retrying event by event");
+                    let _ = tx.rollback().await;
+                    return self.catch_up().await.map(|()| 0);
+                }
+            };
+            set_checkpoint(&mut tx, projection, reached, stop.as_ref()).await?;
+            applied = applied.max(events.len());
+            touched.push(projection);
+            stops.extend(stop.map(|s| stopped(projection, s)));
+        }
+        if self.fire_fail_point(&touched) {
+            tx.rollback().await?;
+            return Err(ProjectionError::Injected);
+        }
+        tx.commit().await?;
+        stops.into_iter().next().map_or(Ok(applied), Err)
+    }
+
     /// Catches up until every projection has applied `position` (read-your-writes after a
-    /// command), for at most `timeout`. Returns whether it got there.
+    /// command), for at most `timeout`. Returns whether it got there. Waits for the loop of
+    /// [`Projector::spawn`] (of this process or, through checkpoint notifications, another's);
+    /// a projector whose loop was never started catches up once itself first.
     pub async fn wait_for(&self, position: i64, timeout: Duration) -> bool {
-        let started = Instant::now();
-        loop {
+        let mut seen = self.checkpoint.subscribe();
+        if !self.running.load(Ordering::Relaxed) && *seen.borrow() < position {
             if let Err(err) = self.catch_up().await {
                 tracing::warn!(%err, "projection catch-up failed");
             }
-            match self.min_checkpoint().await {
-                Ok(reached) if reached >= position => return true,
-                _ if started.elapsed() >= timeout => return false,
-                _ => tokio::time::sleep(Duration::from_millis(5)).await,
+        }
+        let reached = matches!(tokio::time::timeout(timeout, seen.wait_for(|c| *c >= position)).await, Ok(Ok(_)));
+        reached
+    }
+
+    /// Reads the lowest checkpoint and publishes it to [`Projector::wait_for`].
+    async fn publish(&self) {
+        match self.min_checkpoint().await {
+            Ok(min) => {
+                self.checkpoint.send_if_modified(|c| {
+                    let moved = min > *c;
+                    *c = (*c).max(min);
+                    moved
+                });
             }
+            Err(err) => tracing::warn!(%err, "cannot read checkpoints"),
         }
     }
 
@@ -271,30 +387,59 @@ impl Projector {
         Ok(out)
     }
 
-    /// Runs the projections in the background until the task is aborted: catches up, then
-    /// sleeps until `LISTEN roster_events` wakes it (or 5 s pass, to retry a failed projection).
+    async fn listen(&self) -> Result<PgListener, sqlx::Error> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen_all([NOTIFY_CHANNEL, CHECKPOINT_CHANNEL]).await?;
+        for projection in Projection::ALL {
+            sqlx::query("INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING")
+                .bind(projection.name())
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(listener)
+    }
+
+    /// Runs the projections in this process until the task is aborted: a round, then publish
+    /// the checkpoint, then sleep until a notification (an append or a moved checkpoint) wakes
+    /// it. After a failure it retries with a back-off from 20 ms up to 5 s; with nothing to do
+    /// it still looks every 5 s (a lost notification, a stopped projection).
     pub fn spawn(self) -> tokio::task::JoinHandle<()> {
+        self.running.store(true, Ordering::Relaxed);
         tokio::spawn(async move {
             let mut listener: Option<PgListener> = None;
+            let mut backoff = Duration::from_millis(20);
             loop {
                 if listener.is_none() {
-                    match listen(&self.pool).await {
+                    match self.listen().await {
                         Ok(l) => listener = Some(l),
                         Err(err) => tracing::warn!(%err, "projector cannot LISTEN; polling"),
                     }
                 }
-                if let Err(err) = self.catch_up().await {
-                    tracing::warn!(%err, "projection catch-up failed");
-                }
-                let woken = match listener.as_mut() {
-                    Some(l) => tokio::time::timeout(Duration::from_secs(5), l.recv()).await,
-                    None => {
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                        continue;
+                let mut wait = Duration::from_secs(5);
+                match self.run_round().await {
+                    // A full batch: more is waiting, go on at once.
+                    Ok(applied) if applied as i64 >= BATCH_SIZE => wait = Duration::ZERO,
+                    Ok(_) => backoff = Duration::from_millis(20),
+                    Err(err) => {
+                        if !matches!(err, ProjectionError::Stopped { .. }) {
+                            tracing::warn!(%err, "projection round failed");
+                        }
+                        wait = backoff;
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
                     }
+                }
+                self.publish().await;
+                if wait.is_zero() {
+                    continue;
+                }
+                let Some(l) = listener.as_mut() else {
+                    tokio::time::sleep(wait.min(Duration::from_secs(1))).await;
+                    continue;
                 };
-                if let Ok(Err(_)) = woken {
-                    listener = None;
+                match tokio::time::timeout(wait, l.recv()).await {
+                    Ok(Ok(_)) => while l.next_buffered().is_some() {},
+                    Ok(Err(_)) => listener = None,
+                    Err(_) => {}
                 }
             }
         })
