@@ -16,6 +16,9 @@ pub async fn connect(database_url: &str, max_connections: u32) -> Result<PgPool,
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
+        // No ping before each use: it is a round trip per query. A connection that broke is
+        // found by the query that uses it (an error, and the pool drops it) instead.
+        .test_before_acquire(false)
         .connect_with(options)
         .await
 }
