@@ -2,27 +2,14 @@
 //! checkpointed projections that survive a failure mid-batch, rebuilds equal to incremental
 //! read models, snapshots, upcasting, and the GraphQL feed.
 
-use crate::helpers::{code, fresh_database, roster, roster_output, spawn_app, Signed, TestApp, OPERATOR_TOKEN};
+use crate::helpers::{code, fresh_database, read_models, roster, roster_output, spawn_app, Signed, TestApp, OPERATOR_TOKEN};
 use futures::StreamExt;
 use roster_domain::{Account, AccountEvent, EventMetadata};
 use roster_projections::{rebuild, Projection, Projector};
 use roster_store::{reader, Append, EventFilter, EventStore};
 use serde_json::{json, Value};
-use sqlx::PgPool;
 use std::collections::HashSet;
 use std::time::Duration;
-
-/// Every read-model row, table by table, in a stable order.
-async fn read_models(pool: &PgPool) -> Vec<(String, Vec<String>)> {
-    let mut out = Vec::new();
-    for projection in Projection::ALL {
-        for table in projection.tables() {
-            let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT t::text FROM {table} t ORDER BY t::text")).fetch_all(pool).await.unwrap();
-            out.push((table.to_string(), rows));
-        }
-    }
-    out
-}
 
 /// Some of everything: members, invitations, resends, cancels, role changes, removals.
 async fn busy_account(app: &TestApp) -> Signed {

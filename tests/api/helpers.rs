@@ -350,3 +350,15 @@ impl WsClient {
         self.socket.send(Message::Text(message.to_string().into())).await.expect("send on websocket");
     }
 }
+
+/// Every read-model row, table by table, in a stable order (to compare projections).
+pub async fn read_models(pool: &PgPool) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    for projection in roster_projections::Projection::ALL {
+        for table in projection.tables() {
+            let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT t::text FROM {table} t ORDER BY t::text")).fetch_all(pool).await.unwrap();
+            out.push((table.to_string(), rows));
+        }
+    }
+    out
+}

@@ -3,25 +3,14 @@
 //! one batch (join, role change, remove and re-join; invite, resend, cancel; look-ups of
 //! targets named earlier in the batch).
 
-use crate::helpers::fresh_database;
+use crate::helpers::{fresh_database, read_models};
 use chrono::{Duration, TimeZone, Utc};
 use roster_domain::token::TokenDigest;
 use roster_domain::user::{User, UserEvent};
 use roster_domain::{Account, AccountEvent, AccountId, Email, EventMetadata, InvitationId, Role, UserId};
-use roster_projections::{rebuild, Projection, Projector};
+use roster_projections::{rebuild, Projector};
 use roster_store::{Append, EventStore};
 use sqlx::PgPool;
-
-async fn read_models(pool: &PgPool) -> Vec<(String, Vec<String>)> {
-    let mut out = Vec::new();
-    for projection in Projection::ALL {
-        for table in projection.tables() {
-            let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT t::text FROM {table} t ORDER BY t::text")).fetch_all(pool).await.unwrap();
-            out.push((table.to_string(), rows));
-        }
-    }
-    out
-}
 
 fn email(s: &str) -> Email {
     Email::parse(s).unwrap()
