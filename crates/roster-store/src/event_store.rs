@@ -74,10 +74,6 @@ impl Append {
         self.expected_version
     }
 
-    pub(crate) fn key(&self) -> (&'static str, String) {
-        (self.aggregate_type, self.aggregate_id.clone())
-    }
-
     pub(crate) fn aggregate_type(&self) -> &'static str {
         self.aggregate_type
     }

@@ -13,19 +13,19 @@
 //! (an append accepted earlier in the batch moves its stream on), so a conflict fails only its
 //! own command, and a command decided on top of an earlier one still in flight (see the
 //! application's aggregate cache) succeeds when that one does. The same holds for the
-//! credentials' unique email. Only accepted commands are inserted: one multi-row statement for
-//! all their events, one for their credentials.
+//! credentials' unique email. Only accepted commands are inserted.
+//!
+//! **One round trip.** All of that is one call of the SQL function `roster_append` (migration
+//! `20261201000005_append_batch.sql`), autocommitted: lock, version probes, checks and inserts
+//! run inside PostgreSQL, so the lock is held for the statement and its WAL flush only, never
+//! while the transaction waits for a busy application between statements.
 
 use crate::event_store::Append;
 use crate::StoreError;
 use roster_domain::{EventMetadata, UserId};
 use serde_json::Value;
-use sqlx::{PgConnection, PgPool};
-use std::collections::{HashMap, HashSet};
+use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
-
-/// The advisory lock key every append takes (trigger `events_serialise_appends`).
-const APPEND_LOCK: i64 = 7_262_351_400_137_791_001;
 
 /// Most commands in one batch; more wait for the next one.
 pub const MAX_BATCH: usize = 256;
@@ -119,163 +119,104 @@ async fn write_batch(pool: &PgPool, commits: Vec<&Commit>) -> Vec<Result<Vec<i64
     }
 }
 
-type StreamKey = (&'static str, String);
-
 async fn try_write_batch(pool: &PgPool, commits: &[&Commit]) -> Result<Vec<Result<Vec<i64>, StoreError>>, StoreError> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(APPEND_LOCK).execute(&mut *tx).await?;
-    // From here to commit no other appender runs: what we read stays true.
-    let mut versions = stream_versions(&mut tx, commits).await?;
-    let mut emails = taken_emails(&mut tx, commits).await?;
-    let mut outcomes: Vec<Result<Vec<i64>, StoreError>> = Vec::with_capacity(commits.len());
-    let mut accepted = Vec::new();
-    for (i, commit) in commits.iter().enumerate() {
-        let fits = commit.appends.iter().all(|a| versions.get(&a.key()).copied().unwrap_or(0) == a.expected_version());
-        let email_free = commit.credential.as_ref().is_none_or(|c| !emails.contains(&c.email));
-        outcomes.push(match (fits, email_free) {
-            (false, _) => Err(StoreError::Conflict),
-            (true, false) => Err(StoreError::EmailTaken),
-            (true, true) => {
-                for append in &commit.appends {
-                    versions.insert(append.key(), append.new_version());
+    let batch = BatchColumns::of(commits)?;
+    // One statement, autocommitted: the append lock is held for one round trip and the flush.
+    let rows: Vec<(i32, String, Option<i64>)> = sqlx::query_as(
+        "SELECT commit_no, outcome, event_position
+           FROM roster_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+    )
+    .bind(&batch.a_commit)
+    .bind(&batch.a_type)
+    .bind(&batch.a_id)
+    .bind(&batch.a_expected)
+    .bind(&batch.a_new)
+    .bind(&batch.c_commit)
+    .bind(&batch.c_user)
+    .bind(&batch.c_email)
+    .bind(&batch.c_hash)
+    .bind(&batch.e_commit)
+    .bind(&batch.e_type)
+    .bind(&batch.e_id)
+    .bind(&batch.e_seq)
+    .bind(&batch.e_event_type)
+    .bind(&batch.e_version)
+    .bind(&batch.e_payload)
+    .bind(&batch.metadata)
+    .fetch_all(pool)
+    .await
+    .map_err(StoreError::from_write)?;
+    let mut outcomes: Vec<Result<Vec<i64>, StoreError>> = commits.iter().map(|_| Ok(Vec::new())).collect();
+    for (commit, outcome, position) in rows {
+        let slot = &mut outcomes[commit as usize];
+        match (outcome.as_str(), position) {
+            ("ok", Some(position)) => {
+                if let Ok(list) = slot {
+                    list.push(position);
                 }
-                if let Some(c) = &commit.credential {
-                    emails.insert(c.email.clone());
-                }
-                accepted.push(i);
-                Ok(Vec::new())
             }
-        });
-    }
-    let positions = insert_events(&mut tx, commits, &accepted).await?;
-    insert_credentials(&mut tx, commits, &accepted).await?;
-    tx.commit().await?;
-    for (i, position) in positions {
-        if let Ok(list) = &mut outcomes[i] {
-            list.push(position);
+            ("email_taken", _) => *slot = Err(StoreError::EmailTaken),
+            _ => *slot = Err(StoreError::Conflict),
         }
+    }
+    for list in outcomes.iter_mut().flatten() {
+        list.sort_unstable();
     }
     Ok(outcomes)
 }
 
-/// The current version of every stream the batch appends to (absent: no events yet).
-async fn stream_versions(conn: &mut PgConnection, commits: &[&Commit]) -> Result<HashMap<StreamKey, usize>, StoreError> {
-    let keys: HashSet<StreamKey> = commits.iter().flat_map(|c| c.appends.iter().map(Append::key)).collect();
-    let (types, ids): (Vec<&str>, Vec<&str>) = keys.iter().map(|(t, id)| (*t, id.as_str())).unzip();
-    // One index probe per stream (the primary key's last entry), whatever the table's size.
-    let rows: Vec<(String, String, Option<i64>)> = sqlx::query_as(
-        "SELECT k.t, k.id, (SELECT max(e.sequence) FROM events e WHERE e.aggregate_type = k.t AND e.aggregate_id = k.id)
-           FROM unnest($1::text[], $2::text[]) AS k(t, id)",
-    )
-    .bind(&types)
-    .bind(&ids)
-    .fetch_all(conn)
-    .await?;
-    let mut versions = HashMap::new();
-    for (t, id, version) in rows {
-        if let (Some(key), Some(version)) = (keys.iter().find(|(kt, kid)| *kt == t && *kid == id), version) {
-            versions.insert(key.clone(), version as usize);
-        }
-    }
-    Ok(versions)
-}
-
-/// The emails among the batch's credentials that already have one.
-async fn taken_emails(conn: &mut PgConnection, commits: &[&Commit]) -> Result<HashSet<String>, StoreError> {
-    let emails: Vec<&str> = commits.iter().filter_map(|c| c.credential.as_ref()).map(|c| c.email.as_str()).collect();
-    if emails.is_empty() {
-        return Ok(HashSet::new());
-    }
-    let taken: Vec<String> = sqlx::query_scalar("SELECT email FROM credentials WHERE email = ANY($1)").bind(&emails).fetch_all(conn).await?;
-    Ok(taken.into_iter().collect())
-}
-
-/// Inserts the accepted commits' events in one statement, in batch order (so positions follow
-/// it); returns (commit index, position) pairs in position order.
-async fn insert_events(conn: &mut PgConnection, commits: &[&Commit], accepted: &[usize]) -> Result<Vec<(usize, i64)>, StoreError> {
-    let mut columns = EventColumns::default();
-    for &i in accepted {
-        let metadata = serde_json::to_value(commits[i].metadata.to_map())?;
-        for append in &commits[i].appends {
-            columns.push(i, append, &metadata);
-        }
-    }
-    if columns.owner.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rows: Vec<(i64, String, String, i64)> = sqlx::query_as(
-        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-         SELECT t, a, s, e, v, p, m
-           FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[])
-                WITH ORDINALITY AS x(t, a, s, e, v, p, m, n)
-          ORDER BY n
-         RETURNING position, aggregate_type, aggregate_id, sequence",
-    )
-    .bind(&columns.types)
-    .bind(&columns.ids)
-    .bind(&columns.sequences)
-    .bind(&columns.event_types)
-    .bind(&columns.versions)
-    .bind(&columns.payloads)
-    .bind(&columns.metadata)
-    .fetch_all(conn)
-    .await
-    .map_err(StoreError::from_write)?;
-    // RETURNING's order is not guaranteed: find each row's commit by its stream and sequence.
-    let owners: HashMap<(&str, &str, i64), usize> = (0..columns.owner.len())
-        .map(|n| ((columns.types[n], columns.ids[n].as_str(), columns.sequences[n]), columns.owner[n]))
-        .collect();
-    let mut positions: Vec<(usize, i64)> = rows
-        .iter()
-        .map(|(position, t, id, sequence)| (owners[&(t.as_str(), id.as_str(), *sequence)], *position))
-        .collect();
-    positions.sort_unstable_by_key(|(_, position)| *position);
-    Ok(positions)
-}
-
-/// The events of a batch as column arrays (what `unnest` takes), with the commit each row
-/// belongs to.
+/// A batch as the column arrays `roster_append` takes (migration `…_append_batch.sql`):
+/// appends, credentials and events, each tagged with its commit's index in the batch.
 #[derive(Default)]
-struct EventColumns {
-    owner: Vec<usize>,
-    types: Vec<&'static str>,
-    ids: Vec<String>,
-    sequences: Vec<i64>,
-    event_types: Vec<String>,
-    versions: Vec<String>,
-    payloads: Vec<Value>,
+struct BatchColumns {
+    a_commit: Vec<i32>,
+    a_type: Vec<&'static str>,
+    a_id: Vec<String>,
+    a_expected: Vec<i64>,
+    a_new: Vec<i64>,
+    c_commit: Vec<i32>,
+    c_user: Vec<UserId>,
+    c_email: Vec<String>,
+    c_hash: Vec<String>,
+    e_commit: Vec<i32>,
+    e_type: Vec<&'static str>,
+    e_id: Vec<String>,
+    e_seq: Vec<i64>,
+    e_event_type: Vec<String>,
+    e_version: Vec<String>,
+    e_payload: Vec<Value>,
     metadata: Vec<Value>,
 }
 
-impl EventColumns {
-    fn push(&mut self, commit: usize, append: &Append, metadata: &Value) {
-        for (k, (event_type, version, payload)) in append.events().iter().enumerate() {
-            self.owner.push(commit);
-            self.types.push(append.aggregate_type());
-            self.ids.push(append.aggregate_id().to_string());
-            self.sequences.push((append.expected_version() + k + 1) as i64);
-            self.event_types.push(event_type.clone());
-            self.versions.push(version.clone());
-            self.payloads.push(payload.clone());
-            self.metadata.push(metadata.clone());
+impl BatchColumns {
+    fn of(commits: &[&Commit]) -> Result<Self, StoreError> {
+        let mut columns = Self::default();
+        for (i, commit) in commits.iter().enumerate() {
+            let i = i as i32;
+            columns.metadata.push(serde_json::to_value(commit.metadata.to_map())?);
+            for append in &commit.appends {
+                columns.a_commit.push(i);
+                columns.a_type.push(append.aggregate_type());
+                columns.a_id.push(append.aggregate_id().to_string());
+                columns.a_expected.push(append.expected_version() as i64);
+                columns.a_new.push(append.new_version() as i64);
+                for (k, (event_type, version, payload)) in append.events().iter().enumerate() {
+                    columns.e_commit.push(i);
+                    columns.e_type.push(append.aggregate_type());
+                    columns.e_id.push(append.aggregate_id().to_string());
+                    columns.e_seq.push((append.expected_version() + k + 1) as i64);
+                    columns.e_event_type.push(event_type.clone());
+                    columns.e_version.push(version.clone());
+                    columns.e_payload.push(payload.clone());
+                }
+            }
+            if let Some(c) = &commit.credential {
+                columns.c_commit.push(i);
+                columns.c_user.push(c.user_id);
+                columns.c_email.push(c.email.clone());
+                columns.c_hash.push(c.password_hash.clone());
+            }
         }
+        Ok(columns)
     }
-}
-
-async fn insert_credentials(conn: &mut PgConnection, commits: &[&Commit], accepted: &[usize]) -> Result<(), StoreError> {
-    let credentials: Vec<&NewCredential> = accepted.iter().filter_map(|&i| commits[i].credential.as_ref()).collect();
-    if credentials.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<UserId> = credentials.iter().map(|c| c.user_id).collect();
-    let emails: Vec<&str> = credentials.iter().map(|c| c.email.as_str()).collect();
-    let hashes: Vec<&str> = credentials.iter().map(|c| c.password_hash.as_str()).collect();
-    sqlx::query("INSERT INTO credentials (user_id, email, password_hash) SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[])")
-        .bind(&ids)
-        .bind(&emails)
-        .bind(&hashes)
-        .execute(conn)
-        .await
-        .map_err(StoreError::from_write)?;
-    Ok(())
 }
