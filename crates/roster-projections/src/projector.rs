@@ -150,6 +150,42 @@ pub(crate) async fn set_checkpoint(conn: &mut PgConnection, projection: Projecti
     Ok(())
 }
 
+/// [`set_checkpoint`] for several projections in one statement; returns the lowest checkpoint
+/// of every projection after the change (what [`Projector::wait_for`] waits on).
+async fn set_checkpoints(conn: &mut PgConnection, moves: &[(Projection, i64, Option<Stop>)]) -> Result<i64, sqlx::Error> {
+    let names: Vec<&str> = moves.iter().map(|(p, ..)| p.name()).collect();
+    let positions: Vec<i64> = moves.iter().map(|(_, reached, _)| *reached).collect();
+    let failed: Vec<Option<i64>> = moves.iter().map(|(.., stop)| stop.as_ref().map(|s| s.position)).collect();
+    let errors: Vec<Option<&str>> = moves.iter().map(|(.., stop)| stop.as_ref().map(|s| s.error.as_str())).collect();
+    let all: Vec<&str> = Projection::ALL.iter().map(|p| p.name()).collect();
+    let (count, lowest): (i64, Option<i64>) = sqlx::query_as(
+        "WITH moved AS (
+             UPDATE projection_checkpoints c
+                SET position = m.position, updated_at = now(), failed_position = m.failed, last_error = m.error
+               FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[]) AS m(name, position, failed, error)
+              WHERE c.name = m.name
+                AND (c.position <> m.position OR c.failed_position IS DISTINCT FROM m.failed
+                     OR c.last_error IS DISTINCT FROM m.error)
+             RETURNING c.name, c.position)
+         SELECT count(*), min(coalesce(moved.position, c.position))
+           FROM projection_checkpoints c LEFT JOIN moved USING (name)
+          WHERE c.name = ANY($5)",
+    )
+    .bind(&names)
+    .bind(&positions)
+    .bind(&failed)
+    .bind(&errors)
+    .bind(&all)
+    .fetch_one(conn)
+    .await?;
+    for (projection, _, stop) in moves {
+        if let Some(stop) = stop {
+            tracing::error!(projection = projection.name(), position = stop.position, error = stop.error, "projection stopped");
+        }
+    }
+    Ok(if count as usize == all.len() { lowest.unwrap_or(0) } else { 0 })
+}
+
 /// Applies `events` (all after `after`) to `projection` on `conn`; returns the position
 /// reached and the event it stopped at, if any.
 pub(crate) async fn apply_events(conn: &mut PgConnection, projection: Projection, after: i64, events: &[RawEvent], memo: &mut Memo) -> Result<(i64, Option<Stop>), sqlx::Error> {
@@ -281,8 +317,9 @@ impl Projector {
 
     /// One round of the loop: every projection no other process holds advances by up to one
     /// batch, in one transaction (one commit for all). Returns the largest number of events
-    /// one projection applied.
-    async fn run_round(&self) -> Result<usize, ProjectionError> {
+    /// one projection applied and the lowest checkpoint as of the round's commit (`None`: the
+    /// round moved nothing, ask the table).
+    async fn run_round(&self) -> Result<(usize, Option<i64>), ProjectionError> {
         let mut tx = self.pool.begin().await?;
         let names: Vec<&str> = Projection::ALL.iter().map(|p| p.name()).collect();
         let locked: Vec<(String, i64)> = sqlx::query_as(
@@ -292,7 +329,7 @@ impl Projector {
         .fetch_all(&mut *tx)
         .await?;
         let mut read: HashMap<i64, Vec<RawEvent>> = HashMap::new();
-        let (mut applied, mut touched, mut stops) = (0, Vec::new(), Vec::new());
+        let (mut applied, mut moves, mut stops) = (0, Vec::new(), Vec::new());
         for (name, after) in locked {
             let projection = Projection::from_name(&name).expect("selected by name");
             if let std::collections::hash_map::Entry::Vacant(slot) = read.entry(after) {
@@ -308,20 +345,26 @@ impl Projector {
                     // Find the event the database refuses, one projection at a time.
                     tracing::warn!(%err, projection = name, "batch refused; retrying event by event");
                     let _ = tx.rollback().await;
-                    return self.catch_up().await.map(|()| 0);
+                    return self.catch_up().await.map(|()| (0, None));
                 }
             };
-            set_checkpoint(&mut tx, projection, reached, stop.as_ref()).await?;
             applied = applied.max(events.len());
-            touched.push(projection);
-            stops.extend(stop.map(|s| stopped(projection, s)));
+            moves.push((projection, reached, stop));
         }
-        if self.fire_fail_point(&touched) {
+        if moves.is_empty() {
+            tx.commit().await?;
+            return Ok((0, None));
+        }
+        if self.fire_fail_point(&moves.iter().map(|(p, ..)| *p).collect::<Vec<_>>()) {
             tx.rollback().await?;
             return Err(ProjectionError::Injected);
         }
+        let lowest = set_checkpoints(&mut tx, &moves).await?;
         tx.commit().await?;
-        stops.into_iter().next().map_or(Ok(applied), Err)
+        for (projection, _, stop) in moves {
+            stops.extend(stop.map(|s| stopped(projection, s)));
+        }
+        stops.into_iter().next().map_or(Ok((applied, Some(lowest))), Err)
     }
 
     /// Catches up until every projection has applied `position` (read-your-writes after a
@@ -342,15 +385,18 @@ impl Projector {
     /// Reads the lowest checkpoint and publishes it to [`Projector::wait_for`].
     async fn publish(&self) {
         match self.min_checkpoint().await {
-            Ok(min) => {
-                self.checkpoint.send_if_modified(|c| {
-                    let moved = min > *c;
-                    *c = (*c).max(min);
-                    moved
-                });
-            }
+            Ok(min) => self.publish_seen(min),
             Err(err) => tracing::warn!(%err, "cannot read checkpoints"),
         }
+    }
+
+    /// Publishes `min`, a lowest checkpoint read from the table, unless a later one was.
+    fn publish_seen(&self, min: i64) {
+        self.checkpoint.send_if_modified(|c| {
+            let moved = min > *c;
+            *c = (*c).max(min);
+            moved
+        });
     }
 
     async fn min_checkpoint(&self) -> Result<i64, sqlx::Error> {
@@ -416,10 +462,16 @@ impl Projector {
                     }
                 }
                 let mut wait = Duration::from_secs(5);
+                let mut lowest = None;
                 match self.run_round().await {
-                    // A full batch: more is waiting, go on at once.
-                    Ok(applied) if applied as i64 >= BATCH_SIZE => wait = Duration::ZERO,
-                    Ok(_) => backoff = Duration::from_millis(20),
+                    Ok((applied, seen)) => {
+                        lowest = seen;
+                        backoff = Duration::from_millis(20);
+                        // A full batch: more is waiting, go on at once.
+                        if applied as i64 >= BATCH_SIZE {
+                            wait = Duration::ZERO;
+                        }
+                    }
                     Err(err) => {
                         if !matches!(err, ProjectionError::Stopped { .. }) {
                             tracing::warn!(%err, "projection round failed");
@@ -428,7 +480,10 @@ impl Projector {
                         backoff = (backoff * 2).min(Duration::from_secs(5));
                     }
                 }
-                self.publish().await;
+                match lowest {
+                    Some(lowest) => self.publish_seen(lowest),
+                    None => self.publish().await,
+                }
                 if wait.is_zero() {
                     continue;
                 }
