@@ -105,3 +105,24 @@ async fn a_tailing_reader_sees_every_batched_event_once_in_order() {
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "in order, no duplicate");
     assert_eq!(positions.len(), STREAMS * EVENTS);
 }
+
+#[tokio::test]
+async fn listeners_hear_of_a_batch_after_it_commits_and_the_writer_publishes_its_position() {
+    let pool = store().await;
+    let mut listener = reader::listen(&pool).await.unwrap();
+    let writer = Writer::spawn(pool.clone());
+    let mut committed = writer.committed();
+    let positions = writer.submit(commit(Uuid::new_v4(), 0, "n")).await.unwrap();
+    // The batch's own transaction does not notify (roster_append defers it); the writer's
+    // notifier does, after commit — so the notification must still come.
+    let heard = tokio::time::timeout(std::time::Duration::from_secs(10), listener.recv()).await;
+    assert!(matches!(heard, Ok(Ok(_))), "no notification after the append: {heard:?}");
+    committed.wait_for(|p| *p == positions[0]).await.unwrap();
+    // Appends outside the writer (tools, COPY) still notify from the trigger.
+    let mut tx = pool.begin().await.unwrap();
+    let append = Append::new::<Account>(Uuid::new_v4().to_string(), 0, &[AccountEvent::AccountCreated { name: "t".into(), created_by: UserId::from(Uuid::new_v4()), created_at: chrono::Utc::now() }]).unwrap();
+    roster_store::EventStore::append(&mut tx, &[append], &EventMetadata::new(None, "test", chrono::Utc::now())).await.unwrap();
+    tx.commit().await.unwrap();
+    let heard = tokio::time::timeout(std::time::Duration::from_secs(10), listener.recv()).await;
+    assert!(matches!(heard, Ok(Ok(_))), "no notification after a direct append: {heard:?}");
+}

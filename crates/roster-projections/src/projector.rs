@@ -25,7 +25,7 @@ use crate::audit_log::Memo;
 use crate::{Projection, Stop};
 use chrono::{DateTime, Utc};
 use roster_store::reader::{read_raw_after, RawEvent, NOTIFY_CHANNEL};
-use roster_store::{EventFilter, StoreError};
+use roster_store::{EventFilter, Notifier, StoreError};
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
 use std::collections::HashMap;
@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// The channel the checkpoint trigger notifies on when a checkpoint moves.
+/// The channel the projector notifies on after a checkpoint moved (see [`notify_checkpoints`]).
 pub const CHECKPOINT_CHANNEL: &str = "roster_checkpoints";
 
 /// Events read and applied per transaction.
@@ -113,6 +113,8 @@ pub struct Projector {
     /// The lowest checkpoint over every projection, as last seen.
     checkpoint: Arc<watch::Sender<i64>>,
     running: Arc<AtomicBool>,
+    /// Appends of this process's writer (see [`Projector::woken_by`]).
+    appended: Option<watch::Receiver<i64>>,
 }
 
 /// Locks `projection`'s checkpoint row (creating it at 0), waiting for another holder, and
@@ -148,6 +150,15 @@ pub(crate) async fn set_checkpoint(conn: &mut PgConnection, projection: Projecti
         tracing::error!(projection = projection.name(), position = stop.position, error = stop.error, "projection stopped");
     }
     Ok(())
+}
+
+/// Tells every server's projector loop (`LISTEN roster_checkpoints`) that a checkpoint moved;
+/// sent after the moving transaction committed (see `roster_store::notifier` for why not in
+/// it). A failure only delays the others until they look on their own.
+pub(crate) async fn notify_checkpoints(pool: &PgPool) {
+    if let Err(err) = sqlx::query("SELECT pg_notify($1, '')").bind(CHECKPOINT_CHANNEL).execute(pool).await {
+        tracing::warn!(%err, "cannot notify checkpoint move");
+    }
 }
 
 /// [`set_checkpoint`] for several projections in one statement; returns the lowest checkpoint
@@ -204,7 +215,15 @@ fn stopped(projection: Projection, stop: Stop) -> ProjectionError {
 impl Projector {
     /// A projector over `pool`.
     pub fn new(pool: PgPool) -> Self {
-        Self { pool, fail_point: Arc::default(), checkpoint: Arc::new(watch::channel(0).0), running: Arc::default() }
+        Self { pool, fail_point: Arc::default(), checkpoint: Arc::new(watch::channel(0).0), running: Arc::default(), appended: None }
+    }
+
+    /// Lets the loop also wake when `appended` (this process's writer's last committed
+    /// position, `roster_store::Writer::committed`) changes, without waiting for the
+    /// notification's round trip through the database.
+    pub fn woken_by(mut self, appended: watch::Receiver<i64>) -> Self {
+        self.appended = Some(appended);
+        self
     }
 
     /// Test hook: the next batch of `projection` fails after writing its read models and
@@ -284,6 +303,7 @@ impl Projector {
         }
         set_checkpoint(&mut tx, projection, reached, stop.as_ref()).await?;
         tx.commit().await?;
+        notify_checkpoints(&self.pool).await;
         match stop {
             Some(stop) => Err(stopped(projection, stop)),
             None => Ok(Ok(events.len())),
@@ -452,6 +472,8 @@ impl Projector {
     pub fn spawn(self) -> tokio::task::JoinHandle<()> {
         self.running.store(true, Ordering::Relaxed);
         tokio::spawn(async move {
+            let notifier = Notifier::spawn(self.pool.clone(), CHECKPOINT_CHANNEL);
+            let mut appended = self.appended.clone();
             let mut listener: Option<PgListener> = None;
             let mut backoff = Duration::from_millis(20);
             loop {
@@ -481,20 +503,36 @@ impl Projector {
                     }
                 }
                 match lowest {
-                    Some(lowest) => self.publish_seen(lowest),
+                    Some(lowest) => {
+                        self.publish_seen(lowest);
+                        notifier.notify();
+                    }
                     None => self.publish().await,
                 }
                 if wait.is_zero() {
                     continue;
                 }
+                let appended_here = async {
+                    let changed = match appended.as_mut() {
+                        Some(rx) => rx.changed().await.is_ok(),
+                        None => false,
+                    };
+                    if !changed {
+                        // No writer here (or it stopped): only notifications and time wake.
+                        std::future::pending::<()>().await;
+                    }
+                };
                 let Some(l) = listener.as_mut() else {
-                    tokio::time::sleep(wait.min(Duration::from_secs(1))).await;
+                    let _ = tokio::time::timeout(wait.min(Duration::from_secs(1)), appended_here).await;
                     continue;
                 };
-                match tokio::time::timeout(wait, l.recv()).await {
-                    Ok(Ok(_)) => while l.next_buffered().is_some() {},
-                    Ok(Err(_)) => listener = None,
-                    Err(_) => {}
+                tokio::select! {
+                    notified = l.recv() => match notified {
+                        Ok(_) => while l.next_buffered().is_some() {},
+                        Err(_) => listener = None,
+                    },
+                    () = appended_here => {}
+                    () = tokio::time::sleep(wait) => {}
                 }
             }
         })

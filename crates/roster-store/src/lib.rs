@@ -8,6 +8,7 @@
 //! - [`upcasting`]: turning stored old event versions into current ones on read.
 //! - [`writer`]: group commit: one task per process appends many commands' events in one
 //!   transaction, each command checked against its expected versions.
+//! - [`notifier`]: `NOTIFY` after commit (not inside it), coalesced.
 //! - [`credentials`]: password hashes, kept outside the event log.
 //!
 //! The table layout extends postgres-es 0.5's; its `PostgresEventRepository` reads streams here.
@@ -18,6 +19,7 @@ pub mod credentials;
 pub mod db;
 pub mod error;
 pub mod event_store;
+pub mod notifier;
 pub mod reader;
 pub mod upcasting;
 pub mod writer;
@@ -25,4 +27,5 @@ pub mod writer;
 pub use error::StoreError;
 pub use event_store::{Append, EventStore, Loaded};
 pub use reader::{EventFilter, StoredEvent};
+pub use notifier::Notifier;
 pub use writer::{Commit, NewCredential, Writer};

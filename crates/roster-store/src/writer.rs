@@ -25,7 +25,9 @@ use crate::StoreError;
 use roster_domain::{EventMetadata, UserId};
 use serde_json::Value;
 use sqlx::PgPool;
-use tokio::sync::{mpsc, oneshot};
+use crate::notifier::Notifier;
+use crate::reader::NOTIFY_CHANNEL;
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// Most commands in one batch; more wait for the next one.
 pub const MAX_BATCH: usize = 256;
@@ -62,23 +64,40 @@ struct Request {
 #[derive(Clone)]
 pub struct Writer {
     requests: mpsc::UnboundedSender<Request>,
+    committed: watch::Receiver<i64>,
 }
 
 impl Writer {
-    /// Starts the writer task on the current tokio runtime, writing through `pool`.
+    /// Starts the writer task on the current tokio runtime, writing through `pool`. After each
+    /// batch that appended events it sends `NOTIFY roster_events` (outside the batch's
+    /// transaction, see [`crate::notifier`]) and publishes the last position on
+    /// [`Writer::committed`].
     pub fn spawn(pool: PgPool) -> Self {
         let (requests, mut inbox) = mpsc::unbounded_channel::<Request>();
+        let (published, committed) = watch::channel(0i64);
+        let notifier = Notifier::spawn(pool.clone(), NOTIFY_CHANNEL);
         tokio::spawn(async move {
             let mut batch = Vec::new();
             while inbox.recv_many(&mut batch, MAX_BATCH).await > 0 {
                 let outcomes = write_batch(&pool, batch.iter().map(|r| &r.commit).collect()).await;
+                let last = outcomes.iter().filter_map(|o| o.as_ref().ok()?.last().copied()).max();
+                if let Some(last) = last {
+                    notifier.notify();
+                    published.send_modify(|p| *p = (*p).max(last));
+                }
                 for (request, outcome) in batch.drain(..).zip(outcomes) {
                     // A caller that went away (request cancelled) no longer needs the answer.
                     let _ = request.reply.send(outcome);
                 }
             }
         });
-        Self { requests }
+        Self { requests, committed }
+    }
+
+    /// The last global position this writer committed (0 before its first append); changes
+    /// wake the projector of this process without a round trip through the database.
+    pub fn committed(&self) -> watch::Receiver<i64> {
+        self.committed.clone()
     }
 
     /// Queues `commit` at once (so commits queued one after another are checked and written

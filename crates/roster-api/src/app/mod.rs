@@ -65,11 +65,12 @@ impl App {
     /// Starts the group-commit writer task (so call it inside a tokio runtime); the projector is
     /// created here but not started: [`crate::startup::Application`] runs it.
     pub fn new(pool: PgPool, config: Config, clock: Arc<dyn Clock>) -> Self {
+        let writer = Writer::spawn(pool.clone());
         Self(Arc::new(Inner {
             store: EventStore::new(pool.clone()),
-            writer: Writer::spawn(pool.clone()),
+            projector: Projector::new(pool.clone()).woken_by(writer.committed()),
+            writer,
             accounts: AccountCache::default(),
-            projector: Projector::new(pool.clone()),
             pool,
             config,
             clock,

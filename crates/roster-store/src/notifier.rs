@@ -1,0 +1,45 @@
+//! `NOTIFY` after commit, not inside it.
+//!
+//! **Why.** A transaction that sends a notification takes one database-wide lock in
+//! PostgreSQL's commit (`PreCommit_Notify`) and keeps it through its WAL flush, so every
+//! notifying transaction in the cluster commits one after another: the append batches and the
+//! projector's rounds could never share a flush (the benchmark saw `Lock:object` waits). The
+//! group-commit writer and the projector therefore commit without notifying, and a
+//! [`Notifier`] sends the notification in a transaction of its own right after: it writes no
+//! WAL, so it holds that lock only for an instant.
+//!
+//! Listeners lose nothing by it: a notification still arrives after the data it announces is
+//! visible. Notifications are coalesced: however many commits happen while one is being sent,
+//! one more follows.
+
+use sqlx::PgPool;
+use tokio::sync::watch;
+
+/// Sends `NOTIFY <channel>` on request, coalescing requests that arrive while one is sent.
+/// Cheap to clone; its task ends when every clone is dropped.
+#[derive(Clone)]
+pub struct Notifier {
+    requests: watch::Sender<u64>,
+}
+
+impl Notifier {
+    /// Starts the sending task for `channel` on the current tokio runtime.
+    pub fn spawn(pool: PgPool, channel: &'static str) -> Self {
+        let (requests, mut pending) = watch::channel(0u64);
+        tokio::spawn(async move {
+            while pending.changed().await.is_ok() {
+                pending.borrow_and_update();
+                if let Err(err) = sqlx::query("SELECT pg_notify($1, '')").bind(channel).execute(&pool).await {
+                    // Listeners also look on their own every few seconds.
+                    tracing::warn!(%err, channel, "cannot notify");
+                }
+            }
+        });
+        Self { requests }
+    }
+
+    /// Asks for one notification after everything committed so far; returns at once.
+    pub fn notify(&self) {
+        self.requests.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
