@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// The channel the projector notifies on after a checkpoint moved (see [`notify_checkpoints`]).
+/// The channel the projector notifies on after a checkpoint moved (`notify_checkpoints`).
 pub const CHECKPOINT_CHANNEL: &str = "roster_checkpoints";
 
 /// Events read and applied per transaction.
