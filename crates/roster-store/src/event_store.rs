@@ -124,6 +124,14 @@ impl EventStore {
         self.apply_tail(id, Loaded { aggregate: A::default(), version: 0 }).await
     }
 
+    /// Brings `loaded` (aggregate `id` at some version) up to date with the events appended
+    /// after its version: one indexed read of the tail, not a reload.
+    ///
+    /// Errors: as [`EventStore::load`].
+    pub async fn catch_up<A: Aggregate>(&self, id: &str, loaded: Loaded<A>) -> Result<Loaded<A>, StoreError> {
+        self.apply_tail(id, loaded).await
+    }
+
     async fn apply_tail<A: Aggregate>(&self, id: &str, mut loaded: Loaded<A>) -> Result<Loaded<A>, StoreError> {
         let events = self.repo.get_last_events::<A>(id, loaded.version).await.map_err(persistence)?;
         for event in events {
@@ -169,8 +177,13 @@ impl EventStore {
 
     /// Whether a command that moved a stream from `old_version` to `new_version` crossed a
     /// multiple of the snapshot interval, so its state should be stored as the snapshot.
-    pub fn snapshot_due(&self, old_version: usize, new_version: usize) -> bool {
-        new_version / self.snapshot_every != old_version / self.snapshot_every
+    /// `entries` is the state's size (e.g. members + invitations): the interval is
+    /// [`DEFAULT_SNAPSHOT_EVERY`] events or a quarter of the size rounded up to a power of two,
+    /// whichever is larger, so writing a snapshot costs O(1) per event however large the state
+    /// grows, while a load still replays at most a quarter of the state's size in events.
+    pub fn snapshot_due(&self, old_version: usize, new_version: usize, entries: usize) -> bool {
+        let every = snapshot_interval(self.snapshot_every, entries);
+        new_version / every != old_version / every
     }
 
     /// Stores `state` (an `A` serialised as JSON, at stream `version`) as the snapshot of `id`.
@@ -233,5 +246,27 @@ impl EventStore {
             positions.extend(inserted);
         }
         Ok(positions)
+    }
+}
+
+/// Events between snapshots of a state with `entries` entries (see [`EventStore::snapshot_due`]).
+fn snapshot_interval(every: usize, entries: usize) -> usize {
+    every.max(entries.next_power_of_two() / 4).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::snapshot_interval;
+
+    #[test]
+    fn snapshots_of_big_states_are_spaced_by_a_quarter_of_their_size() {
+        assert_eq!(snapshot_interval(50, 0), 50);
+        assert_eq!(snapshot_interval(50, 100), 50);
+        assert_eq!(snapshot_interval(50, 150), 64);
+        // 20,000 entries: every 8,192 events, i.e. serialising costs ~2.4 entries per event.
+        assert_eq!(snapshot_interval(50, 20_000), 8_192);
+        // Stable while the state grows within a power of two (the "crossed a multiple" test
+        // needs a steady interval).
+        assert_eq!(snapshot_interval(50, 16_385), snapshot_interval(50, 32_768));
     }
 }

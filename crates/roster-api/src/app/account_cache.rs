@@ -7,14 +7,29 @@
 //! wait for each other's flush; they land in the same batch, in decision order. A command
 //! whose commit fails empties its account's slot, and so do the commands decided on top of
 //! it, which then fail their version check and retry on a fresh load.
+//!
+//! Commands that also write other streams (accepting as a new user, sign-up) decide on the
+//! cached state without changing it and mark it *behind*: the next command reads only the
+//! events after the cached version (one indexed read), never the whole account again. So no
+//! command's cost grows with the account's size once it is cached; only a cold load (first
+//! use, eviction, a conflict with another server) reads the snapshot and its tail.
 
 use roster_domain::{Account, AccountId};
-use roster_store::Loaded;
+use roster_store::{EventStore, Loaded, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+/// An account's state as this process last knew it.
+pub(super) struct Cached {
+    /// The state and the stream version it is at.
+    pub loaded: Loaded<Account>,
+    /// Events were appended after `loaded.version` outside this slot: read them before
+    /// deciding.
+    pub behind: bool,
+}
+
 /// One account's slot: its state as the last decided command left it, if known.
-pub(super) type Slot = Arc<tokio::sync::Mutex<Option<Loaded<Account>>>>;
+pub(super) type Slot = Arc<tokio::sync::Mutex<Option<Cached>>>;
 
 /// Slots by account, at most [`AccountCache::CAPACITY`] idle ones kept.
 #[derive(Default)]
@@ -40,5 +55,26 @@ impl AccountCache {
     pub(super) async fn invalidate(&self, account_id: AccountId) {
         let slot = self.slot(account_id);
         *slot.lock().await = None;
+    }
+
+    /// Notes that `account_id`'s stream moved on outside its slot.
+    pub(super) async fn mark_behind(&self, account_id: AccountId) {
+        let slot = self.slot(account_id);
+        let mut cached = slot.lock().await;
+        if let Some(cached) = cached.as_mut() {
+            cached.behind = true;
+        }
+    }
+}
+
+/// The current state in `cached` (taken out of it): as is, caught up with its tail when
+/// behind, or loaded from the store when unknown.
+///
+/// Errors: database and decode errors of the store.
+pub(super) async fn current(store: &EventStore, account_id: AccountId, cached: &mut Option<Cached>) -> Result<Loaded<Account>, StoreError> {
+    match cached.take() {
+        Some(Cached { loaded, behind: false }) => Ok(loaded),
+        Some(Cached { loaded, behind: true }) => store.catch_up(&account_id.to_string(), loaded).await,
+        None => store.load(&account_id.to_string()).await,
     }
 }

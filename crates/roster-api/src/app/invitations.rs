@@ -1,12 +1,12 @@
 //! Invitations: invite, resend, cancel, preview, accept, and the list an account shows.
 
-use super::unit_of_work::{decide, decide_loaded, UnitOfWork};
+use super::unit_of_work::{decide, UnitOfWork};
 use super::{AccountView, App, RequestContext, SessionView};
 use crate::auth::{self, Caller};
 use crate::error::{ApiError, ApiResult};
 use chrono::{DateTime, Duration, Utc};
 use roster_domain::account::UserRef;
-use roster_domain::{token, Account, AccountCommand, AccountId, DomainError, Email, InvitationId, InvitationStatus, InviteToken, Role, TokenDigest, User, UserCommand, UserId};
+use roster_domain::{token, AccountCommand, AccountId, DomainError, Email, InvitationId, InvitationStatus, InviteToken, Role, TokenDigest, User, UserCommand, UserId};
 use roster_projections::queries::{self, InvitationRow};
 use roster_store::NewCredential;
 use uuid::Uuid;
@@ -179,11 +179,13 @@ impl App {
         let hash = tokio::sync::OnceCell::<String>::new();
         let email = self.retry(|| async {
             // The new user's email is the invited one, so read it before deciding.
-            let loaded = self.0.store.load::<Account>(&account_id.to_string()).await?;
-            let invited_email = loaded.aggregate.invitation_for_token(token.invitation_id, &digest)?.email.clone();
-            let user = UserRef { id: user_id, email: invited_email.clone() };
-            let accept = AccountCommand::Accept { invitation_id: token.invitation_id, token: digest.clone(), user, now };
-            let account = decide_loaded(account_id, loaded, accept).await?;
+            let (invited_email, account) = self
+                .decide_on_cached(account_id, |account| {
+                    let invited_email = account.invitation_for_token(token.invitation_id, &digest)?.email.clone();
+                    let user = UserRef { id: user_id, email: invited_email.clone() };
+                    Ok((invited_email, AccountCommand::Accept { invitation_id: token.invitation_id, token: digest.clone(), user, now }))
+                })
+                .await?;
             if roster_store::credentials::find_by_email(&self.0.pool, invited_email.as_str()).await?.is_some() {
                 return Err(ApiError::Unauthenticated("a user with this email exists: sign in to accept"));
             }

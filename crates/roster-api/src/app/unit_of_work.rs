@@ -13,11 +13,13 @@
 //! back-off; then the request answers `CONFLICT`. Because every rule is re-decided on the fresh
 //! state, two Admins demoting each other at once cannot both succeed.
 
+use super::account_cache::{current, Cached};
 use super::{App, RequestContext};
 use crate::error::{ApiError, ApiResult};
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
+use roster_domain::aggregate::Decide;
 use roster_domain::{Account, AccountCommand, AccountId, DomainError, User, UserId};
 use roster_store::{Append, Commit, EventStore, Loaded, NewCredential, StoreError};
 use serde_json::Value;
@@ -29,11 +31,11 @@ use std::sync::atomic::Ordering;
 pub const MAX_ATTEMPTS: u32 = 12;
 
 /// An aggregate's decision: its stream, the version it was decided at, its state after the
-/// events, and the events.
+/// events (when the decision made a copy to snapshot), and the events.
 pub(super) struct Decided<A: Aggregate> {
     id: String,
     version: usize,
-    aggregate: A,
+    aggregate: Option<A>,
     events: Vec<A::Event>,
 }
 
@@ -55,14 +57,14 @@ where
 
 /// Lets an already loaded aggregate decide `command` (cqrs-es's `handle` writes the events to
 /// the sink and applies them to the aggregate, once).
-pub(super) async fn decide_loaded<A>(id: impl Display, loaded: Loaded<A>, command: A::Command) -> ApiResult<Decided<A>>
+async fn decide_loaded<A>(id: impl Display, loaded: Loaded<A>, command: A::Command) -> ApiResult<Decided<A>>
 where
     A: Aggregate<Error = DomainError, Services = ()>,
 {
     let mut aggregate = loaded.aggregate;
     let sink = EventSink::default();
     aggregate.handle(command, &(), &sink).await?;
-    Ok(Decided { id: id.to_string(), version: loaded.version, aggregate, events: sink.collect().await })
+    Ok(Decided { id: id.to_string(), version: loaded.version, aggregate: Some(aggregate), events: sink.collect().await })
 }
 
 /// What a multi-stream command (sign-up, accepting as a new user) writes, atomically.
@@ -75,6 +77,11 @@ pub(super) struct UnitOfWork<'a> {
 
 /// A snapshot to store once its command has committed: stream id, version, state.
 type DueSnapshot = (String, usize, Value);
+
+/// An account's size as the snapshot interval counts it.
+fn entries(account: &Account) -> usize {
+    account.members.len() + account.invitations.len()
+}
 
 impl App {
     /// Runs `attempt` until it does not fail with a conflict, at most [`MAX_ATTEMPTS`] times,
@@ -125,30 +132,51 @@ impl App {
         let positions = self.0.writer.submit(commit).await?;
         let mut snapshot = None;
         if let Some(a) = work.account {
-            // The account changed outside its cache slot.
-            self.0.accounts.invalidate(a.id.parse().map_err(|_| ApiError::Internal("account id".into()))?).await;
+            // The account's stream moved on outside its cache slot.
+            self.0.accounts.mark_behind(a.id.parse().map_err(|_| ApiError::Internal("account id".into()))?).await;
             let new_version = a.version + a.events.len();
-            if self.0.store.snapshot_due(a.version, new_version) {
-                snapshot = Some((a.id.clone(), new_version, serde_json::to_value(&a.aggregate).map_err(StoreError::from)?));
+            if let Some(state) = a.aggregate.as_ref().filter(|s| self.0.store.snapshot_due(a.version, new_version, entries(s))) {
+                snapshot = Some((a.id.clone(), new_version, serde_json::to_value(state).map_err(StoreError::from)?));
             }
         }
         self.settle(&positions, snapshot).await;
         Ok(positions.last().copied())
     }
 
-    /// After a commit: stores the due snapshot and waits until the read models show the last
-    /// position. Neither failure fails the command: its events are in the log.
+    /// After a commit: stores the due snapshot (in the background: a big account's snapshot
+    /// is megabytes, which no request should wait for) and waits until the read models show
+    /// the last position. Neither failure fails the command: its events are in the log.
     async fn settle(&self, positions: &[i64], snapshot: Option<DueSnapshot>) {
         if let Some((id, version, state)) = snapshot {
-            if let Err(err) = self.0.store.save_snapshot::<Account>(&id, version, &state).await {
-                tracing::warn!(%err, "snapshot failed");
-            }
+            let store = self.0.store.clone();
+            tokio::spawn(async move {
+                if let Err(err) = store.save_snapshot::<Account>(&id, version, &state).await {
+                    tracing::warn!(%err, "snapshot failed");
+                }
+            });
         }
         if let Some(&position) = positions.last() {
             if !self.0.projector.wait_for(position, self.0.config.read_your_writes_timeout).await {
                 tracing::warn!(position, "read models did not catch up in time");
             }
         }
+    }
+
+    /// Decides the account command that `command` builds from the account's current state
+    /// (with a result of its own, e.g. a value read from the state), on the cached state and
+    /// without changing it: for commands that write other streams too and commit through
+    /// [`App::commit`], which marks the cached state behind.
+    ///
+    /// Errors: what `command` or the domain refuses with; store errors.
+    pub(super) async fn decide_on_cached<T>(&self, account_id: AccountId, command: impl FnOnce(&Account) -> ApiResult<(T, AccountCommand)>) -> ApiResult<(T, Decided<Account>)> {
+        let slot = self.0.accounts.slot(account_id);
+        let mut cached = slot.lock().await;
+        let loaded = current(&self.0.store, account_id, &mut cached).await?;
+        let decided = command(&loaded.aggregate).and_then(|(out, command)| Ok((out, Decide::decide(&loaded.aggregate, command)?)));
+        let version = loaded.version;
+        *cached = Some(Cached { loaded, behind: false });
+        let (out, events) = decided?;
+        Ok((out, Decided { id: account_id.to_string(), version, aggregate: None, events }))
     }
 
     /// Decides one account command built by `command` on the account's cached state and
@@ -159,27 +187,24 @@ impl App {
             let slot = self.0.accounts.slot(account_id);
             let (pending, snapshot) = {
                 let mut cached = slot.lock().await;
-                let mut loaded = match cached.take() {
-                    Some(loaded) => loaded,
-                    None => self.0.store.load::<Account>(&account_id.to_string()).await?,
-                };
+                let mut loaded = current(&self.0.store, account_id, &mut cached).await?;
                 let sink = EventSink::default();
                 let decided = loaded.aggregate.handle(command(), &(), &sink).await;
                 let events = sink.collect().await;
                 if decided.is_err() || events.is_empty() {
                     // Refused or a no-op: the state is as it was (events are applied only after
                     // the whole decision).
-                    *cached = Some(loaded);
+                    *cached = Some(Cached { loaded, behind: false });
                     return decided.map_err(ApiError::from);
                 }
                 let append = Append::new::<Account>(account_id.to_string(), loaded.version, &events)?;
                 let old_version = loaded.version;
                 loaded.version = append.new_version();
-                let snapshot = match self.0.store.snapshot_due(old_version, loaded.version) {
+                let snapshot = match self.0.store.snapshot_due(old_version, loaded.version, entries(&loaded.aggregate)) {
                     true => Some((account_id.to_string(), loaded.version, serde_json::to_value(&loaded.aggregate).map_err(StoreError::from)?)),
                     false => None,
                 };
-                *cached = Some(loaded);
+                *cached = Some(Cached { loaded, behind: false });
                 let commit = Commit { appends: vec![append], credential: None, metadata: ctx.metadata(Some(actor), now) };
                 // Queued while the lock is held, so this account's commits keep decision order.
                 (self.0.writer.submit(commit), snapshot)

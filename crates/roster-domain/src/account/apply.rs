@@ -26,7 +26,11 @@ impl Aggregate for Account {
                 self.name = name;
             }
             E::MemberJoined { user_id, email, role, .. } => {
-                self.members.insert(user_id, Member { email, role });
+                let member = Member { email, role };
+                if let Some(old) = self.members.insert(user_id, member.clone()) {
+                    self.index.remove_member(user_id, &old);
+                }
+                self.index.add_member(user_id, &member);
             }
             E::MemberInvited { invitation_id, email, role, invited_by, token_digest, expires_at, .. } => {
                 let inv = Invitation {
@@ -39,33 +43,45 @@ impl Aggregate for Account {
                     send_count: 1,
                     state: InvitationState::Pending,
                 };
+                if let Some(old) = self.invitations.remove(&invitation_id) {
+                    self.index.remove_invitation(invitation_id, &old);
+                }
+                self.index.add_invitation(invitation_id, &inv);
                 self.invitations.insert(invitation_id, inv);
             }
             E::InvitationResent { invitation_id, resent_by, token_digest, expires_at, send_count, .. } => {
                 if let Some(inv) = self.invitations.get_mut(&invitation_id) {
+                    self.index.remove_invitation(invitation_id, inv);
                     inv.last_sent_by = resent_by;
                     inv.token_digest = token_digest;
                     inv.expires_at = expires_at;
                     inv.send_count = send_count;
+                    self.index.add_invitation(invitation_id, inv);
                 }
             }
             E::InvitationCancelled { invitation_id, .. } => {
                 if let Some(inv) = self.invitations.get_mut(&invitation_id) {
+                    self.index.remove_invitation(invitation_id, inv);
                     inv.state = InvitationState::Cancelled;
                 }
             }
             E::InvitationAccepted { invitation_id, .. } => {
                 if let Some(inv) = self.invitations.get_mut(&invitation_id) {
+                    self.index.remove_invitation(invitation_id, inv);
                     inv.state = InvitationState::Accepted;
                 }
             }
             E::MemberRoleChanged { user_id, to, .. } => {
                 if let Some(m) = self.members.get_mut(&user_id) {
+                    self.index.remove_member(user_id, m);
                     m.role = to;
+                    self.index.add_member(user_id, m);
                 }
             }
             E::MemberRemoved { user_id, .. } => {
-                self.members.remove(&user_id);
+                if let Some(old) = self.members.remove(&user_id) {
+                    self.index.remove_member(user_id, &old);
+                }
             }
         }
     }

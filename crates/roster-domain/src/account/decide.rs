@@ -5,7 +5,7 @@
 //! resend and cancel, `Permission::Roles` to change roles and remove members.
 
 use super::{
-    Account, AccountCommand, AccountEvent, Invitation, InvitationState, InvitationStatus, Member,
+    Account, AccountCommand, AccountEvent, Invitation, InvitationStatus, Member,
     MAX_ACCOUNT_NAME_LEN, REASON_CANCELLED, REASON_INVITER_REMOVED,
 };
 use crate::{bounded_text, Decide, DomainError, Email, InvitationId, Permission, Role, UserId};
@@ -30,12 +30,12 @@ impl Account {
     }
 
     fn is_member_email(&self, email: &Email) -> bool {
-        self.members.values().any(|m| &m.email == email)
+        self.index().member_with_email(email).is_some()
     }
 
     fn has_pending_for(&self, email: &Email, now: DateTime<Utc>, except: Option<InvitationId>) -> bool {
-        self.invitations.iter().any(|(id, inv)| {
-            Some(*id) != except && &inv.email == email && inv.status(now) == InvitationStatus::Pending
+        self.index().pending_for(email).any(|id| {
+            Some(id) != except && self.invitations.get(&id).is_some_and(|inv| inv.status(now) == InvitationStatus::Pending)
         })
     }
 
@@ -193,13 +193,12 @@ impl Decide for Account {
                 self.check_member_change(actor, user_id, true)?;
                 let mut events = vec![E::MemberRemoved { user_id, removed_by: actor, removed_at: now }];
                 events.extend(
-                    self.invitations
-                        .iter()
+                    self.index()
                         // Rule "Remove member": the removed member's pending invitations are
                         // cancelled unless someone else (an Admin) has resent them since.
-                        .filter(|(_, inv)| inv.last_sent_by == user_id && inv.state == InvitationState::Pending)
-                        .map(|(id, _)| E::InvitationCancelled {
-                            invitation_id: *id,
+                        .pending_sent_by(user_id)
+                        .map(|id| E::InvitationCancelled {
+                            invitation_id: id,
                             cancelled_by: actor,
                             reason: REASON_INVITER_REMOVED.to_string(),
                             cancelled_at: now,

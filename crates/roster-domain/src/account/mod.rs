@@ -10,10 +10,12 @@ mod apply;
 mod commands;
 mod decide;
 mod events;
+mod index;
 mod invitation;
 
 pub use commands::{AccountCommand, UserRef};
 pub use events::{event_version, AccountEvent};
+pub use index::Index;
 pub use invitation::{Invitation, InvitationState, InvitationStatus};
 
 use crate::{DomainError, Email, InvitationId, Role, TokenDigest, UserId};
@@ -39,8 +41,10 @@ pub struct Member {
 }
 
 /// The account aggregate's state, rebuilt from its events (and snapshotted as JSON; the id
-/// newtypes serialise as bare UUIDs, so map keys stay UUID strings).
+/// newtypes serialise as bare UUIDs, so map keys stay UUID strings). The [`Index`] is not in
+/// the JSON: decoding rebuilds it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "Stored")]
 pub struct Account {
     /// `false` until `AccountCreated`.
     pub created: bool,
@@ -50,6 +54,26 @@ pub struct Account {
     pub members: BTreeMap<UserId, Member>,
     /// Every invitation ever sent, by invitation id; accepted and cancelled ones stay.
     pub invitations: BTreeMap<InvitationId, Invitation>,
+    /// Look-ups by email, role and sender, kept by `apply`.
+    #[serde(skip)]
+    index: Index,
+}
+
+/// [`Account`] as snapshots hold it (the same fields, less the index).
+#[derive(Deserialize)]
+struct Stored {
+    created: bool,
+    name: String,
+    members: BTreeMap<UserId, Member>,
+    invitations: BTreeMap<InvitationId, Invitation>,
+}
+
+impl From<Stored> for Account {
+    fn from(stored: Stored) -> Self {
+        let mut account = Account { created: stored.created, name: stored.name, members: stored.members, invitations: stored.invitations, index: Index::default() };
+        account.index = Index::of(&account);
+        account
+    }
 }
 
 impl Account {
@@ -60,7 +84,12 @@ impl Account {
 
     /// How many members are Admins.
     pub fn admin_count(&self) -> usize {
-        self.members.values().filter(|m| m.role == Role::Admin).count()
+        self.index.admin_count()
+    }
+
+    /// The look-ups the rules use (see [`Index`]).
+    pub fn index(&self) -> &Index {
+        &self.index
     }
 
     /// The invitation `invitation_id` if `presented` (the SHA-256 digest of the token a client

@@ -7,6 +7,7 @@ use crate::strategies::*;
 use cqrs_es::event_sink::EventSink;
 use proptest::prelude::*;
 use std::collections::{BTreeMap, HashMap};
+use roster_domain::account::Index;
 
 /// The test's side of the world: the aggregate, the clock and the secrets handed out.
 struct World {
@@ -190,8 +191,16 @@ fn check_invariants(account: &Account, now: DateTime<Utc>) -> Result<(), TestCas
         );
         return Ok(());
     }
+    // The look-ups kept by applying events are those the state implies, and a snapshot
+    // (JSON without the index) decodes to the same account, index rebuilt.
+    prop_assert_eq!(account.index(), &Index::of(account));
+    let decoded: Account = serde_json::from_value(serde_json::to_value(account).unwrap()).unwrap();
+    prop_assert_eq!(&decoded, account);
+
     // At least one Admin.
     prop_assert!(account.admin_count() >= 1, "no admin left: {account:?}");
+    let admins = account.members.values().filter(|m| m.role == roster_domain::Role::Admin).count();
+    prop_assert_eq!(account.admin_count(), admins);
 
     // At most one PENDING invitation per email.
     let mut pending: BTreeMap<&Email, usize> = BTreeMap::new();
