@@ -111,33 +111,54 @@ fn fold(ops: &mut HashMap<InvitationId, Ops>, order: &mut Vec<InvitationId>, eve
 /// Applies `events` (in position order) with at most two statements; stops folding at the
 /// first event that cannot be applied and reports it, after writing the events before it.
 pub(crate) async fn apply(conn: &mut PgConnection, events: &[RawEvent]) -> Result<Option<Stop>, sqlx::Error> {
-    let mut ops = HashMap::new();
-    let mut order = Vec::new();
-    let mut stop = None;
-    for event in events {
-        if let Err(error) = fold(&mut ops, &mut order, event) {
-            stop = Some(Stop { position: event.position, error });
-            break;
-        }
-    }
-    let mut patches: Vec<(InvitationId, Patch)> = Vec::new();
-    let mut rows: Vec<(InvitationId, Row)> = Vec::new();
-    for id in order {
-        let Ops { patch, insert } = ops.remove(&id).expect("every ordered id has ops");
-        if let Some(patch) = patch {
-            patches.push((id, patch));
-        }
-        if let Some(row) = insert {
-            rows.push((id, row));
-        }
-    }
-    if !patches.is_empty() {
-        update(conn, patches).await?;
-    }
-    if !rows.is_empty() {
-        insert(conn, rows).await?;
-    }
+    let mut fold = Fold::default();
+    let stop = fold.events(events);
+    fold.write(conn).await?;
     Ok(stop)
+}
+
+/// Events folded per invitation (see the module doc). A rebuild folds the whole log into one
+/// `Fold` (the shadow table starts empty) and writes it once.
+#[derive(Default)]
+pub(crate) struct Fold {
+    ops: HashMap<InvitationId, Ops>,
+    order: Vec<InvitationId>,
+}
+
+impl Fold {
+    /// Folds `events` (in position order) in, up to the first one that cannot be applied,
+    /// which it returns.
+    pub(crate) fn events(&mut self, events: &[RawEvent]) -> Option<Stop> {
+        for event in events {
+            if let Err(error) = fold(&mut self.ops, &mut self.order, event) {
+                return Some(Stop { position: event.position, error });
+            }
+        }
+        None
+    }
+
+    /// Writes the folded rows and patches with at most two statements.
+    pub(crate) async fn write(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        let Fold { mut ops, order } = self;
+        let mut patches: Vec<(InvitationId, Patch)> = Vec::new();
+        let mut rows: Vec<(InvitationId, Row)> = Vec::new();
+        for id in order {
+            let Ops { patch, insert } = ops.remove(&id).expect("every ordered id has ops");
+            if let Some(patch) = patch {
+                patches.push((id, patch));
+            }
+            if let Some(row) = insert {
+                rows.push((id, row));
+            }
+        }
+        if !patches.is_empty() {
+            update(conn, patches).await?;
+        }
+        if !rows.is_empty() {
+            insert(conn, rows).await?;
+        }
+        Ok(())
+    }
 }
 
 async fn update(conn: &mut PgConnection, patches: Vec<(InvitationId, Patch)>) -> Result<(), sqlx::Error> {

@@ -29,8 +29,10 @@ struct KeyOps {
     post_delete: bool,
 }
 
+/// A batch's events folded into final per-key operations. A rebuild folds the whole log into
+/// one `Fold` (the shadow table starts empty) and writes it once.
 #[derive(Default)]
-struct Fold {
+pub(crate) struct Fold {
     users: Vec<(UserId, String, String, DateTime<Utc>)>,
     user_ids: HashSet<UserId>,
     accounts: Vec<(AccountId, String, UserId, DateTime<Utc>)>,
@@ -107,13 +109,30 @@ impl Fold {
 /// event that cannot be applied and reports it, after writing the events before it.
 pub(crate) async fn apply(conn: &mut PgConnection, events: &[RawEvent]) -> Result<Option<Stop>, sqlx::Error> {
     let mut fold = Fold::default();
-    let mut stop = None;
-    for event in events {
-        if let Err(error) = fold.event(event) {
-            stop = Some(Stop { position: event.position, error });
-            break;
+    let stop = fold.events(events);
+    fold.write(conn).await?;
+    Ok(stop)
+}
+
+impl Fold {
+    /// Folds `events` (in position order) in, up to the first one that cannot be applied,
+    /// which it returns.
+    pub(crate) fn events(&mut self, events: &[RawEvent]) -> Option<Stop> {
+        for event in events {
+            if let Err(error) = self.event(event) {
+                return Some(Stop { position: event.position, error });
+            }
         }
+        None
     }
+
+    /// Writes the folded operations with a few multi-row statements.
+    pub(crate) async fn write(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        write(conn, self).await
+    }
+}
+
+async fn write(conn: &mut PgConnection, mut fold: Fold) -> Result<(), sqlx::Error> {
     if !fold.users.is_empty() {
         let (ids, emails, names, at) = unzip4(fold.users);
         sqlx::query(
@@ -183,7 +202,7 @@ pub(crate) async fn apply(conn: &mut PgConnection, events: &[RawEvent]) -> Resul
         .await?;
     }
     delete(conn, post_deletes).await?;
-    Ok(stop)
+    Ok(())
 }
 
 async fn delete(conn: &mut PgConnection, (accounts, users): (Vec<AccountId>, Vec<UserId>)) -> Result<(), sqlx::Error> {

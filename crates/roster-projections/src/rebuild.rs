@@ -1,23 +1,38 @@
 //! Rebuilding projections from position 0 while the server keeps serving the old tables.
 //!
-//! Copy the projections' table definitions into a fresh schema (columns and primary keys only:
-//! the secondary indexes would only slow the bulk writes down, and the live tables keep
-//! theirs), then replay the whole log into those shadow tables — reading the log once for
-//! every projection being rebuilt, [`REBUILD_BATCH`] events per committed transaction, with the
-//! next batch read while the current one is written, and with the same set-based projection
-//! code (the connection's `search_path` points it at the shadow schema). Then, in one
-//! transaction that holds the projections' checkpoint locks (so the live projector skips
-//! them), apply the last events, replace the live tables' rows with the shadow rows and set
-//! the checkpoints.
+//! 1. **Shadow tables.** A fresh schema gets tables like the live ones (columns, defaults,
+//!    `NOT NULL`/`CHECK`), without indexes: they are built once, after the load.
+//! 2. **Bulk load.** The log is read once for every projection being rebuilt, [`REBUILD_BATCH`]
+//!    events at a time on its own connection, while the previous batch is folded here and the
+//!    audit log's rows stream into its shadow table with one binary `COPY … FREEZE`. Members and
+//!    invitations (one row per member or invitation) are folded in memory over the whole log
+//!    with the projections' own folds, and written once at the end. Then each shadow table
+//!    gets the live table's indexes, primary key, grants and owner, under the same names, and
+//!    statistics (`ANALYZE`). One transaction does all this, so a failure or crash leaves at
+//!    most an empty schema `rebuild_…` behind (dropped on failure; a crash leaves it to the
+//!    operator), and the live tables untouched.
+//! 3. **Swap.** One transaction locks the projections' checkpoint rows (so the live projector
+//!    skips them), applies the events appended since the load with the live projection code
+//!    (the connection's `search_path` points it at the shadow schema), moves the live tables
+//!    out to a retired schema and the shadow tables (with their indexes) into `public`, drops
+//!    the retired tables, and sets the checkpoints.
 //!
-//! The swap replaces rows (`DELETE` + `INSERT … SELECT`) rather than dropping and renaming
-//! tables: a query that waits on a dropped table's lock fails with "could not open relation",
-//! whereas row changes need no lock that blocks readers. Under MVCC, readers see the old rows
-//! until the swap commits and the new rows after it, never a mix.
+//! Readers see the old rows until the swap commits and the new rows after it, never a mix or
+//! an error: a statement waiting on a live table's lock re-resolves the table's name once it
+//! gets the lock (PostgreSQL retries the name look-up when invalidations arrived while it
+//! waited, and replans prepared statements), so it reads the new table. The swap takes all the
+//! tables' locks at once with a short `lock_timeout` and retries, so readers wait for it at
+//! most a few tens of milliseconds.
+//!
+//! Everything is WAL-logged (durable): once the swap commits, the rebuilt tables survive a
+//! crash like any other.
 
-use crate::audit_log::Memo;
+mod shadow;
+
+use crate::audit_log::{self, Memo};
+use crate::copy::{Rows, HEADER, TRAILER};
 use crate::projector::{apply_events, lock_checkpoint, set_checkpoint};
-use crate::{Projection, ProjectionError};
+use crate::{invitations, members, Projection, ProjectionError, Stop};
 use roster_store::reader::{read_raw_after, RawEvent};
 use roster_store::EventFilter;
 use sqlx::{PgConnection, PgPool};
@@ -37,15 +52,6 @@ pub struct RebuildReport {
 async fn use_schema(conn: &mut PgConnection, schema: &str) -> Result<(), sqlx::Error> {
     sqlx::query(&format!("SET LOCAL search_path TO {schema}, public")).execute(conn).await?;
     Ok(())
-}
-
-/// The primary key a shadow table needs for the projection's `UPDATE`s and `DELETE`s.
-fn shadow_key(table: &str) -> Option<&'static str> {
-    match table {
-        "members" => Some("account_id, user_id"),
-        "invitations" => Some("id"),
-        _ => None,
-    }
 }
 
 /// Rebuilds `projections` (all of them when empty) from one read of the log, and swaps them
@@ -77,22 +83,54 @@ async fn apply_all(conn: &mut PgConnection, projections: &[Projection], after: i
     Ok(reached)
 }
 
-async fn rebuild_into(pool: &PgPool, projections: &[Projection], schema: &str) -> Result<Vec<RebuildReport>, ProjectionError> {
-    let mut tx = pool.begin().await?;
-    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut *tx).await?;
-    for table in projections.iter().flat_map(|p| p.tables()) {
-        sqlx::query(&format!("CREATE TABLE {schema}.{table} (LIKE public.{table} INCLUDING DEFAULTS)")).execute(&mut *tx).await?;
-        if let Some(key) = shadow_key(table) {
-            sqlx::query(&format!("ALTER TABLE {schema}.{table} ADD PRIMARY KEY ({key})")).execute(&mut *tx).await?;
-        }
-    }
-    tx.commit().await?;
+/// Stops a rebuild at the event `projection` cannot apply.
+fn stopped(projection: Projection, stop: Stop) -> ProjectionError {
+    ProjectionError::Stopped { name: projection.name(), position: stop.position, error: stop.error }
+}
 
-    // The audit log's target look-ups are answered from memory: the shadow table starts empty
-    // and every entry it gets passes through this memo.
-    let mut memo = Memo::default();
-    memo.complete = true;
-    // Read the next batch (on its own connection) while this one is written.
+/// The in-memory state of the bulk load: the folds of the projections with one row per
+/// member or invitation, and the audit log's memo (its rows are streamed out as they come).
+struct Load {
+    members: Option<members::Fold>,
+    invitations: Option<invitations::Fold>,
+    audit: Option<Memo>,
+}
+
+impl Load {
+    /// Folds `events` in; the audit log's tuples go to `rows`.
+    fn events(&mut self, events: &[RawEvent], rows: &mut Rows) -> Result<(), ProjectionError> {
+        if let Some(fold) = &mut self.members {
+            fold.events(events).map_or(Ok(()), |stop| Err(stopped(Projection::Members, stop)))?;
+        }
+        if let Some(fold) = &mut self.invitations {
+            fold.events(events).map_or(Ok(()), |stop| Err(stopped(Projection::Invitations, stop)))?;
+        }
+        if let Some(memo) = &mut self.audit {
+            audit_log::copy_rows(memo, events, rows).map_or(Ok(()), |stop| Err(stopped(Projection::AuditLog, stop)))?;
+        }
+        Ok(())
+    }
+}
+
+async fn rebuild_into(pool: &PgPool, projections: &[Projection], schema: &str) -> Result<Vec<RebuildReport>, ProjectionError> {
+    let tables: Vec<&str> = projections.iter().flat_map(|p| p.tables()).copied().collect();
+    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(pool).await?;
+    // One transaction creates and loads every shadow table: COPY … FREEZE (rows written
+    // frozen, so no reader has to set hint bits on them later) needs the table created in it.
+    let mut load = pool.begin().await?;
+    for table in &tables {
+        shadow::create(&mut load, schema, table).await?;
+    }
+    let mut state = Load {
+        members: projections.contains(&Projection::Members).then(members::Fold::default),
+        invitations: projections.contains(&Projection::Invitations).then(invitations::Fold::default),
+        // The shadow audit log starts empty and every entry it gets passes through this memo,
+        // so the memo answers every target look-up.
+        audit: projections.contains(&Projection::AuditLog).then(Memo::complete),
+    };
+
+    // Three tasks overlap: reading the log (its own connection), folding it (here), and
+    // streaming the audit log's rows into the shadow table (the load transaction).
     let (batches, mut incoming) = tokio::sync::mpsc::channel::<Result<Vec<RawEvent>, ProjectionError>>(1);
     let reader_pool = pool.clone();
     let reader = tokio::spawn(async move {
@@ -109,25 +147,57 @@ async fn rebuild_into(pool: &PgPool, projections: &[Projection], schema: &str) -
             }
         }
     });
+    let (chunks, mut outgoing) = tokio::sync::mpsc::channel::<Vec<u8>>(2);
+    let copy = state.audit.is_some().then(|| format!("COPY {schema}.audit_log ({}) FROM STDIN (FORMAT binary, FREEZE)", audit_log::COPY_COLUMNS));
+    let writer = tokio::spawn(async move {
+        if let Some(copy) = copy {
+            let mut copy = load.copy_in_raw(&copy).await?;
+            copy.send(HEADER).await?;
+            while let Some(chunk) = outgoing.recv().await {
+                copy.send(chunk).await?;
+            }
+            copy.send(TRAILER).await?;
+            copy.finish().await?;
+        }
+        Ok::<_, sqlx::Error>(load)
+    });
     let mut position = 0;
     let replayed = async {
         while let Some(batch) = incoming.recv().await {
             let events = batch?;
-            if events.is_empty() {
+            let Some(last) = events.last() else { break };
+            let mut rows = Rows::with_capacity(if state.audit.is_some() { events.len() * 400 } else { 0 });
+            state.events(&events, &mut rows)?;
+            position = last.position;
+            // A closed channel means the COPY failed: its error comes from the writer below.
+            if state.audit.is_some() && chunks.send(rows.0).await.is_err() {
                 break;
             }
-            let mut tx = pool.begin().await?;
-            use_schema(&mut tx, schema).await?;
-            position = apply_all(&mut tx, projections, position, &events, &mut memo).await?;
-            tx.commit().await?;
         }
         Ok::<(), ProjectionError>(())
     }
     .await;
     reader.abort();
+    drop(chunks);
+    let written = writer.await.expect("the COPY writer does not panic");
     replayed?;
+    let mut load = written?;
 
-    // Swap: pause the live projector, apply the tail, replace the live rows.
+    // Members and invitations: one row each, written once; then every index, after the load.
+    use_schema(&mut load, schema).await?;
+    if let Some(fold) = state.members.take() {
+        fold.write(&mut load).await?;
+    }
+    if let Some(fold) = state.invitations.take() {
+        fold.write(&mut load).await?;
+    }
+    for table in &tables {
+        shadow::finish(&mut load, schema, table).await?;
+    }
+    load.commit().await?;
+
+    // Swap: pause the live projector, apply the tail with the live code, move the tables.
+    let mut memo = state.audit.take().unwrap_or_default();
     let mut tx = pool.begin().await?;
     for &projection in projections {
         lock_checkpoint(&mut tx, projection).await?;
@@ -140,11 +210,7 @@ async fn rebuild_into(pool: &PgPool, projections: &[Projection], schema: &str) -
         }
         position = apply_all(&mut tx, projections, position, &events, &mut memo).await?;
     }
-    for table in projections.iter().flat_map(|p| p.tables()) {
-        sqlx::query(&format!("DELETE FROM public.{table}")).execute(&mut *tx).await?;
-        sqlx::query(&format!("INSERT INTO public.{table} SELECT * FROM {schema}.{table}")).execute(&mut *tx).await?;
-    }
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&mut *tx).await?;
+    shadow::swap(&mut tx, schema, &tables).await?;
     for &projection in projections {
         set_checkpoint(&mut tx, projection, position, None).await?;
     }
