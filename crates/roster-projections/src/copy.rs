@@ -12,6 +12,13 @@ pub(crate) const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 /// The file trailer: a tuple field count of -1.
 pub(crate) const TRAILER: &[u8] = &[0xff, 0xff];
 
+/// One table's bulk load: `COPY {table} ({columns}) FROM STDIN (FORMAT binary)` of `rows`.
+pub(crate) struct Load {
+    pub table: &'static str,
+    pub columns: &'static str,
+    pub rows: Rows,
+}
+
 /// A buffer of binary `COPY` tuples.
 pub(crate) struct Rows(pub Vec<u8>);
 
@@ -44,6 +51,11 @@ impl Rows {
         self.field(&v.to_be_bytes())
     }
 
+    /// An `int4`.
+    pub fn int4(&mut self, v: i32) -> &mut Self {
+        self.field(&v.to_be_bytes())
+    }
+
     /// A `uuid`.
     pub fn uuid(&mut self, v: Uuid) -> &mut Self {
         self.field(v.as_bytes())
@@ -62,6 +74,14 @@ impl Rows {
         let epoch = NaiveDate::from_ymd_opt(2000, 1, 1).expect("date").and_hms_opt(0, 0, 0).expect("time");
         let micros = (v.naive_utc() - epoch).num_microseconds().expect("timestamp within ±292,000 years");
         self.int8(micros)
+    }
+
+    /// A `timestamptz` or `NULL`.
+    pub fn opt_timestamptz(&mut self, v: Option<DateTime<Utc>>) -> &mut Self {
+        match v {
+            Some(v) => self.timestamptz(v),
+            None => self.null(),
+        }
     }
 
     /// A `text`.

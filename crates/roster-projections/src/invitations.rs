@@ -6,6 +6,7 @@
 //! become one `UPDATE` whose columns are those the events set, last one winning (the `UPDATE`
 //! runs before the `INSERT`s, as those events came before any `MemberInvited` of the batch).
 
+use crate::copy::{Load, Rows};
 use crate::Stop;
 use chrono::{DateTime, Utc};
 use roster_domain::{AccountEvent, AccountId, InvitationId, UserId};
@@ -135,6 +136,28 @@ impl Fold {
             }
         }
         None
+    }
+
+    /// The folded rows as a bulk load of `invitations`, for a fold of the whole log into an
+    /// empty table: there a patch of a row from before the fold touches nothing.
+    pub(crate) fn copy_rows(self) -> Load {
+        let Fold { mut ops, order } = self;
+        let mut rows = Rows::with_capacity(order.len() * 300);
+        for id in order {
+            let Some(r) = ops.remove(&id).and_then(|o| o.insert) else { continue };
+            let (cancelled_by, cancelled_at, reason) = r.cancelled.map_or((None, None, None), |(b, a, r)| (Some(b.uuid()), Some(a), Some(r)));
+            let (accepted_by, accepted_at) = r.accepted.map_or((None, None), |(b, a)| (Some(b.uuid()), Some(a)));
+            rows.tuple(16).uuid(id.uuid()).uuid(r.account_id.uuid()).text(&r.email).text(&r.role).text(r.state)
+                .uuid(r.invited_by.uuid()).timestamptz(r.created_at).timestamptz(r.expires_at).timestamptz(r.last_sent_at)
+                .int4(r.send_count).opt_uuid(cancelled_by).opt_timestamptz(cancelled_at).opt_text(reason.as_deref())
+                .opt_uuid(accepted_by).opt_timestamptz(accepted_at).text(&r.token_digest);
+        }
+        Load {
+            table: "invitations",
+            columns: "id, account_id, email, role, state, invited_by, created_at, expires_at, last_sent_at, send_count, \
+                      cancelled_by, cancelled_at, cancel_reason, accepted_by, accepted_at, token_digest",
+            rows,
+        }
     }
 
     /// Writes the folded rows and patches with at most two statements.

@@ -7,6 +7,7 @@
 //! the same outcome as one statement per event, errors included: the `INSERT` still fails when
 //! a member joins whom the table already holds.
 
+use crate::copy::{Load, Rows};
 use crate::{unzip4, Stop};
 use chrono::{DateTime, Utc};
 use roster_domain::{AccountEvent, AccountId, Role, UserEvent, UserId};
@@ -124,6 +125,32 @@ impl Fold {
             }
         }
         None
+    }
+
+    /// The folded rows as bulk loads of `users`, `accounts` and `members`, for a fold of the
+    /// whole log into empty tables: there an update or delete of a row from before the fold
+    /// touches nothing, and a member inserted then deleted is no row.
+    pub(crate) fn copy_rows(mut self) -> Vec<Load> {
+        let mut users = Rows::with_capacity(self.users.len() * 100);
+        for (id, email, name, at) in &self.users {
+            users.tuple(4).uuid(id.uuid()).text(email).text(name).timestamptz(*at);
+        }
+        let mut accounts = Rows::with_capacity(self.accounts.len() * 100);
+        for (id, name, by, at) in &self.accounts {
+            accounts.tuple(4).uuid(id.uuid()).text(name).uuid(by.uuid()).timestamptz(*at);
+        }
+        let mut members = Rows::with_capacity(self.order.len() * 100);
+        for key in &self.order {
+            let ops = self.members.remove(key).expect("every ordered key has ops");
+            if let (Some(m), false) = (ops.insert, ops.post_delete) {
+                members.tuple(5).uuid(key.0.uuid()).uuid(key.1.uuid()).text(&m.email).text(m.role.as_str()).timestamptz(m.joined_at);
+            }
+        }
+        vec![
+            Load { table: "users", columns: "id, email, display_name, registered_at", rows: users },
+            Load { table: "accounts", columns: "id, name, created_by, created_at", rows: accounts },
+            Load { table: "members", columns: "account_id, user_id, email, role, joined_at", rows: members },
+        ]
     }
 
     /// Writes the folded operations with a few multi-row statements.

@@ -36,6 +36,7 @@ use crate::{invitations, members, Projection, ProjectionError, Stop};
 use roster_store::reader::{read_raw_after, RawEvent};
 use roster_store::EventFilter;
 use sqlx::{PgConnection, PgPool};
+use tokio::sync::mpsc::{self, Receiver, Sender};
 
 /// Events read and applied per transaction of a rebuild.
 pub const REBUILD_BATCH: i64 = 20_000;
@@ -112,15 +113,39 @@ impl Load {
     }
 }
 
+/// Creates `{schema}.{table}`, loads the binary `COPY` tuples `chunks` brings into it (handing
+/// each sent buffer back through `spare`), then gives it the live table's indexes, grants and
+/// owner: one transaction, so `COPY … FREEZE` may write the rows frozen (no reader has to set
+/// hint bits on them later).
+async fn load_table(pool: PgPool, schema: String, table: &'static str, columns: &'static str, mut chunks: Receiver<Vec<u8>>, spare: Option<Sender<Vec<u8>>>) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    shadow::create(&mut tx, &schema, table).await?;
+    let mut copy = tx.copy_in_raw(&format!("COPY {schema}.{table} ({columns}) FROM STDIN (FORMAT binary, FREEZE)")).await?;
+    copy.send(HEADER).await?;
+    while let Some(mut chunk) = chunks.recv().await {
+        copy.send(&chunk[..]).await?;
+        chunk.clear();
+        if let Some(spare) = &spare {
+            let _ = spare.try_send(chunk);
+        }
+    }
+    copy.send(TRAILER).await?;
+    copy.finish().await?;
+    shadow::finish(&mut tx, &schema, table).await?;
+    tx.commit().await
+}
+
+/// A channel that brings `rows` and closes.
+fn once(rows: Rows) -> Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel(1);
+    tx.try_send(rows.0).expect("room for one");
+    rx
+}
+
 async fn rebuild_into(pool: &PgPool, projections: &[Projection], schema: &str) -> Result<Vec<RebuildReport>, ProjectionError> {
     let tables: Vec<&str> = projections.iter().flat_map(|p| p.tables()).copied().collect();
+    let started = std::time::Instant::now();
     sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(pool).await?;
-    // One transaction creates and loads every shadow table: COPY … FREEZE (rows written
-    // frozen, so no reader has to set hint bits on them later) needs the table created in it.
-    let mut load = pool.begin().await?;
-    for table in &tables {
-        shadow::create(&mut load, schema, table).await?;
-    }
     let mut state = Load {
         members: projections.contains(&Projection::Members).then(members::Fold::default),
         invitations: projections.contains(&Projection::Invitations).then(invitations::Fold::default),
@@ -130,8 +155,8 @@ async fn rebuild_into(pool: &PgPool, projections: &[Projection], schema: &str) -
     };
 
     // Three tasks overlap: reading the log (its own connection), folding it (here), and
-    // streaming the audit log's rows into the shadow table (the load transaction).
-    let (batches, mut incoming) = tokio::sync::mpsc::channel::<Result<Vec<RawEvent>, ProjectionError>>(1);
+    // streaming the audit log's rows into its shadow table (a third connection).
+    let (batches, mut incoming) = mpsc::channel::<Result<Vec<RawEvent>, ProjectionError>>(1);
     let reader_pool = pool.clone();
     let reader = tokio::spawn(async move {
         let mut after = 0;
@@ -147,30 +172,22 @@ async fn rebuild_into(pool: &PgPool, projections: &[Projection], schema: &str) -
             }
         }
     });
-    let (chunks, mut outgoing) = tokio::sync::mpsc::channel::<Vec<u8>>(2);
-    let copy = state.audit.is_some().then(|| format!("COPY {schema}.audit_log ({}) FROM STDIN (FORMAT binary, FREEZE)", audit_log::COPY_COLUMNS));
-    let writer = tokio::spawn(async move {
-        if let Some(copy) = copy {
-            let mut copy = load.copy_in_raw(&copy).await?;
-            copy.send(HEADER).await?;
-            while let Some(chunk) = outgoing.recv().await {
-                copy.send(chunk).await?;
-            }
-            copy.send(TRAILER).await?;
-            copy.finish().await?;
-        }
-        Ok::<_, sqlx::Error>(load)
+    let (chunks, outgoing) = mpsc::channel::<Vec<u8>>(2);
+    // Sent buffers come back for reuse: fresh multi-megabyte buffers cost page faults.
+    let (spare, mut spares) = mpsc::channel::<Vec<u8>>(4);
+    let audit = state.audit.is_some().then(|| {
+        tokio::spawn(load_table(pool.clone(), schema.to_string(), "audit_log", audit_log::COPY_COLUMNS, outgoing, Some(spare)))
     });
     let mut position = 0;
     let replayed = async {
         while let Some(batch) = incoming.recv().await {
             let events = batch?;
             let Some(last) = events.last() else { break };
-            let mut rows = Rows::with_capacity(if state.audit.is_some() { events.len() * 400 } else { 0 });
+            let mut rows = Rows(spares.try_recv().unwrap_or_default());
             state.events(&events, &mut rows)?;
             position = last.position;
-            // A closed channel means the COPY failed: its error comes from the writer below.
-            if state.audit.is_some() && chunks.send(rows.0).await.is_err() {
+            // A closed channel means the COPY failed: its error comes from the task below.
+            if audit.is_some() && chunks.send(rows.0).await.is_err() {
                 break;
             }
         }
@@ -179,22 +196,30 @@ async fn rebuild_into(pool: &PgPool, projections: &[Projection], schema: &str) -
     .await;
     reader.abort();
     drop(chunks);
-    let written = writer.await.expect("the COPY writer does not panic");
+    if replayed.is_err() {
+        if let Some(audit) = &audit {
+            audit.abort();
+        }
+    }
     replayed?;
-    let mut load = written?;
+    let replayed_at = started.elapsed();
 
-    // Members and invitations: one row each, written once; then every index, after the load.
-    use_schema(&mut load, schema).await?;
-    if let Some(fold) = state.members.take() {
-        fold.write(&mut load).await?;
+    // Members and invitations (one row each, written once, then indexed) while the audit log's
+    // indexes are built.
+    let mut loads = state.members.take().map(members::Fold::copy_rows).unwrap_or_default();
+    loads.extend(state.invitations.take().map(invitations::Fold::copy_rows));
+    let written = async {
+        for crate::copy::Load { table, columns, rows } in loads {
+            load_table(pool.clone(), schema.to_string(), table, columns, once(rows), None).await?;
+        }
+        Ok::<(), sqlx::Error>(())
     }
-    if let Some(fold) = state.invitations.take() {
-        fold.write(&mut load).await?;
+    .await;
+    if let Some(audit) = audit {
+        audit.await.expect("the audit log's load does not panic")?;
     }
-    for table in &tables {
-        shadow::finish(&mut load, schema, table).await?;
-    }
-    load.commit().await?;
+    written?;
+    let loaded_at = started.elapsed();
 
     // Swap: pause the live projector, apply the tail with the live code, move the tables.
     let mut memo = state.audit.take().unwrap_or_default();
@@ -215,5 +240,6 @@ async fn rebuild_into(pool: &PgPool, projections: &[Projection], schema: &str) -
         set_checkpoint(&mut tx, projection, position, None).await?;
     }
     tx.commit().await?;
+    tracing::info!(?replayed_at, ?loaded_at, swapped_at = ?started.elapsed(), position, "rebuild swapped in");
     Ok(projections.iter().map(|p| RebuildReport { name: p.name(), position }).collect())
 }
