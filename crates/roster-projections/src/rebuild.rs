@@ -98,18 +98,27 @@ struct Load {
 }
 
 impl Load {
-    /// Folds `events` in; the audit log's tuples go to `rows`.
+    /// Folds `events` in; the audit log's tuples go to `rows`. Members and invitations are
+    /// folded on a second thread while this one makes the audit log's tuples: the folds are
+    /// independent, and one thread alone would bound the replay.
     fn events(&mut self, events: &[RawEvent], rows: &mut Rows) -> Result<(), ProjectionError> {
-        if let Some(fold) = &mut self.members {
-            fold.events(events).map_or(Ok(()), |stop| Err(stopped(Projection::Members, stop)))?;
-        }
-        if let Some(fold) = &mut self.invitations {
-            fold.events(events).map_or(Ok(()), |stop| Err(stopped(Projection::Invitations, stop)))?;
-        }
-        if let Some(memo) = &mut self.audit {
-            audit_log::copy_rows(memo, events, rows).map_or(Ok(()), |stop| Err(stopped(Projection::AuditLog, stop)))?;
-        }
-        Ok(())
+        let Load { members, invitations, audit } = self;
+        std::thread::scope(|scope| {
+            let folds = scope.spawn(|| {
+                if let Some(stop) = members.as_mut().and_then(|fold| fold.events(events)) {
+                    return Err(stopped(Projection::Members, stop));
+                }
+                if let Some(stop) = invitations.as_mut().and_then(|fold| fold.events(events)) {
+                    return Err(stopped(Projection::Invitations, stop));
+                }
+                Ok(())
+            });
+            let audit = match audit.as_mut().and_then(|memo| audit_log::copy_rows(memo, events, rows)) {
+                Some(stop) => Err(stopped(Projection::AuditLog, stop)),
+                None => Ok(()),
+            };
+            folds.join().expect("the folds do not panic").and(audit)
+        })
     }
 }
 
