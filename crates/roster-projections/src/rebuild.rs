@@ -3,14 +3,17 @@
 //! 1. **Shadow tables.** A fresh schema gets tables like the live ones (columns, defaults,
 //!    `NOT NULL`/`CHECK`), without indexes: they are built once, after the load.
 //! 2. **Bulk load.** The log is read once for every projection being rebuilt, [`REBUILD_BATCH`]
-//!    events at a time on its own connection, while the previous batch is folded here and the
-//!    audit log's rows stream into its shadow table with one binary `COPY … FREEZE`. Members and
-//!    invitations (one row per member or invitation) are folded in memory over the whole log
-//!    with the projections' own folds, and written once at the end. Then each shadow table
-//!    gets the live table's indexes, primary key, grants and owner, under the same names, and
-//!    statistics (`ANALYZE`). One transaction does all this, so a failure or crash leaves at
-//!    most an empty schema `rebuild_…` behind (dropped on failure; a crash leaves it to the
-//!    operator), and the live tables untouched.
+//!    events at a time on its own connection, while the previous batch is folded (members and
+//!    invitations on a second thread) and the audit log's rows stream into its shadow table
+//!    with one binary `COPY … FREEZE`. Members and invitations (one row per member or
+//!    invitation) are folded in memory over the whole log with the projections' own folds
+//!    (`members::Fold`, `invitations::Fold`: no second copy of what an event means), and
+//!    copied in once at the end. Each shadow table is created, loaded, given the live table's
+//!    indexes, primary key, grants and owner under the same names (indexes built after the
+//!    load), and analysed in one transaction of its own; the audit log's indexes are built
+//!    while the other tables load. A failure drops the shadow schema; a crash leaves a
+//!    `rebuild_…` schema for the operator to drop. The live tables are untouched until the
+//!    swap.
 //! 3. **Swap.** One transaction locks the projections' checkpoint rows (so the live projector
 //!    skips them), applies the events appended since the load with the live projection code
 //!    (the connection's `search_path` points it at the shadow schema), moves the live tables
@@ -24,8 +27,13 @@
 //! tables' locks at once with a short `lock_timeout` and retries, so readers wait for it at
 //! most a few tens of milliseconds.
 //!
-//! Everything is WAL-logged (durable): once the swap commits, the rebuilt tables survive a
-//! crash like any other.
+//! Everything is WAL-logged (durable, no `UNLOGGED` tables): once the swap commits, the rebuilt
+//! tables survive a crash like any other. Memory: the member and invitation folds hold one
+//! entry per member and invitation of the whole log.
+//!
+//! The shadow tables copy the live tables' definitions when the rebuild starts: a migration
+//! that changes a read-model table must not run while a rebuild is under way (its change would
+//! be swapped out).
 
 mod shadow;
 
