@@ -69,8 +69,14 @@ async fn use_schema(conn: &mut PgConnection, schema: &str) -> Result<(), sqlx::E
 /// Errors: the first event a projection cannot apply, or a database error; the shadow schema
 /// is dropped and the live tables are left as they were.
 pub async fn rebuild(pool: &PgPool, projections: &[Projection]) -> Result<Vec<RebuildReport>, ProjectionError> {
-    let mut projections = if projections.is_empty() { Projection::ALL.to_vec() } else { projections.to_vec() };
-    projections.dedup();
+    let asked = if projections.is_empty() { &Projection::ALL[..] } else { projections };
+    // Each once, in the order asked: a table created twice would fail the rebuild.
+    let mut projections: Vec<Projection> = Vec::new();
+    for &projection in asked {
+        if !projections.contains(&projection) {
+            projections.push(projection);
+        }
+    }
     let schema = format!("rebuild_{}", uuid::Uuid::new_v4().simple());
     let result = rebuild_into(pool, &projections, &schema).await;
     if result.is_err() {
