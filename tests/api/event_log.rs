@@ -152,6 +152,15 @@ async fn a_projection_that_cannot_apply_an_event_stops_there_and_reports_it() {
         assert!(status.last_error.as_deref().is_some_and(|e| e.contains("decode")), "{:?}", status.last_error);
         assert_eq!(status.lag, 1);
     }
+    // A rebuild stops at the same event and leaves the live tables and no shadow schema behind.
+    let live = read_models(&app.pool).await;
+    match rebuild::rebuild(&app.pool, &[]).await {
+        Err(roster_projections::ProjectionError::Stopped { name, position, .. }) => assert_eq!((name, position), ("members", bad)),
+        other => panic!("rebuild over an undecodable event: {other:?}"),
+    }
+    assert_eq!(read_models(&app.pool).await, live);
+    let leftovers: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'rebuild%'").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(leftovers, 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]

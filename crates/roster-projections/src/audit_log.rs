@@ -45,6 +45,11 @@ struct Entry {
 }
 
 impl Memo {
+    /// A memo for a table that starts empty: every entry it will hold passes through it.
+    pub(crate) fn complete() -> Self {
+        Self { complete: true, ..Self::default() }
+    }
+
     fn member(&self, account_id: AccountId, user_id: UserId) -> Target {
         match self.members.get(&(account_id, user_id)) {
             Some(email) => Target::Known(Some(email.clone())),
@@ -209,4 +214,32 @@ pub(crate) async fn apply(conn: &mut PgConnection, events: &[RawEvent], memo: &m
     .execute(conn)
     .await?;
     Ok(stop)
+}
+
+/// The columns [`copy_rows`] writes, in order.
+pub(crate) const COPY_COLUMNS: &str = "position, account_id, occurred_at, action, actor_id, target, details, request_id";
+
+/// Appends the entries of `events` (in position order) to `out` as binary `COPY` tuples of
+/// [`COPY_COLUMNS`], for a rebuild: its memo is complete, so no look-up is needed. Returns the
+/// first event it cannot apply; the entries before it are appended.
+pub(crate) fn copy_rows(memo: &mut Memo, events: &[RawEvent], out: &mut crate::copy::Rows) -> Option<Stop> {
+    debug_assert!(memo.complete, "only a complete memo answers every look-up");
+    for event in events {
+        let entry = match memo.entry(event) {
+            Ok(Some(entry)) => entry,
+            Ok(None) => continue,
+            Err(error) => return Some(Stop { position: event.position, error }),
+        };
+        let Target::Known(target) = entry.target else { unreachable!("a complete memo resolves every target") };
+        out.tuple(8)
+            .int8(entry.position)
+            .uuid(entry.account_id.uuid())
+            .timestamptz(entry.occurred_at)
+            .text(entry.action)
+            .opt_uuid(entry.actor_id.map(UserId::uuid))
+            .opt_text(target.as_deref())
+            .jsonb(&entry.details)
+            .opt_text(entry.request_id.as_deref());
+    }
+    None
 }

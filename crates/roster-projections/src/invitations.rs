@@ -6,6 +6,7 @@
 //! become one `UPDATE` whose columns are those the events set, last one winning (the `UPDATE`
 //! runs before the `INSERT`s, as those events came before any `MemberInvited` of the batch).
 
+use crate::copy::{Load, Rows};
 use crate::Stop;
 use chrono::{DateTime, Utc};
 use roster_domain::{AccountEvent, AccountId, InvitationId, UserId};
@@ -111,33 +112,76 @@ fn fold(ops: &mut HashMap<InvitationId, Ops>, order: &mut Vec<InvitationId>, eve
 /// Applies `events` (in position order) with at most two statements; stops folding at the
 /// first event that cannot be applied and reports it, after writing the events before it.
 pub(crate) async fn apply(conn: &mut PgConnection, events: &[RawEvent]) -> Result<Option<Stop>, sqlx::Error> {
-    let mut ops = HashMap::new();
-    let mut order = Vec::new();
-    let mut stop = None;
-    for event in events {
-        if let Err(error) = fold(&mut ops, &mut order, event) {
-            stop = Some(Stop { position: event.position, error });
-            break;
-        }
-    }
-    let mut patches: Vec<(InvitationId, Patch)> = Vec::new();
-    let mut rows: Vec<(InvitationId, Row)> = Vec::new();
-    for id in order {
-        let Ops { patch, insert } = ops.remove(&id).expect("every ordered id has ops");
-        if let Some(patch) = patch {
-            patches.push((id, patch));
-        }
-        if let Some(row) = insert {
-            rows.push((id, row));
-        }
-    }
-    if !patches.is_empty() {
-        update(conn, patches).await?;
-    }
-    if !rows.is_empty() {
-        insert(conn, rows).await?;
-    }
+    let mut fold = Fold::default();
+    let stop = fold.events(events);
+    fold.write(conn).await?;
     Ok(stop)
+}
+
+/// Events folded per invitation (see the module doc). A rebuild folds the whole log into one
+/// `Fold` (the shadow table starts empty) and writes it once.
+#[derive(Default)]
+pub(crate) struct Fold {
+    ops: HashMap<InvitationId, Ops>,
+    order: Vec<InvitationId>,
+}
+
+impl Fold {
+    /// Folds `events` (in position order) in, up to the first one that cannot be applied,
+    /// which it returns.
+    pub(crate) fn events(&mut self, events: &[RawEvent]) -> Option<Stop> {
+        for event in events {
+            if let Err(error) = fold(&mut self.ops, &mut self.order, event) {
+                return Some(Stop { position: event.position, error });
+            }
+        }
+        None
+    }
+
+    /// The folded rows as a bulk load of `invitations`, for a fold of the whole log into an
+    /// empty table: there a patch of a row from before the fold touches nothing.
+    pub(crate) fn copy_rows(self) -> Load {
+        let Fold { mut ops, order } = self;
+        let mut rows = Rows::with_capacity(order.len() * 300);
+        for id in order {
+            let Some(r) = ops.remove(&id).and_then(|o| o.insert) else { continue };
+            let (cancelled_by, cancelled_at, reason) = r.cancelled.map_or((None, None, None), |(b, a, r)| (Some(b.uuid()), Some(a), Some(r)));
+            let (accepted_by, accepted_at) = r.accepted.map_or((None, None), |(b, a)| (Some(b.uuid()), Some(a)));
+            rows.tuple(16).uuid(id.uuid()).uuid(r.account_id.uuid()).text(&r.email).text(&r.role).text(r.state)
+                .uuid(r.invited_by.uuid()).timestamptz(r.created_at).timestamptz(r.expires_at).timestamptz(r.last_sent_at)
+                .int4(r.send_count).opt_uuid(cancelled_by).opt_timestamptz(cancelled_at).opt_text(reason.as_deref())
+                .opt_uuid(accepted_by).opt_timestamptz(accepted_at).text(&r.token_digest);
+        }
+        Load {
+            table: "invitations",
+            columns: "id, account_id, email, role, state, invited_by, created_at, expires_at, last_sent_at, send_count, \
+                      cancelled_by, cancelled_at, cancel_reason, accepted_by, accepted_at, token_digest",
+            rows,
+        }
+    }
+
+    /// Writes the folded rows and patches with at most two statements.
+    pub(crate) async fn write(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        let Fold { mut ops, order } = self;
+        let mut patches: Vec<(InvitationId, Patch)> = Vec::new();
+        let mut rows: Vec<(InvitationId, Row)> = Vec::new();
+        for id in order {
+            let Ops { patch, insert } = ops.remove(&id).expect("every ordered id has ops");
+            if let Some(patch) = patch {
+                patches.push((id, patch));
+            }
+            if let Some(row) = insert {
+                rows.push((id, row));
+            }
+        }
+        if !patches.is_empty() {
+            update(conn, patches).await?;
+        }
+        if !rows.is_empty() {
+            insert(conn, rows).await?;
+        }
+        Ok(())
+    }
 }
 
 async fn update(conn: &mut PgConnection, patches: Vec<(InvitationId, Patch)>) -> Result<(), sqlx::Error> {

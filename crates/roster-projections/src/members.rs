@@ -7,6 +7,7 @@
 //! the same outcome as one statement per event, errors included: the `INSERT` still fails when
 //! a member joins whom the table already holds.
 
+use crate::copy::{Load, Rows};
 use crate::{unzip4, Stop};
 use chrono::{DateTime, Utc};
 use roster_domain::{AccountEvent, AccountId, Role, UserEvent, UserId};
@@ -29,8 +30,10 @@ struct KeyOps {
     post_delete: bool,
 }
 
+/// A batch's events folded into final per-key operations. A rebuild folds the whole log into
+/// one `Fold` (the shadow table starts empty) and writes it once.
 #[derive(Default)]
-struct Fold {
+pub(crate) struct Fold {
     users: Vec<(UserId, String, String, DateTime<Utc>)>,
     user_ids: HashSet<UserId>,
     accounts: Vec<(AccountId, String, UserId, DateTime<Utc>)>,
@@ -107,13 +110,56 @@ impl Fold {
 /// event that cannot be applied and reports it, after writing the events before it.
 pub(crate) async fn apply(conn: &mut PgConnection, events: &[RawEvent]) -> Result<Option<Stop>, sqlx::Error> {
     let mut fold = Fold::default();
-    let mut stop = None;
-    for event in events {
-        if let Err(error) = fold.event(event) {
-            stop = Some(Stop { position: event.position, error });
-            break;
+    let stop = fold.events(events);
+    fold.write(conn).await?;
+    Ok(stop)
+}
+
+impl Fold {
+    /// Folds `events` (in position order) in, up to the first one that cannot be applied,
+    /// which it returns.
+    pub(crate) fn events(&mut self, events: &[RawEvent]) -> Option<Stop> {
+        for event in events {
+            if let Err(error) = self.event(event) {
+                return Some(Stop { position: event.position, error });
+            }
         }
+        None
     }
+
+    /// The folded rows as bulk loads of `users`, `accounts` and `members`, for a fold of the
+    /// whole log into empty tables: there an update or delete of a row from before the fold
+    /// touches nothing, and a member inserted then deleted is no row.
+    pub(crate) fn copy_rows(mut self) -> Vec<Load> {
+        let mut users = Rows::with_capacity(self.users.len() * 100);
+        for (id, email, name, at) in &self.users {
+            users.tuple(4).uuid(id.uuid()).text(email).text(name).timestamptz(*at);
+        }
+        let mut accounts = Rows::with_capacity(self.accounts.len() * 100);
+        for (id, name, by, at) in &self.accounts {
+            accounts.tuple(4).uuid(id.uuid()).text(name).uuid(by.uuid()).timestamptz(*at);
+        }
+        let mut members = Rows::with_capacity(self.order.len() * 100);
+        for key in &self.order {
+            let ops = self.members.remove(key).expect("every ordered key has ops");
+            if let (Some(m), false) = (ops.insert, ops.post_delete) {
+                members.tuple(5).uuid(key.0.uuid()).uuid(key.1.uuid()).text(&m.email).text(m.role.as_str()).timestamptz(m.joined_at);
+            }
+        }
+        vec![
+            Load { table: "users", columns: "id, email, display_name, registered_at", rows: users },
+            Load { table: "accounts", columns: "id, name, created_by, created_at", rows: accounts },
+            Load { table: "members", columns: "account_id, user_id, email, role, joined_at", rows: members },
+        ]
+    }
+
+    /// Writes the folded operations with a few multi-row statements.
+    pub(crate) async fn write(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        write(conn, self).await
+    }
+}
+
+async fn write(conn: &mut PgConnection, mut fold: Fold) -> Result<(), sqlx::Error> {
     if !fold.users.is_empty() {
         let (ids, emails, names, at) = unzip4(fold.users);
         sqlx::query(
@@ -183,7 +229,7 @@ pub(crate) async fn apply(conn: &mut PgConnection, events: &[RawEvent]) -> Resul
         .await?;
     }
     delete(conn, post_deletes).await?;
-    Ok(stop)
+    Ok(())
 }
 
 async fn delete(conn: &mut PgConnection, (accounts, users): (Vec<AccountId>, Vec<UserId>)) -> Result<(), sqlx::Error> {

@@ -1,26 +1,50 @@
 //! Rebuilding projections from position 0 while the server keeps serving the old tables.
 //!
-//! Copy the projections' table definitions into a fresh schema (columns and primary keys only:
-//! the secondary indexes would only slow the bulk writes down, and the live tables keep
-//! theirs), then replay the whole log into those shadow tables — reading the log once for
-//! every projection being rebuilt, [`REBUILD_BATCH`] events per committed transaction, with the
-//! next batch read while the current one is written, and with the same set-based projection
-//! code (the connection's `search_path` points it at the shadow schema). Then, in one
-//! transaction that holds the projections' checkpoint locks (so the live projector skips
-//! them), apply the last events, replace the live tables' rows with the shadow rows and set
-//! the checkpoints.
+//! 1. **Shadow tables.** A fresh schema gets tables like the live ones (columns, defaults,
+//!    `NOT NULL`/`CHECK`), without indexes: they are built once, after the load.
+//! 2. **Bulk load.** The log is read once for every projection being rebuilt, [`REBUILD_BATCH`]
+//!    events at a time on its own connection, while the previous batch is folded (members and
+//!    invitations on a second thread) and the audit log's rows stream into its shadow table
+//!    with one binary `COPY … FREEZE`. Members and invitations (one row per member or
+//!    invitation) are folded in memory over the whole log with the projections' own folds
+//!    (`members::Fold`, `invitations::Fold`: no second copy of what an event means), and
+//!    copied in once at the end. Each shadow table is created, loaded, given the live table's
+//!    indexes, primary key, grants and owner under the same names (indexes built after the
+//!    load), and analysed in one transaction of its own; the audit log's indexes are built
+//!    while the other tables load. A failure drops the shadow schema; a crash leaves a
+//!    `rebuild_…` schema for the operator to drop. The live tables are untouched until the
+//!    swap.
+//! 3. **Swap.** One transaction locks the projections' checkpoint rows (so the live projector
+//!    skips them), applies the events appended since the load with the live projection code
+//!    (the connection's `search_path` points it at the shadow schema), moves the live tables
+//!    out to a retired schema and the shadow tables (with their indexes) into `public`, drops
+//!    the retired tables, and sets the checkpoints.
 //!
-//! The swap replaces rows (`DELETE` + `INSERT … SELECT`) rather than dropping and renaming
-//! tables: a query that waits on a dropped table's lock fails with "could not open relation",
-//! whereas row changes need no lock that blocks readers. Under MVCC, readers see the old rows
-//! until the swap commits and the new rows after it, never a mix.
+//! Readers see the old rows until the swap commits and the new rows after it, never a mix or
+//! an error: a statement waiting on a live table's lock re-resolves the table's name once it
+//! gets the lock (PostgreSQL retries the name look-up when invalidations arrived while it
+//! waited, and replans prepared statements), so it reads the new table. The swap takes all the
+//! tables' locks at once with a short `lock_timeout` and retries, so readers wait for it at
+//! most a few tens of milliseconds.
+//!
+//! Everything is WAL-logged (durable, no `UNLOGGED` tables): once the swap commits, the rebuilt
+//! tables survive a crash like any other. Memory: the member and invitation folds hold one
+//! entry per member and invitation of the whole log.
+//!
+//! The shadow tables copy the live tables' definitions when the rebuild starts: a migration
+//! that changes a read-model table must not run while a rebuild is under way (its change would
+//! be swapped out).
 
-use crate::audit_log::Memo;
+mod shadow;
+
+use crate::audit_log::{self, Memo};
+use crate::copy::{Rows, HEADER, TRAILER};
 use crate::projector::{apply_events, lock_checkpoint, set_checkpoint};
-use crate::{Projection, ProjectionError};
+use crate::{invitations, members, Projection, ProjectionError, Stop};
 use roster_store::reader::{read_raw_after, RawEvent};
 use roster_store::EventFilter;
 use sqlx::{PgConnection, PgPool};
+use tokio::sync::mpsc::{self, Receiver, Sender};
 
 /// Events read and applied per transaction of a rebuild.
 pub const REBUILD_BATCH: i64 = 20_000;
@@ -39,23 +63,20 @@ async fn use_schema(conn: &mut PgConnection, schema: &str) -> Result<(), sqlx::E
     Ok(())
 }
 
-/// The primary key a shadow table needs for the projection's `UPDATE`s and `DELETE`s.
-fn shadow_key(table: &str) -> Option<&'static str> {
-    match table {
-        "members" => Some("account_id, user_id"),
-        "invitations" => Some("id"),
-        _ => None,
-    }
-}
-
 /// Rebuilds `projections` (all of them when empty) from one read of the log, and swaps them
 /// in together.
 ///
 /// Errors: the first event a projection cannot apply, or a database error; the shadow schema
 /// is dropped and the live tables are left as they were.
 pub async fn rebuild(pool: &PgPool, projections: &[Projection]) -> Result<Vec<RebuildReport>, ProjectionError> {
-    let mut projections = if projections.is_empty() { Projection::ALL.to_vec() } else { projections.to_vec() };
-    projections.dedup();
+    let asked = if projections.is_empty() { &Projection::ALL[..] } else { projections };
+    // Each once, in the order asked: a table created twice would fail the rebuild.
+    let mut projections: Vec<Projection> = Vec::new();
+    for &projection in asked {
+        if !projections.contains(&projection) {
+            projections.push(projection);
+        }
+    }
     let schema = format!("rebuild_{}", uuid::Uuid::new_v4().simple());
     let result = rebuild_into(pool, &projections, &schema).await;
     if result.is_err() {
@@ -77,23 +98,88 @@ async fn apply_all(conn: &mut PgConnection, projections: &[Projection], after: i
     Ok(reached)
 }
 
-async fn rebuild_into(pool: &PgPool, projections: &[Projection], schema: &str) -> Result<Vec<RebuildReport>, ProjectionError> {
+/// Stops a rebuild at the event `projection` cannot apply.
+fn stopped(projection: Projection, stop: Stop) -> ProjectionError {
+    ProjectionError::Stopped { name: projection.name(), position: stop.position, error: stop.error }
+}
+
+/// The in-memory state of the bulk load: the folds of the projections with one row per
+/// member or invitation, and the audit log's memo (its rows are streamed out as they come).
+struct Load {
+    members: Option<members::Fold>,
+    invitations: Option<invitations::Fold>,
+    audit: Option<Memo>,
+}
+
+impl Load {
+    /// Folds `events` in; the audit log's tuples go to `rows`. Members and invitations are
+    /// folded on a second thread while this one makes the audit log's tuples: the folds are
+    /// independent, and one thread alone would bound the replay.
+    fn events(&mut self, events: &[RawEvent], rows: &mut Rows) -> Result<(), ProjectionError> {
+        let Load { members, invitations, audit } = self;
+        std::thread::scope(|scope| {
+            let folds = scope.spawn(|| {
+                if let Some(stop) = members.as_mut().and_then(|fold| fold.events(events)) {
+                    return Err(stopped(Projection::Members, stop));
+                }
+                if let Some(stop) = invitations.as_mut().and_then(|fold| fold.events(events)) {
+                    return Err(stopped(Projection::Invitations, stop));
+                }
+                Ok(())
+            });
+            let audit = match audit.as_mut().and_then(|memo| audit_log::copy_rows(memo, events, rows)) {
+                Some(stop) => Err(stopped(Projection::AuditLog, stop)),
+                None => Ok(()),
+            };
+            folds.join().expect("the folds do not panic").and(audit)
+        })
+    }
+}
+
+/// Creates `{schema}.{table}`, loads the binary `COPY` tuples `chunks` brings into it (handing
+/// each sent buffer back through `spare`), then gives it the live table's indexes, grants and
+/// owner: one transaction, so `COPY … FREEZE` may write the rows frozen (no reader has to set
+/// hint bits on them later).
+async fn load_table(pool: PgPool, schema: String, table: &'static str, columns: &'static str, mut chunks: Receiver<Vec<u8>>, spare: Option<Sender<Vec<u8>>>) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
-    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut *tx).await?;
-    for table in projections.iter().flat_map(|p| p.tables()) {
-        sqlx::query(&format!("CREATE TABLE {schema}.{table} (LIKE public.{table} INCLUDING DEFAULTS)")).execute(&mut *tx).await?;
-        if let Some(key) = shadow_key(table) {
-            sqlx::query(&format!("ALTER TABLE {schema}.{table} ADD PRIMARY KEY ({key})")).execute(&mut *tx).await?;
+    shadow::create(&mut tx, &schema, table).await?;
+    let mut copy = tx.copy_in_raw(&format!("COPY {schema}.{table} ({columns}) FROM STDIN (FORMAT binary, FREEZE)")).await?;
+    copy.send(HEADER).await?;
+    while let Some(mut chunk) = chunks.recv().await {
+        copy.send(&chunk[..]).await?;
+        chunk.clear();
+        if let Some(spare) = &spare {
+            let _ = spare.try_send(chunk);
         }
     }
-    tx.commit().await?;
+    copy.send(TRAILER).await?;
+    copy.finish().await?;
+    shadow::finish(&mut tx, &schema, table).await?;
+    tx.commit().await
+}
 
-    // The audit log's target look-ups are answered from memory: the shadow table starts empty
-    // and every entry it gets passes through this memo.
-    let mut memo = Memo::default();
-    memo.complete = true;
-    // Read the next batch (on its own connection) while this one is written.
-    let (batches, mut incoming) = tokio::sync::mpsc::channel::<Result<Vec<RawEvent>, ProjectionError>>(1);
+/// A channel that brings `rows` and closes.
+fn once(rows: Rows) -> Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel(1);
+    tx.try_send(rows.0).expect("room for one");
+    rx
+}
+
+async fn rebuild_into(pool: &PgPool, projections: &[Projection], schema: &str) -> Result<Vec<RebuildReport>, ProjectionError> {
+    let tables: Vec<&str> = projections.iter().flat_map(|p| p.tables()).copied().collect();
+    let started = std::time::Instant::now();
+    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(pool).await?;
+    let mut state = Load {
+        members: projections.contains(&Projection::Members).then(members::Fold::default),
+        invitations: projections.contains(&Projection::Invitations).then(invitations::Fold::default),
+        // The shadow audit log starts empty and every entry it gets passes through this memo,
+        // so the memo answers every target look-up.
+        audit: projections.contains(&Projection::AuditLog).then(Memo::complete),
+    };
+
+    // Three tasks overlap: reading the log (its own connection), folding it (here), and
+    // streaming the audit log's rows into its shadow table (a third connection).
+    let (batches, mut incoming) = mpsc::channel::<Result<Vec<RawEvent>, ProjectionError>>(1);
     let reader_pool = pool.clone();
     let reader = tokio::spawn(async move {
         let mut after = 0;
@@ -109,25 +195,57 @@ async fn rebuild_into(pool: &PgPool, projections: &[Projection], schema: &str) -
             }
         }
     });
+    let (chunks, outgoing) = mpsc::channel::<Vec<u8>>(2);
+    // Sent buffers come back for reuse: fresh multi-megabyte buffers cost page faults.
+    let (spare, mut spares) = mpsc::channel::<Vec<u8>>(4);
+    let audit = state.audit.is_some().then(|| {
+        tokio::spawn(load_table(pool.clone(), schema.to_string(), "audit_log", audit_log::COPY_COLUMNS, outgoing, Some(spare)))
+    });
     let mut position = 0;
     let replayed = async {
         while let Some(batch) = incoming.recv().await {
             let events = batch?;
-            if events.is_empty() {
+            let Some(last) = events.last() else { break };
+            let mut rows = Rows(spares.try_recv().unwrap_or_default());
+            state.events(&events, &mut rows)?;
+            position = last.position;
+            // A closed channel means the COPY failed: its error comes from the task below.
+            if audit.is_some() && chunks.send(rows.0).await.is_err() {
                 break;
             }
-            let mut tx = pool.begin().await?;
-            use_schema(&mut tx, schema).await?;
-            position = apply_all(&mut tx, projections, position, &events, &mut memo).await?;
-            tx.commit().await?;
         }
         Ok::<(), ProjectionError>(())
     }
     .await;
     reader.abort();
+    drop(chunks);
+    if replayed.is_err() {
+        if let Some(audit) = &audit {
+            audit.abort();
+        }
+    }
     replayed?;
+    let replayed_at = started.elapsed();
 
-    // Swap: pause the live projector, apply the tail, replace the live rows.
+    // Members and invitations (one row each, written once, then indexed) while the audit log's
+    // indexes are built.
+    let mut loads = state.members.take().map(members::Fold::copy_rows).unwrap_or_default();
+    loads.extend(state.invitations.take().map(invitations::Fold::copy_rows));
+    let written = async {
+        for crate::copy::Load { table, columns, rows } in loads {
+            load_table(pool.clone(), schema.to_string(), table, columns, once(rows), None).await?;
+        }
+        Ok::<(), sqlx::Error>(())
+    }
+    .await;
+    if let Some(audit) = audit {
+        audit.await.expect("the audit log's load does not panic")?;
+    }
+    written?;
+    let loaded_at = started.elapsed();
+
+    // Swap: pause the live projector, apply the tail with the live code, move the tables.
+    let mut memo = state.audit.take().unwrap_or_default();
     let mut tx = pool.begin().await?;
     for &projection in projections {
         lock_checkpoint(&mut tx, projection).await?;
@@ -140,14 +258,11 @@ async fn rebuild_into(pool: &PgPool, projections: &[Projection], schema: &str) -
         }
         position = apply_all(&mut tx, projections, position, &events, &mut memo).await?;
     }
-    for table in projections.iter().flat_map(|p| p.tables()) {
-        sqlx::query(&format!("DELETE FROM public.{table}")).execute(&mut *tx).await?;
-        sqlx::query(&format!("INSERT INTO public.{table} SELECT * FROM {schema}.{table}")).execute(&mut *tx).await?;
-    }
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&mut *tx).await?;
+    shadow::swap(&mut tx, schema, &tables).await?;
     for &projection in projections {
         set_checkpoint(&mut tx, projection, position, None).await?;
     }
     tx.commit().await?;
+    tracing::info!(?replayed_at, ?loaded_at, swapped_at = ?started.elapsed(), position, "rebuild swapped in");
     Ok(projections.iter().map(|p| RebuildReport { name: p.name(), position }).collect())
 }
