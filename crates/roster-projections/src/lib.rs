@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub(crate) mod audit_log;
+pub mod checkpoint;
 mod copy;
 mod invitations;
 mod members;

@@ -22,8 +22,9 @@
 //! finds the event to stop at.
 
 use crate::audit_log::Memo;
+use crate::checkpoint::{lock_checkpoint, min_checkpoint, notify_checkpoints, set_checkpoint, set_checkpoints, status};
+pub use crate::checkpoint::{ProjectionStatus, CHECKPOINT_CHANNEL};
 use crate::{Projection, Stop};
-use chrono::{DateTime, Utc};
 use roster_store::reader::{read_raw_after, RawEvent, NOTIFY_CHANNEL};
 use roster_store::{EventFilter, Notifier, StoreError};
 use sqlx::postgres::PgListener;
@@ -33,9 +34,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
-
-/// The channel the projector notifies on after a checkpoint moved (`notify_checkpoints`).
-pub const CHECKPOINT_CHANNEL: &str = "roster_checkpoints";
 
 /// Events read and applied per transaction.
 pub const BATCH_SIZE: i64 = 2_000;
@@ -79,31 +77,6 @@ impl From<StoreError> for ProjectionError {
     }
 }
 
-/// One projection's progress, as `roster projections status` prints it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProjectionStatus {
-    /// `members`, `invitations` or `audit_log`.
-    pub name: &'static str,
-    /// The last position applied (0: none).
-    pub checkpoint: i64,
-    /// Events committed after the checkpoint.
-    pub lag: i64,
-    /// When the checkpoint last moved (or a failure was recorded); `None` before the first run.
-    pub updated_at: Option<DateTime<Utc>>,
-    /// The position of the event the projection is stopped at, if it failed.
-    pub failed_position: Option<i64>,
-    /// The error it stopped with, if it failed.
-    pub last_error: Option<String>,
-}
-
-#[derive(sqlx::FromRow)]
-struct CheckpointRow {
-    position: i64,
-    updated_at: DateTime<Utc>,
-    failed_position: Option<i64>,
-    last_error: Option<String>,
-}
-
 /// Runs the projections. Cheap to clone; clones share the fail point, the published
 /// checkpoint and the loop.
 #[derive(Clone)]
@@ -115,86 +88,6 @@ pub struct Projector {
     running: Arc<AtomicBool>,
     /// Appends of this process's writer (see [`Projector::woken_by`]).
     appended: Option<watch::Receiver<i64>>,
-}
-
-/// Locks `projection`'s checkpoint row (creating it at 0), waiting for another holder, and
-/// returns its position.
-pub(crate) async fn lock_checkpoint(conn: &mut PgConnection, projection: Projection) -> Result<i64, sqlx::Error> {
-    sqlx::query("INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING")
-        .bind(projection.name())
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE")
-        .bind(projection.name())
-        .fetch_one(conn)
-        .await
-}
-
-/// Moves `projection`'s checkpoint to `position` and records `stop` (or clears the failure).
-/// A row already in that state is not touched, so a projection stopped at an event does not
-/// notify anyone each time it is retried.
-pub(crate) async fn set_checkpoint(conn: &mut PgConnection, projection: Projection, position: i64, stop: Option<&Stop>) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE projection_checkpoints
-            SET position = $2, updated_at = now(), failed_position = $3, last_error = $4
-          WHERE name = $1
-            AND (position <> $2 OR failed_position IS DISTINCT FROM $3 OR last_error IS DISTINCT FROM $4)",
-    )
-    .bind(projection.name())
-    .bind(position)
-    .bind(stop.map(|s| s.position))
-    .bind(stop.map(|s| s.error.as_str()))
-    .execute(conn)
-    .await?;
-    if let Some(stop) = stop {
-        tracing::error!(projection = projection.name(), position = stop.position, error = stop.error, "projection stopped");
-    }
-    Ok(())
-}
-
-/// Tells every server's projector loop (`LISTEN roster_checkpoints`) that a checkpoint moved;
-/// sent after the moving transaction committed (see `roster_store::notifier` for why not in
-/// it). A failure only delays the others until they look on their own.
-pub(crate) async fn notify_checkpoints(pool: &PgPool) {
-    if let Err(err) = sqlx::query("SELECT pg_notify($1, '')").bind(CHECKPOINT_CHANNEL).execute(pool).await {
-        tracing::warn!(%err, "cannot notify checkpoint move");
-    }
-}
-
-/// [`set_checkpoint`] for several projections in one statement; returns the lowest checkpoint
-/// of every projection after the change (what [`Projector::wait_for`] waits on).
-async fn set_checkpoints(conn: &mut PgConnection, moves: &[(Projection, i64, Option<Stop>)]) -> Result<i64, sqlx::Error> {
-    let names: Vec<&str> = moves.iter().map(|(p, ..)| p.name()).collect();
-    let positions: Vec<i64> = moves.iter().map(|(_, reached, _)| *reached).collect();
-    let failed: Vec<Option<i64>> = moves.iter().map(|(.., stop)| stop.as_ref().map(|s| s.position)).collect();
-    let errors: Vec<Option<&str>> = moves.iter().map(|(.., stop)| stop.as_ref().map(|s| s.error.as_str())).collect();
-    let all: Vec<&str> = Projection::ALL.iter().map(|p| p.name()).collect();
-    let (count, lowest): (i64, Option<i64>) = sqlx::query_as(
-        "WITH moved AS (
-             UPDATE projection_checkpoints c
-                SET position = m.position, updated_at = now(), failed_position = m.failed, last_error = m.error
-               FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[]) AS m(name, position, failed, error)
-              WHERE c.name = m.name
-                AND (c.position <> m.position OR c.failed_position IS DISTINCT FROM m.failed
-                     OR c.last_error IS DISTINCT FROM m.error)
-             RETURNING c.name, c.position)
-         SELECT count(*), min(coalesce(moved.position, c.position))
-           FROM projection_checkpoints c LEFT JOIN moved USING (name)
-          WHERE c.name = ANY($5)",
-    )
-    .bind(&names)
-    .bind(&positions)
-    .bind(&failed)
-    .bind(&errors)
-    .bind(&all)
-    .fetch_one(conn)
-    .await?;
-    for (projection, _, stop) in moves {
-        if let Some(stop) = stop {
-            tracing::error!(projection = projection.name(), position = stop.position, error = stop.error, "projection stopped");
-        }
-    }
-    Ok(if count as usize == all.len() { lowest.unwrap_or(0) } else { 0 })
 }
 
 /// Applies `events` (all after `after`) to `projection` on `conn`; returns the position
@@ -404,7 +297,7 @@ impl Projector {
 
     /// Reads the lowest checkpoint and publishes it to [`Projector::wait_for`].
     async fn publish(&self) {
-        match self.min_checkpoint().await {
+        match min_checkpoint(&self.pool).await {
             Ok(min) => self.publish_seen(min),
             Err(err) => tracing::warn!(%err, "cannot read checkpoints"),
         }
@@ -419,38 +312,9 @@ impl Projector {
         });
     }
 
-    async fn min_checkpoint(&self) -> Result<i64, sqlx::Error> {
-        let names: Vec<&str> = Projection::ALL.iter().map(|p| p.name()).collect();
-        let (count, min): (i64, Option<i64>) = sqlx::query_as(
-            "SELECT count(*), min(position) FROM projection_checkpoints WHERE name = ANY($1)",
-        )
-        .bind(&names)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(if count as usize == names.len() { min.unwrap_or(0) } else { 0 })
-    }
-
     /// Every projection's checkpoint, lag and failure, in [`Projection::ALL`] order.
     pub async fn status(&self) -> Result<Vec<ProjectionStatus>, ProjectionError> {
-        let mut out = Vec::new();
-        for projection in Projection::ALL {
-            let row: Option<CheckpointRow> = sqlx::query_as(
-                "SELECT position, updated_at, failed_position, last_error FROM projection_checkpoints WHERE name = $1",
-            )
-            .bind(projection.name())
-            .fetch_optional(&self.pool)
-            .await?;
-            let (checkpoint, updated_at, failed_position, last_error) = match row {
-                Some(r) => (r.position, Some(r.updated_at), r.failed_position, r.last_error),
-                None => (0, None, None, None),
-            };
-            let lag: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE position > $1")
-                .bind(checkpoint)
-                .fetch_one(&self.pool)
-                .await?;
-            out.push(ProjectionStatus { name: projection.name(), checkpoint, lag, updated_at, failed_position, last_error });
-        }
-        Ok(out)
+        status(&self.pool).await
     }
 
     async fn listen(&self) -> Result<PgListener, sqlx::Error> {

@@ -39,7 +39,8 @@ mod shadow;
 
 use crate::audit_log::{self, Memo};
 use crate::copy::{Rows, HEADER, TRAILER};
-use crate::projector::{apply_events, lock_checkpoint, set_checkpoint};
+use crate::checkpoint::{lock_checkpoint, notify_checkpoints, set_checkpoint};
+use crate::projector::apply_events;
 use crate::{invitations, members, Projection, ProjectionError, Stop};
 use roster_store::reader::{read_raw_after, RawEvent};
 use roster_store::EventFilter;
@@ -263,6 +264,7 @@ async fn rebuild_into(pool: &PgPool, projections: &[Projection], schema: &str) -
         set_checkpoint(&mut tx, projection, position, None).await?;
     }
     tx.commit().await?;
+    notify_checkpoints(pool).await;
     tracing::info!(?replayed_at, ?loaded_at, swapped_at = ?started.elapsed(), position, "rebuild swapped in");
     Ok(projections.iter().map(|p| RebuildReport { name: p.name(), position }).collect())
 }
