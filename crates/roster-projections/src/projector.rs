@@ -40,6 +40,32 @@ pub const CHECKPOINT_CHANNEL: &str = "roster_checkpoints";
 /// Events read and applied per transaction.
 pub const BATCH_SIZE: i64 = 2_000;
 
+/// Ops knob: events per projection per round of the loop ([`Projector::spawn`]) instead of
+/// [`BATCH_SIZE`] (shorter transactions; tests use it to make many small rounds).
+pub const BATCH_SIZE_VAR: &str = "ROSTER_PROJECTOR_BATCH_SIZE";
+
+/// Test knob: milliseconds the loop sleeps in each round after writing the read models and
+/// before committing, so a crash test can kill the process mid-batch. Never set it in
+/// production: the round holds its checkpoint locks while it sleeps.
+pub const PAUSE_VAR: &str = "ROSTER_PROJECTOR_PAUSE_BEFORE_COMMIT_MS";
+
+/// The loop's knobs ([`BATCH_SIZE_VAR`], [`PAUSE_VAR`]), read once from the environment.
+struct Knobs {
+    batch_size: i64,
+    pause_before_commit: Duration,
+}
+
+fn knobs() -> &'static Knobs {
+    static KNOBS: std::sync::OnceLock<Knobs> = std::sync::OnceLock::new();
+    KNOBS.get_or_init(|| {
+        let var = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+        Knobs {
+            batch_size: var(BATCH_SIZE_VAR).filter(|n| *n > 0).map_or(BATCH_SIZE, |n| n as i64),
+            pause_before_commit: Duration::from_millis(var(PAUSE_VAR).unwrap_or(0)),
+        }
+    })
+}
+
 /// Why a projection could not advance.
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
@@ -303,6 +329,7 @@ impl Projector {
         }
         set_checkpoint(&mut tx, projection, reached, stop.as_ref()).await?;
         tx.commit().await?;
+        tracing::debug!(projection = projection.name(), after, reached, "projection batch committed");
         notify_checkpoints(&self.pool).await;
         match stop {
             Some(stop) => Err(stopped(projection, stop)),
@@ -349,11 +376,12 @@ impl Projector {
         .fetch_all(&mut *tx)
         .await?;
         let mut read: HashMap<i64, Vec<RawEvent>> = HashMap::new();
-        let (mut applied, mut moves, mut stops) = (0, Vec::new(), Vec::new());
+        let (mut applied, mut moves, mut stops, mut starts) = (0, Vec::new(), Vec::new(), Vec::new());
+        let batch_size = knobs().batch_size;
         for (name, after) in locked {
             let projection = Projection::from_name(&name).expect("selected by name");
             if let std::collections::hash_map::Entry::Vacant(slot) = read.entry(after) {
-                slot.insert(read_raw_after(&mut *tx, after, BATCH_SIZE, EventFilter::default()).await?);
+                slot.insert(read_raw_after(&mut *tx, after, batch_size, EventFilter::default()).await?);
             }
             let events = &read[&after];
             if events.is_empty() {
@@ -369,6 +397,7 @@ impl Projector {
                 }
             };
             applied = applied.max(events.len());
+            starts.push(after);
             moves.push((projection, reached, stop));
         }
         if moves.is_empty() {
@@ -380,7 +409,14 @@ impl Projector {
             return Err(ProjectionError::Injected);
         }
         let lowest = set_checkpoints(&mut tx, &moves).await?;
+        if !knobs().pause_before_commit.is_zero() {
+            tokio::time::sleep(knobs().pause_before_commit).await;
+        }
         tx.commit().await?;
+        for ((projection, reached, _), after) in moves.iter().zip(starts) {
+            // Tests read these lines to show each range was applied once, by one process.
+            tracing::debug!(projection = projection.name(), after, reached, "projection batch committed");
+        }
         for (projection, _, stop) in moves {
             stops.extend(stop.map(|s| stopped(projection, s)));
         }
@@ -490,7 +526,7 @@ impl Projector {
                         lowest = seen;
                         backoff = Duration::from_millis(20);
                         // A full batch: more is waiting, go on at once.
-                        if applied as i64 >= BATCH_SIZE {
+                        if applied as i64 >= knobs().batch_size {
                             wait = Duration::ZERO;
                         }
                     }
