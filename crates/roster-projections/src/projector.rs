@@ -49,8 +49,15 @@ pub const BATCH_SIZE_VAR: &str = "ROSTER_PROJECTOR_BATCH_SIZE";
 /// production: the round holds its checkpoint locks while it sleeps.
 pub const PAUSE_VAR: &str = "ROSTER_PROJECTOR_PAUSE_BEFORE_COMMIT_MS";
 
-/// The loop's knobs ([`BATCH_SIZE_VAR`], [`PAUSE_VAR`]), read once from the environment.
+/// Ops knob: `false` (or `0`) and this process's loop projects nothing; it only follows the
+/// checkpoints other processes move (`LISTEN roster_checkpoints`), so its commands still wait
+/// for their events to show. For API-only replicas next to projecting ones.
+pub const ENABLED_VAR: &str = "ROSTER_PROJECTOR_ENABLED";
+
+/// The loop's knobs ([`ENABLED_VAR`], [`BATCH_SIZE_VAR`], [`PAUSE_VAR`]), read once from the
+/// environment.
 struct Knobs {
+    enabled: bool,
     batch_size: i64,
     pause_before_commit: Duration,
 }
@@ -60,6 +67,7 @@ fn knobs() -> &'static Knobs {
     KNOBS.get_or_init(|| {
         let var = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
         Knobs {
+            enabled: !matches!(std::env::var(ENABLED_VAR).as_deref(), Ok("false" | "0")),
             batch_size: var(BATCH_SIZE_VAR).filter(|n| *n > 0).map_or(BATCH_SIZE, |n| n as i64),
             pause_before_commit: Duration::from_millis(var(PAUSE_VAR).unwrap_or(0)),
         }
@@ -367,6 +375,9 @@ impl Projector {
     /// one projection applied and the lowest checkpoint as of the round's commit (`None`: the
     /// round moved nothing, ask the table).
     async fn run_round(&self) -> Result<(usize, Option<i64>), ProjectionError> {
+        if !knobs().enabled {
+            return Ok((0, None));
+        }
         let mut tx = self.pool.begin().await?;
         let names: Vec<&str> = Projection::ALL.iter().map(|p| p.name()).collect();
         let locked: Vec<(String, i64)> = sqlx::query_as(
