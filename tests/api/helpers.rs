@@ -20,17 +20,27 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+pub mod replica;
+
 pub const OPERATOR_TOKEN: &str = "operator-token-for-tests";
 pub const PUBLIC_URL: &str = "https://roster.example.test";
 pub const PASSWORD: &str = "correct horse battery";
 
-/// A running server on its own database, and an HTTP client for it.
-pub struct TestApp {
+/// A client of one running server (in this process, or a `roster serve` replica, see
+/// [`replica`]) on its database: GraphQL over HTTP, and a pool to check what was stored.
+#[derive(Clone)]
+pub struct ApiClient {
     /// `http://127.0.0.1:<port>`.
     pub address: String,
     pub pool: PgPool,
     pub database_url: String,
     pub client: reqwest::Client,
+}
+
+/// A running server on its own database, and an HTTP client for it (its fields and methods
+/// through `Deref`).
+pub struct TestApp {
+    api: ApiClient,
     // Server internals stay private: tests reach them through the accessors below, so how the
     // server is wired can change in `spawn_app_with` alone.
     clock: Arc<ShiftedClock>,
@@ -84,7 +94,15 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let projector = app.projector().clone();
     tokio::spawn(application.run_until_stopped(std::future::pending()));
     let pool = PgPoolOptions::new().max_connections(20).connect(&database_url).await.expect("connect test db");
-    TestApp { address, pool, database_url, client: reqwest::Client::new(), clock, projector, app }
+    TestApp { api: ApiClient { address, pool, database_url, client: reqwest::Client::new() }, clock, projector, app }
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = ApiClient;
+
+    fn deref(&self) -> &ApiClient {
+        &self.api
+    }
 }
 
 /// The `roster` binary under test with `args`; callers add environment and stdio.
@@ -124,7 +142,9 @@ impl TestApp {
     pub fn conflict_retries(&self) -> u64 {
         self.app.conflict_retries()
     }
+}
 
+impl ApiClient {
     /// Posts a GraphQL request; returns the whole response body.
     pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
         self.gql_with_headers(token, &[], query, variables).await
@@ -303,13 +323,13 @@ pub struct WsClient {
 
 impl WsClient {
     /// Connects to `/graphql/ws` with `token` as `Authorization: Bearer` in `connection_init`.
-    pub async fn connect(app: &TestApp, token: &str) -> Self {
+    pub async fn connect(app: &ApiClient, token: &str) -> Self {
         Self::connect_to(app, "/graphql/ws", json!({ "Authorization": format!("Bearer {token}") })).await
     }
 
     /// Connects to `path` (`/graphql/ws`, or `/graphql` which upgrades too), sends
     /// `connection_init` with `payload` and waits for `connection_ack`.
-    pub async fn connect_to(app: &TestApp, path: &str, payload: Value) -> Self {
+    pub async fn connect_to(app: &ApiClient, path: &str, payload: Value) -> Self {
         let url = format!("{}{path}", app.address.replace("http://", "ws://"));
         let mut request = url.into_client_request().unwrap();
         request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());

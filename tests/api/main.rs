@@ -12,4 +12,5 @@ mod membership;
 mod operations;
 mod projection_batches;
 mod races;
+mod replicas;
 mod schema;

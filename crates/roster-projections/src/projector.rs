@@ -38,6 +38,40 @@ use tokio::sync::watch;
 /// Events read and applied per transaction.
 pub const BATCH_SIZE: i64 = 2_000;
 
+/// Ops knob: events per projection per round of the loop ([`Projector::spawn`]) instead of
+/// [`BATCH_SIZE`] (shorter transactions; tests use it to make many small rounds).
+pub const BATCH_SIZE_VAR: &str = "ROSTER_PROJECTOR_BATCH_SIZE";
+
+/// Test knob: milliseconds the loop sleeps in each round after writing the read models and
+/// before committing, so a crash test can kill the process mid-batch. Never set it in
+/// production: the round holds its checkpoint locks while it sleeps.
+pub const PAUSE_VAR: &str = "ROSTER_PROJECTOR_PAUSE_BEFORE_COMMIT_MS";
+
+/// Ops knob: `false` (or `0`) and this process's loop projects nothing; it only follows the
+/// checkpoints other processes move (`LISTEN roster_checkpoints`), so its commands still wait
+/// for their events to show. For API-only replicas next to projecting ones.
+pub const ENABLED_VAR: &str = "ROSTER_PROJECTOR_ENABLED";
+
+/// The loop's knobs ([`ENABLED_VAR`], [`BATCH_SIZE_VAR`], [`PAUSE_VAR`]), read once from the
+/// environment.
+struct Knobs {
+    enabled: bool,
+    batch_size: i64,
+    pause_before_commit: Duration,
+}
+
+fn knobs() -> &'static Knobs {
+    static KNOBS: std::sync::OnceLock<Knobs> = std::sync::OnceLock::new();
+    KNOBS.get_or_init(|| {
+        let var = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+        Knobs {
+            enabled: !matches!(std::env::var(ENABLED_VAR).as_deref(), Ok("false" | "0")),
+            batch_size: var(BATCH_SIZE_VAR).filter(|n| *n > 0).map_or(BATCH_SIZE, |n| n as i64),
+            pause_before_commit: Duration::from_millis(var(PAUSE_VAR).unwrap_or(0)),
+        }
+    })
+}
+
 /// Why a projection could not advance.
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
@@ -196,6 +230,7 @@ impl Projector {
         }
         set_checkpoint(&mut tx, projection, reached, stop.as_ref()).await?;
         tx.commit().await?;
+        tracing::debug!(projection = projection.name(), after, reached, "projection batch committed");
         notify_checkpoints(&self.pool).await;
         match stop {
             Some(stop) => Err(stopped(projection, stop)),
@@ -233,6 +268,9 @@ impl Projector {
     /// one projection applied and the lowest checkpoint as of the round's commit (`None`: the
     /// round moved nothing, ask the table).
     async fn run_round(&self) -> Result<(usize, Option<i64>), ProjectionError> {
+        if !knobs().enabled {
+            return Ok((0, None));
+        }
         let mut tx = self.pool.begin().await?;
         let names: Vec<&str> = Projection::ALL.iter().map(|p| p.name()).collect();
         let locked: Vec<(String, i64)> = sqlx::query_as(
@@ -242,11 +280,12 @@ impl Projector {
         .fetch_all(&mut *tx)
         .await?;
         let mut read: HashMap<i64, Vec<RawEvent>> = HashMap::new();
-        let (mut applied, mut moves, mut stops) = (0, Vec::new(), Vec::new());
+        let (mut applied, mut moves, mut stops, mut starts) = (0, Vec::new(), Vec::new(), Vec::new());
+        let batch_size = knobs().batch_size;
         for (name, after) in locked {
             let projection = Projection::from_name(&name).expect("selected by name");
             if let std::collections::hash_map::Entry::Vacant(slot) = read.entry(after) {
-                slot.insert(read_raw_after(&mut *tx, after, BATCH_SIZE, EventFilter::default()).await?);
+                slot.insert(read_raw_after(&mut *tx, after, batch_size, EventFilter::default()).await?);
             }
             let events = &read[&after];
             if events.is_empty() {
@@ -262,6 +301,7 @@ impl Projector {
                 }
             };
             applied = applied.max(events.len());
+            starts.push(after);
             moves.push((projection, reached, stop));
         }
         if moves.is_empty() {
@@ -273,7 +313,14 @@ impl Projector {
             return Err(ProjectionError::Injected);
         }
         let lowest = set_checkpoints(&mut tx, &moves).await?;
+        if !knobs().pause_before_commit.is_zero() {
+            tokio::time::sleep(knobs().pause_before_commit).await;
+        }
         tx.commit().await?;
+        for ((projection, reached, _), after) in moves.iter().zip(starts) {
+            // Tests read these lines to show each range was applied once, by one process.
+            tracing::debug!(projection = projection.name(), after, reached, "projection batch committed");
+        }
         for (projection, _, stop) in moves {
             stops.extend(stop.map(|s| stopped(projection, s)));
         }
@@ -354,7 +401,7 @@ impl Projector {
                         lowest = seen;
                         backoff = Duration::from_millis(20);
                         // A full batch: more is waiting, go on at once.
-                        if applied as i64 >= BATCH_SIZE {
+                        if applied as i64 >= knobs().batch_size {
                             wait = Duration::ZERO;
                         }
                     }
