@@ -52,6 +52,25 @@ async fn control_and_bidi_characters_in_names_are_refused_naming_the_field() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn nul_in_tokens_and_ids_answers_their_typed_error() {
+    let app = spawn_app().await;
+    let admin = app.sign_up("ada@example.com", "Acme").await;
+    let before = app.event_count().await;
+    let nul = "Ann\u{0}Lee";
+    let preview = app.gql(None, "query($t: String!) { invitationPreview(token: $t) { email } }", json!({ "t": nul })).await;
+    assert_eq!(code(&preview), Some("INVALID_TOKEN"), "{preview}");
+    app.assert_refused(&app.accept_new(nul, "Ann").await, "INVALID_TOKEN", before).await;
+    let account = app.gql(Some(&admin.token), "query($id: ID!) { account(id: $id) { id } }", json!({ "id": nul })).await;
+    assert_invalid(&app, &account, "id", before).await;
+    let invite = app.invite(&admin.token, nul, "grace@example.com", "GUEST").await;
+    assert_invalid(&app, &invite, "accountId", before).await;
+    // A password is hashed, never stored as text: NUL in it is just a character.
+    let input = json!({ "email": "ann@example.com", "password": "pass\u{0}word!", "displayName": "Ann", "accountName": "Ann's" });
+    let signed = app.gql(None, "mutation($input: SignUpInput!) { signUp(input: $input) { token } }", json!({ "input": input })).await;
+    assert!(signed.get("errors").is_none(), "{signed}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn names_are_stored_nfc_and_trimmed_and_the_preview_shows_them_so() {
     let app = spawn_app().await;
     // "e" + COMBINING ACUTE ACCENT, padded with an ideographic space and a no-break space.
