@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use futures::StreamExt;
 use roster_api::clock::SystemClock;
 use roster_api::config::parse_duration;
+use roster_api::secret::check_secret;
 use roster_api::{Application, Config, DatabaseSettings, Settings};
 use roster_projections::{rebuild, Projection, Projector};
 use roster_store::{db, reader, EventFilter};
@@ -53,13 +54,15 @@ struct ServeArgs {
     /// Base URL of invite links (`<public url>/invite/<token>`); default `http://<bind>`.
     #[arg(long, env = "ROSTER_PUBLIC_URL")]
     public_url: Option<String>,
-    /// Secret that signs session tokens. Required unless --dev.
+    /// Secret that signs session tokens: at least 32 random bytes (e.g. `openssl rand -base64
+    /// 32`; weak values are refused). Required unless --dev.
     #[arg(long, env = "ROSTER_JWT_SECRET", hide_env_values = true)]
     jwt_secret: Option<String>,
     /// How long invitations stay acceptable, e.g. 7d, 12h, 30m.
     #[arg(long, env = "ROSTER_INVITE_TTL", default_value = "7d", value_parser = parse_duration)]
     invite_ttl: std::time::Duration,
-    /// Bearer token that may read every account's events.
+    /// Bearer token that may read every account's events: at least 32 random bytes, as
+    /// ROSTER_JWT_SECRET.
     #[arg(long, env = "ROSTER_OPERATOR_TOKEN", hide_env_values = true)]
     operator_token: Option<String>,
     /// Development mode: without ROSTER_JWT_SECRET, sign sessions with a random secret
@@ -148,8 +151,12 @@ async fn main() -> Result<()> {
 impl ServeArgs {
     /// The typed settings these flags and variables describe.
     fn settings(self) -> Result<Settings> {
+        // Refused before anything starts: a weak secret lets anyone sign an Admin session.
         let jwt_secret = match (self.jwt_secret, self.dev) {
-            (Some(secret), _) if !secret.is_empty() => secret,
+            (Some(secret), _) if !secret.is_empty() => {
+                check_secret("ROSTER_JWT_SECRET", &secret).map_err(anyhow::Error::msg)?;
+                secret
+            }
             (_, true) => {
                 tracing::warn!("--dev: signing sessions with a random secret; set ROSTER_JWT_SECRET to keep them across restarts");
                 let mut bytes = [0u8; 32];
@@ -162,6 +169,9 @@ impl ServeArgs {
         let mut config = Config::new(public_url, jwt_secret);
         config.invite_ttl = self.invite_ttl;
         config.operator_token = self.operator_token.filter(|t| !t.is_empty());
+        if let Some(token) = &config.operator_token {
+            check_secret("ROSTER_OPERATOR_TOKEN", token).map_err(anyhow::Error::msg)?;
+        }
         Ok(Settings { database: DatabaseSettings::new(self.db.database_url), bind: self.bind, config })
     }
 }

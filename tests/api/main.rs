@@ -6,6 +6,7 @@ mod errors;
 mod event_log;
 mod group_commit;
 mod helpers;
+mod hygiene;
 mod invite_journey;
 mod live_feed;
 mod membership;

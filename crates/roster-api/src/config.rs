@@ -49,24 +49,32 @@ impl Config {
     }
 }
 
-/// Parses a duration such as `7d`, `12h`, `30m`, `45s` or a bare number of seconds.
+/// Longest duration [`parse_duration`] accepts: ten years, far beyond any sensible invitation
+/// lifetime, and well inside what dates can be added to without overflowing.
+pub const MAX_DURATION: Duration = Duration::from_secs(3650 * 86_400);
+
+/// Parses a duration such as `7d`, `12h`, `30m`, `45s` or a bare number of seconds, at most
+/// [`MAX_DURATION`] (`3650d`).
 ///
-/// Errors: a message naming the accepted forms, for an empty, zero, negative or unknown value.
+/// Errors: a message naming the accepted forms, for an empty, zero, negative, unknown or too
+/// large value (never an overflow).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
     let n: u64 = number.parse().map_err(|_| format!("invalid duration {text:?}: use e.g. 7d, 12h, 30m, 45s"))?;
-    let seconds = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
+    let unit_seconds = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
         _ => return Err(format!("invalid duration unit in {text:?}: use d, h, m or s")),
     };
-    if seconds == 0 {
-        return Err("duration must be positive".to_string());
+    let seconds = n.checked_mul(unit_seconds).filter(|s| *s <= MAX_DURATION.as_secs());
+    match seconds {
+        Some(0) => Err("duration must be positive".to_string()),
+        Some(seconds) => Ok(Duration::from_secs(seconds)),
+        None => Err(format!("duration {text:?} is too long: at most 3650d")),
     }
-    Ok(Duration::from_secs(seconds))
 }
 
 #[cfg(test)]
@@ -78,7 +86,8 @@ mod tests {
         assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(604_800));
         assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
-        for bad in ["", "0", "-1d", "7w", "d"] {
+        assert_eq!(parse_duration("3650d").unwrap(), MAX_DURATION);
+        for bad in ["", "0", "-1d", "7w", "d", "3651d", "213503982334602d", "99999999999999999999"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }

@@ -1,37 +1,50 @@
 //! Normalised email addresses.
 
+use crate::text::check_characters;
 use crate::DomainError;
+use idna::uts46::{AsciiDenyList, Hyphens, Uts46};
 use serde::{Deserialize, Serialize};
+use unicode_normalization::UnicodeNormalization;
 
 /// Longest address accepted, in characters (RFC 5321's path limit, as `domain-rules.md` says).
 pub const MAX_EMAIL_LEN: usize = 254;
 
-/// An email address that is trimmed, lower-cased, at most [`MAX_EMAIL_LEN`] characters and valid
-/// per the `email_address` crate (RFC 5322 addr-spec; rule "Email" of `domain-rules.md`).
+/// An email address that is trimmed, lower-cased, in Unicode NFC, at most [`MAX_EMAIL_LEN`]
+/// characters and valid per the `email_address` crate (RFC 5322 addr-spec; rule "Email" of
+/// `domain-rules.md`), whose domain is a valid internationalised domain name per the `idna`
+/// crate (UTS #46 with the STD3 rules, hyphen and DNS length checks) and is kept in its UTS #46
+/// Unicode form when it is not ASCII (so `ＡＤＡ.example` and `ada.example` are one domain).
+///
+/// Deserialising does not check: stored addresses are facts, parsed when they were new.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Email(String);
 
 impl Email {
-    /// Normalises and validates `raw`.
+    /// Normalises and validates `raw`: trim, lower-case, NFC (so that `é` typed as one or two
+    /// code points is one address), no control or bidi characters, then the checks above.
     ///
     /// Errors: [`DomainError::Validation`] with field `"email"` when the address is invalid.
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
-        let email = raw.trim().to_lowercase();
+        let email: String = raw.trim().to_lowercase().nfc().collect();
+        check_characters(&email, "email")?;
+        let too_long = || DomainError::validation("email", format!("must be at most {MAX_EMAIL_LEN} characters"));
         if email.chars().count() > MAX_EMAIL_LEN {
-            return Err(DomainError::validation(
-                "email",
-                format!("must be at most {MAX_EMAIL_LEN} characters"),
-            ));
+            return Err(too_long());
         }
+        let invalid = || DomainError::validation("email", "is not a valid email address");
         // The crate accepts display-name forms such as `A <a@b.c>`; only a bare addr-spec is
         // an address a person types into an invite box.
         match email.parse::<email_address::EmailAddress>() {
-            Ok(parsed) if parsed.as_str() == email && !email.contains(['<', '>', ' ']) => {
-                Ok(Self(email))
-            }
-            _ => Err(DomainError::validation("email", "is not a valid email address")),
+            Ok(parsed) if parsed.as_str() == email && !email.contains(['<', '>', ' ']) => {}
+            _ => return Err(invalid()),
         }
+        let (local, domain) = email.rsplit_once('@').ok_or_else(invalid)?;
+        let email = format!("{local}@{}", idn_domain(domain).ok_or_else(invalid)?);
+        if email.chars().count() > MAX_EMAIL_LEN {
+            return Err(too_long());
+        }
+        Ok(Self(email))
     }
 
     /// The normalised address.
@@ -44,6 +57,18 @@ impl std::fmt::Display for Email {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// The domain as stored, or `None` when it is not a valid domain name: ASCII domains as typed
+/// (already lower-cased; `xn--` labels stay as they are), others in their UTS #46 Unicode form.
+/// Domain literals such as `[192.0.2.1]` are refused: an invitee has a named domain.
+fn idn_domain(domain: &str) -> Option<String> {
+    idna::domain_to_ascii_strict(domain).ok()?;
+    if domain.is_ascii() {
+        return Some(domain.to_string());
+    }
+    let (unicode, result) = Uts46::new().to_unicode(domain.as_bytes(), AsciiDenyList::STD3, Hyphens::Check);
+    result.ok().map(|()| unicode.into_owned())
 }
 
 #[cfg(test)]
@@ -61,6 +86,35 @@ mod tests {
             let err = Email::parse(bad).unwrap_err();
             assert_eq!(err.code(), "VALIDATION", "{bad:?}");
             assert!(matches!(err, DomainError::Validation { ref field, .. } if field == "email"));
+        }
+    }
+
+    #[test]
+    fn email_is_nfc_normalised() {
+        // "e" + COMBINING ACUTE ACCENT and the precomposed "é" are one address.
+        let decomposed = Email::parse("Rene\u{301}e@Example.com").unwrap();
+        assert_eq!(decomposed, Email::parse("ren\u{e9}e@example.com").unwrap());
+        assert_eq!(decomposed.as_str(), "ren\u{e9}e@example.com");
+    }
+
+    #[test]
+    fn email_domain_is_checked_as_an_internationalised_domain_name() {
+        assert_eq!(Email::parse("ada@B\u{fc}cher.de").unwrap().as_str(), "ada@b\u{fc}cher.de");
+        assert_eq!(Email::parse("ada@xn--bcher-kva.de").unwrap().as_str(), "ada@xn--bcher-kva.de");
+        // Full-width letters map to their ASCII forms (UTS #46).
+        assert_eq!(Email::parse("ada@\u{ff45}xample.com").unwrap().as_str(), "ada@example.com");
+        let label = "a".repeat(64);
+        for bad in ["ada@-example.com", "ada@exa_mple.com", "ada@[192.0.2.1]", &format!("ada@{label}.com"), "ada@xn--a.com"] {
+            let err = Email::parse(bad).unwrap_err();
+            assert!(matches!(err, DomainError::Validation { ref field, .. } if field == "email"), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn email_refuses_control_and_bidi_characters() {
+        for bad in ["ann\u{0}lee@example.com", "ann@exa\nmple.com", "\"a\u{7}\"@example.com", "ada\u{202e}@example.com"] {
+            let err = Email::parse(bad).unwrap_err();
+            assert!(matches!(err, DomainError::Validation { ref field, .. } if field == "email"), "{bad:?}");
         }
     }
 

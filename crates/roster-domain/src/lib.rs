@@ -28,6 +28,7 @@ pub mod metadata;
 pub mod password;
 pub mod permission;
 pub mod role;
+pub mod text;
 pub mod time;
 pub mod token;
 pub mod user;
@@ -40,21 +41,7 @@ pub use id::{AccountId, InvitationId, UserId};
 pub use metadata::EventMetadata;
 pub use permission::{permission_matrix_markdown, Access, Permission};
 pub use role::Role;
+pub use text::Text;
 pub use time::rfc3339;
 pub use token::{InviteToken, TokenDigest};
 pub use user::{User, UserCommand, UserEvent};
-
-/// Trims `raw` and checks that it holds between 1 and `max` characters (Unicode scalar values).
-///
-/// Errors: [`DomainError::Validation`] naming `field` when the trimmed text is empty or too long.
-pub fn bounded_text(raw: &str, field: &str, max: usize) -> Result<String, DomainError> {
-    let text = raw.trim();
-    let len = text.chars().count();
-    if len == 0 || len > max {
-        return Err(DomainError::validation(
-            field,
-            format!("must be 1 to {max} characters"),
-        ));
-    }
-    Ok(text.to_string())
-}

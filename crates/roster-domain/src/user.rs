@@ -2,7 +2,7 @@
 //! credentials table, outside the event log (rule "Events").
 
 use crate::aggregate::{self, Decide};
-use crate::{bounded_text, DomainError, Email};
+use crate::{DomainError, Email, Text};
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
@@ -16,11 +16,12 @@ pub const MAX_DISPLAY_NAME_LEN: usize = 100;
 pub enum UserCommand {
     /// Registers a new user; emits `UserRegistered`. Email uniqueness is guarded by the store's
     /// credentials table. Refused with `VALIDATION` (`email` if this user is already registered;
-    /// `displayName` if not 1–100 characters).
+    /// `displayName` unless a clean [`Text`] of 1–100 characters).
     Register {
         /// The user's normalised email; for an invitee, the invited email.
         email: Email,
-        /// Display name; trimmed, 1–100 characters ([`MAX_DISPLAY_NAME_LEN`], rule "Accept").
+        /// Display name as typed; parsed by `decide` as a [`Text`] of 1–100 characters
+        /// ([`MAX_DISPLAY_NAME_LEN`], rule "Accept"; NFC, trimmed, no control or bidi characters).
         display_name: String,
         /// Current UTC instant; becomes `registered_at`.
         now: DateTime<Utc>,
@@ -63,7 +64,8 @@ pub struct User {
 impl Decide for User {
     /// Decides `command`: the events to append, or why not.
     ///
-    /// Errors: `VALIDATION` (`displayName`) for a name outside 1–100 characters after trimming;
+    /// Errors: `VALIDATION` (`displayName`) for a name that is not a clean [`Text`] of 1–100
+    /// characters (control or bidi characters, blank, too long);
     /// `VALIDATION` (`email`) when this user is already registered.
     fn decide(&self, command: UserCommand) -> Result<Vec<UserEvent>, DomainError> {
         match command {
@@ -71,7 +73,7 @@ impl Decide for User {
                 if self.email.is_some() {
                     return Err(DomainError::validation("email", "user already registered"));
                 }
-                let display_name = bounded_text(&display_name, "displayName", MAX_DISPLAY_NAME_LEN)?;
+                let display_name = Text::parse(&display_name, "displayName", MAX_DISPLAY_NAME_LEN)?.into_string();
                 Ok(vec![UserEvent::UserRegistered { email, display_name, registered_at: now }])
             }
         }

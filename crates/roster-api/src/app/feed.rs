@@ -7,7 +7,7 @@ use super::{AccountView, App, RequestContext};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use futures::{Stream, StreamExt};
-use roster_domain::{AccountId, DomainError, UserId};
+use roster_domain::{AccountId, DomainError, Text, UserId};
 use roster_projections::queries::{self, AuditRow};
 use roster_store::{reader, EventFilter, StoredEvent};
 
@@ -101,13 +101,13 @@ impl App {
     }
 
     /// `Account.auditLog`: a page of the account's audit log in position order, optionally one
-    /// `action` only; and the filtered total.
+    /// `action` only (parsed by the caller); and the filtered total.
     ///
     /// Errors: `FORBIDDEN` when the viewer's role may not read the audit log.
-    pub async fn audit_log(&self, account: &AccountView, action: Option<&str>, offset: i64, limit: i64) -> ApiResult<(Vec<AuditRow>, i64)> {
+    pub async fn audit_log(&self, account: &AccountView, action: Option<&Text>, offset: i64, limit: i64) -> ApiResult<(Vec<AuditRow>, i64)> {
         if !account.viewer_role.may_read_audit_log() {
             return Err(DomainError::Forbidden.into());
         }
-        Ok(queries::audit_log(&self.0.pool, account.row.id, action, offset, limit).await?)
+        Ok(queries::audit_log(&self.0.pool, account.row.id, action.map(Text::as_str), offset, limit).await?)
     }
 }

@@ -1,6 +1,11 @@
 //! Relay connections: `edges { cursor node }`, `nodes`, `pageInfo`, `totalCount`.
 //! `first` defaults to 50 and is capped at 500 (contract, "Connections"). List cursors are the
-//! item's offset in the list; event and audit cursors are global positions.
+//! item's offset in the list; event cursors are global positions.
+//!
+//! Every connection resolver reads its paging arguments through [`PageArgs`] (or [`Cursor`] and
+//! [`PageSize`] alone), so that no argument reaches the application or SQL unchecked: a cursor
+//! beyond what a list can hold once answered `INTERNAL` after wrapping to a negative `OFFSET`
+//! (issue 10). Whatever the read models' paging becomes, cursors are checked here first.
 
 use crate::error::ApiError;
 use async_graphql::connection::{Connection, Edge};
@@ -10,6 +15,9 @@ use async_graphql::{OutputType, SimpleObject};
 pub const DEFAULT_FIRST: i64 = 50;
 /// Largest page size; larger requests are capped.
 pub const MAX_FIRST: i64 = 500;
+/// Largest cursor: one less than `i64::MAX`, so that the offset or position after it still
+/// fits the `BIGINT` it is compared with.
+pub const MAX_CURSOR: i64 = i64::MAX - 1;
 
 /// The extra field every connection has.
 #[derive(SimpleObject)]
@@ -21,37 +29,135 @@ pub struct TotalCount {
 /// A Relay connection with `totalCount`.
 pub type Page<T> = Connection<String, T, TotalCount>;
 
-/// Checks `first` (default 50, capped at 500).
-///
-/// Errors: `VALIDATION` on `first` for a negative value.
-pub fn page_size(first: Option<i32>) -> Result<i64, ApiError> {
-    match first {
-        None => Ok(DEFAULT_FIRST),
-        Some(n) if n < 0 => Err(ApiError::validation("first", "must not be negative")),
-        Some(n) => Ok(i64::from(n).min(MAX_FIRST)),
+/// A checked page size (`first`): 0 to [`MAX_FIRST`]; [`DEFAULT_FIRST`] when absent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageSize(i64);
+
+impl PageSize {
+    /// Reads `first`: absent is [`DEFAULT_FIRST`], above [`MAX_FIRST`] is capped (contract).
+    /// GraphQL's `Int` already refuses values outside 32 bits (answered `VALIDATION` by `http`).
+    ///
+    /// Errors: `VALIDATION` on `first` for a negative value.
+    pub fn parse(first: Option<i32>) -> Result<Self, ApiError> {
+        match first {
+            None => Ok(Self(DEFAULT_FIRST)),
+            Some(n) if n < 0 => Err(ApiError::validation("first", "must not be negative")),
+            Some(n) => Ok(Self(i64::from(n).min(MAX_FIRST))),
+        }
+    }
+
+    /// The number of items to return.
+    pub fn get(self) -> i64 {
+        self.0
     }
 }
 
-/// Reads an `after` cursor as a non-negative number (offset or position); none is `None`.
-///
-/// Errors: `VALIDATION` on `after` for anything else.
-pub fn cursor(after: Option<&str>) -> Result<Option<i64>, ApiError> {
-    after
-        .map(|a| a.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| ApiError::validation("after", "is not a valid cursor")))
-        .transpose()
+/// A checked cursor: a decimal string of ASCII digits (no sign, no space) naming a number from
+/// 0 to [`MAX_CURSOR`] — an offset in a list, or a global event position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor(i64);
+
+impl Cursor {
+    /// Parses the cursor argument `field` (e.g. `after`).
+    ///
+    /// Errors: `VALIDATION` on `field` for anything but digits, or a number above [`MAX_CURSOR`].
+    pub fn parse(raw: &str, field: &str) -> Result<Self, ApiError> {
+        let invalid = || ApiError::validation(field, "is not a valid cursor: use a cursor from a previous page");
+        if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid());
+        }
+        match raw.parse::<i64>() {
+            Ok(n) if n <= MAX_CURSOR => Ok(Self(n)),
+            _ => Err(invalid()),
+        }
+    }
+
+    /// Parses an optional cursor argument; absent is `None`.
+    ///
+    /// Errors: as [`Cursor::parse`].
+    pub fn parse_optional(raw: Option<&str>, field: &str) -> Result<Option<Self>, ApiError> {
+        raw.map(|raw| Self::parse(raw, field)).transpose()
+    }
+
+    /// The number the cursor names.
+    pub fn get(self) -> i64 {
+        self.0
+    }
+
+    /// The offset or position just after this cursor; cannot overflow (see [`MAX_CURSOR`]).
+    pub fn next(self) -> i64 {
+        self.0 + 1
+    }
 }
 
-/// Offset and limit for a list paged by offset cursors.
-pub fn offset_page(first: Option<i32>, after: Option<String>) -> Result<(i64, i64), ApiError> {
-    let limit = page_size(first)?;
-    let offset = cursor(after.as_deref())?.map_or(0, |last| last + 1);
-    Ok((offset, limit))
+/// The checked paging arguments of a connection: `first` and `after`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageArgs {
+    /// How many items to return.
+    pub first: PageSize,
+    /// The cursor of the last item already seen, if any.
+    pub after: Option<Cursor>,
+}
+
+impl PageArgs {
+    /// Checks `first` and `after`.
+    ///
+    /// Errors: `VALIDATION` on `first` or `after`, as [`PageSize::parse`] and [`Cursor::parse`].
+    pub fn parse(first: Option<i32>, after: Option<&str>) -> Result<Self, ApiError> {
+        Ok(Self { first: PageSize::parse(first)?, after: Cursor::parse_optional(after, "after")? })
+    }
+
+    /// Offset of the first item of the page in a list paged by offset cursors.
+    pub fn offset(&self) -> i64 {
+        self.after.map_or(0, Cursor::next)
+    }
+
+    /// How many items to return.
+    pub fn limit(&self) -> i64 {
+        self.first.get()
+    }
 }
 
 /// A page of `items` that start at `offset` in a list of `total`.
 pub fn offset_connection<T: OutputType>(items: Vec<T>, offset: i64, total: i64) -> Page<T> {
-    let end = offset + items.len() as i64;
+    let end = offset.saturating_add(items.len() as i64);
     let mut page = Connection::with_additional_fields(offset > 0, end < total, TotalCount { total_count: total });
-    page.edges.extend(items.into_iter().enumerate().map(|(i, item)| Edge::new((offset + i as i64).to_string(), item)));
+    page.edges.extend(items.into_iter().enumerate().map(|(i, item)| Edge::new(offset.saturating_add(i as i64).to_string(), item)));
     page
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(err: ApiError) -> String {
+        match err {
+            ApiError::Domain(roster_domain::DomainError::Validation { field, .. }) => field,
+            other => panic!("not a validation error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn cursors_are_digits_within_range() {
+        assert_eq!(Cursor::parse("0", "after").unwrap().get(), 0);
+        assert_eq!(Cursor::parse("9223372036854775806", "after").unwrap().next(), i64::MAX);
+        for bad in ["", "-1", "+1", " 1", "1 ", "1e3", "0x10", "9223372036854775807", "99999999999999999999", "١"] {
+            assert_eq!(field(Cursor::parse(bad, "after").unwrap_err()), "after", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn page_size_defaults_caps_and_refuses_negatives() {
+        assert_eq!(PageSize::parse(None).unwrap().get(), DEFAULT_FIRST);
+        assert_eq!(PageSize::parse(Some(0)).unwrap().get(), 0);
+        assert_eq!(PageSize::parse(Some(i32::MAX)).unwrap().get(), MAX_FIRST);
+        assert_eq!(field(PageSize::parse(Some(i32::MIN)).unwrap_err()), "first");
+    }
+
+    #[test]
+    fn page_args_give_the_offset_after_the_cursor() {
+        let args = PageArgs::parse(Some(10), Some("4")).unwrap();
+        assert_eq!((args.offset(), args.limit()), (5, 10));
+        assert_eq!(PageArgs::parse(None, None).unwrap().offset(), 0);
+    }
 }

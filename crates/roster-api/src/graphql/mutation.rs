@@ -10,12 +10,13 @@ pub struct MutationRoot;
 
 #[derive(InputObject)]
 pub struct SignUpInput {
+    /// Trimmed, lower-cased, NFC; a valid address with an IDNA-valid domain (docs/inputs.md).
     pub email: String,
     /// 8 to 128 characters.
     pub password: String,
-    /// 1 to 100 characters after trimming.
+    /// 1 to 100 characters after NFC and trimming; no control or bidi characters (docs/inputs.md).
     pub display_name: String,
-    /// 1 to 100 characters after trimming.
+    /// 1 to 100 characters after NFC and trimming; no control or bidi characters (docs/inputs.md).
     pub account_name: String,
 }
 
@@ -27,6 +28,7 @@ pub struct LogInInput {
 
 #[derive(InputObject)]
 pub struct CreateAccountInput {
+    /// 1 to 100 characters after NFC and trimming; no control or bidi characters (docs/inputs.md).
     pub name: String,
 }
 
@@ -51,6 +53,7 @@ pub struct CancelInviteInput {
 #[derive(InputObject)]
 pub struct AcceptInviteInput {
     pub token: String,
+    /// 1 to 100 characters after NFC and trimming; no control or bidi characters (docs/inputs.md).
     pub display_name: Option<String>,
     pub password: Option<String>,
 }

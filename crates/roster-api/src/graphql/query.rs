@@ -1,6 +1,6 @@
 //! `Query`. Each resolver makes one call to the application layer (`crate::app`).
 
-use super::connection::{cursor, page_size, Page, TotalCount};
+use super::connection::{PageArgs, Page, TotalCount};
 use super::types::{Account, Event, InvitationPreview, RoleInfo, User, Viewer};
 use super::{parse_id, run};
 use async_graphql::connection::{Connection, Edge};
@@ -48,7 +48,8 @@ impl QueryRoot {
     async fn events(&self, ctx: &Context<'_>, after: Option<String>, first: Option<i32>, account_id: Option<ID>) -> Result<Page<Event>> {
         run(ctx, |app, req| async move {
             let account_id = account_id.map(|id| parse_id(&id, "accountId")).transpose()?;
-            let (limit, after) = (page_size(first)?, cursor(after.as_deref())?.unwrap_or(0));
+            let page = PageArgs::parse(first, after.as_deref())?;
+            let (limit, after) = (page.limit(), page.after.map_or(0, |c| c.get()));
             let page = app.events(req, account_id, after, limit).await?;
             let mut connection = Connection::with_additional_fields(after > 0, page.has_next, TotalCount { total_count: page.total });
             connection.edges.extend(page.events.into_iter().map(|e| Edge::new(e.position.to_string(), Event(e))));

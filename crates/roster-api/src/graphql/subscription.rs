@@ -1,6 +1,6 @@
 //! `Subscription`.
 
-use super::connection::cursor;
+use super::connection::Cursor;
 use super::types::Event;
 use super::{env, gql_err, parse_id};
 use async_graphql::{Context, Result, Subscription, ID};
@@ -20,7 +20,7 @@ impl SubscriptionRoot {
         let (app, req) = env(ctx);
         let start = async {
             let account_id = account_id.map(|id| parse_id(&id, "accountId")).transpose()?;
-            app.follow(req, account_id, cursor(after.as_deref())?.unwrap_or(0)).await
+            app.follow(req, account_id, Cursor::parse_optional(after.as_deref(), "after")?.map_or(0, Cursor::get)).await
         };
         let events = start.await.map_err(|e| gql_err(ctx, e))?;
         let request_id = req.request_id.clone();

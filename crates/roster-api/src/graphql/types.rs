@@ -1,6 +1,6 @@
 //! GraphQL object types.
 
-use super::connection::{offset_connection, offset_page, Page};
+use super::connection::{offset_connection, PageArgs, Page};
 use super::run;
 use crate::app::{AccountView, InvitationView, InviteIssued, PreviewView, SessionView};
 use async_graphql::{Context, Enum, Json, Object, Result, SimpleObject, ID};
@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use roster_projections::queries::{AuditRow, MemberRow, UserRow};
 use roster_store::StoredEvent;
 use roster_domain::Permission as Feature;
-use roster_domain::{Role, UserId};
+use roster_domain::text::{MAX_ACTION_LEN, MAX_SEARCH_LEN};
+use roster_domain::{Role, Text, UserId};
 
 /// A member's role in an account.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -92,33 +93,42 @@ impl Account {
     }
 
     /// Members by join time; `role` filters by role, `search` by email or name (substring,
-    /// case-insensitive).
+    /// case-insensitive; a clean text of at most 254 characters, blank for none).
+    ///
+    /// Errors: `VALIDATION` on `first`, `after` or `search` (control or bidi characters, too long).
     async fn members(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>, role: Option<GqlRole>, search: Option<String>) -> Result<Page<Member>> {
         run(ctx, |app, _| async move {
-            let (offset, limit) = offset_page(first, after)?;
-            let (rows, total) = app.members(&self.0, role.map(Into::into), search.as_deref(), offset, limit).await?;
-            Ok(offset_connection(rows.into_iter().map(Member::from).collect(), offset, total))
+            let page = PageArgs::parse(first, after.as_deref())?;
+            let search = Text::parse_filter(search.as_deref(), "search", MAX_SEARCH_LEN)?;
+            let (rows, total) = app.members(&self.0, role.map(Into::into), search.as_ref(), page.offset(), page.limit()).await?;
+            Ok(offset_connection(rows.into_iter().map(Member::from).collect(), page.offset(), total))
         })
         .await
     }
 
     /// Invitations, newest first; `status` filters by the status at the time of the query.
+    ///
+    /// Errors: `VALIDATION` on `first` or `after`.
     async fn invitations(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>, status: Option<GqlInvitationStatus>) -> Result<Page<Invitation>> {
         run(ctx, |app, _| async move {
-            let (offset, limit) = offset_page(first, after)?;
-            let (rows, total) = app.invitations(&self.0, status.map(Into::into), offset, limit).await?;
-            Ok(offset_connection(rows.into_iter().map(Invitation).collect(), offset, total))
+            let page = PageArgs::parse(first, after.as_deref())?;
+            let (rows, total) = app.invitations(&self.0, status.map(Into::into), page.offset(), page.limit()).await?;
+            Ok(offset_connection(rows.into_iter().map(Invitation).collect(), page.offset(), total))
         })
         .await
     }
 
     /// The account's audit log, oldest first (Admins only: `FORBIDDEN` otherwise). `action`
-    /// filters by action, e.g. `member.role_changed`.
+    /// filters by action, e.g. `member.role_changed` (a clean text of at most 100 characters,
+    /// blank for none).
+    ///
+    /// Errors: `FORBIDDEN`; `VALIDATION` on `first`, `after` or `action`.
     async fn audit_log(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>, action: Option<String>) -> Result<Page<AuditEntry>> {
         run(ctx, |app, _| async move {
-            let (offset, limit) = offset_page(first, after)?;
-            let (rows, total) = app.audit_log(&self.0, action.as_deref(), offset, limit).await?;
-            Ok(offset_connection(rows.into_iter().map(AuditEntry).collect(), offset, total))
+            let page = PageArgs::parse(first, after.as_deref())?;
+            let action = Text::parse_filter(action.as_deref(), "action", MAX_ACTION_LEN)?;
+            let (rows, total) = app.audit_log(&self.0, action.as_ref(), page.offset(), page.limit()).await?;
+            Ok(offset_connection(rows.into_iter().map(AuditEntry).collect(), page.offset(), total))
         })
         .await
     }

@@ -18,9 +18,10 @@ pub struct UserRef {
 #[derive(Debug, Clone, PartialEq)]
 pub enum AccountCommand {
     /// Opens the account with `founder` as its only Admin (sign-up, `createAccount`). Refused with
-    /// `VALIDATION` (`accountId` if it already exists; `name` if not 1–100 characters).
+    /// `VALIDATION` (`accountId` if it already exists; `name` unless a clean [`Text`](crate::Text) of 1–100 characters).
     Create {
-        /// Account name; trimmed, 1–100 characters ([`MAX_ACCOUNT_NAME_LEN`](super::MAX_ACCOUNT_NAME_LEN)).
+        /// Account name as typed; parsed by `decide` as a [`Text`](crate::Text) of 1–100 characters
+        /// ([`MAX_ACCOUNT_NAME_LEN`](super::MAX_ACCOUNT_NAME_LEN); NFC, trimmed, no control or bidi characters).
         name: String,
         /// The user who opens the account and becomes its only Admin.
         founder: UserRef,

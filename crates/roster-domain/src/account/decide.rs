@@ -8,7 +8,7 @@ use super::{
     Account, AccountCommand, AccountEvent, Invitation, InvitationStatus, Member,
     MAX_ACCOUNT_NAME_LEN, REASON_CANCELLED, REASON_INVITER_REMOVED,
 };
-use crate::{bounded_text, Decide, DomainError, Email, InvitationId, Permission, Role, UserId};
+use crate::{Decide, DomainError, Email, InvitationId, Permission, Role, Text, UserId};
 use chrono::{DateTime, Utc};
 
 impl Account {
@@ -96,7 +96,7 @@ impl Decide for Account {
                 if self.created {
                     return Err(DomainError::validation("accountId", "account already exists"));
                 }
-                let name = bounded_text(&name, "name", MAX_ACCOUNT_NAME_LEN)?;
+                let name = Text::parse(&name, "name", MAX_ACCOUNT_NAME_LEN)?.into_string();
                 Ok(vec![
                     E::AccountCreated { name, created_by: founder.id, created_at: now },
                     E::MemberJoined {
