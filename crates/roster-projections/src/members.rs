@@ -7,7 +7,7 @@
 //! the same outcome as one statement per event, errors included: the `INSERT` still fails when
 //! a member joins whom the table already holds.
 
-use crate::{unzip4, Stop};
+use crate::{counted, unzip4, Stop};
 use chrono::{DateTime, Utc};
 use roster_domain::{AccountEvent, AccountId, Role, UserEvent, UserId};
 use roster_store::reader::RawEvent;
@@ -163,21 +163,31 @@ pub(crate) async fn apply(conn: &mut PgConnection, events: &[RawEvent]) -> Resul
         }
     }
     if !updates.0.is_empty() {
-        sqlx::query(
-            "UPDATE members m SET role = u.role
-               FROM UNNEST($1::uuid[], $2::uuid[], $3::text[]) AS u(account_id, user_id, role)
-              WHERE m.account_id = u.account_id AND m.user_id = u.user_id",
-        )
+        // `old` is the statement's snapshot of the row: the role before the update.
+        sqlx::query(&counted(
+            "upd AS (UPDATE members m SET role = u.role
+                       FROM UNNEST($1::uuid[], $2::uuid[], $3::text[]) AS u(account_id, user_id, role), members old
+                      WHERE m.account_id = u.account_id AND m.user_id = u.user_id
+                        AND old.account_id = m.account_id AND old.user_id = m.user_id
+                  RETURNING m.account_id, old.role AS old_role, m.role AS new_role),
+             changes(account_id, k, d) AS (SELECT account_id, old_role, -1 FROM upd UNION ALL SELECT account_id, new_role, 1 FROM upd)",
+            "member_counts",
+            "role",
+        ))
         .bind(updates.0).bind(updates.1).bind(updates.2)
         .execute(&mut *conn)
         .await?;
     }
     delete(conn, pre_deletes).await?;
     if !inserts.0.is_empty() {
-        sqlx::query(
-            "INSERT INTO members (account_id, user_id, email, role, joined_at)
-             SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[])",
-        )
+        sqlx::query(&counted(
+            "ins AS (INSERT INTO members (account_id, user_id, email, role, joined_at)
+                     SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[])
+                     RETURNING account_id, role),
+             changes(account_id, k, d) AS (SELECT account_id, role, 1 FROM ins)",
+            "member_counts",
+            "role",
+        ))
         .bind(inserts.0).bind(inserts.1).bind(inserts.2).bind(inserts.3).bind(inserts.4)
         .execute(&mut *conn)
         .await?;
@@ -190,7 +200,12 @@ async fn delete(conn: &mut PgConnection, (accounts, users): (Vec<AccountId>, Vec
     if accounts.is_empty() {
         return Ok(());
     }
-    sqlx::query("DELETE FROM members WHERE (account_id, user_id) IN (SELECT * FROM UNNEST($1::uuid[], $2::uuid[]))")
+    sqlx::query(&counted(
+        "del AS (DELETE FROM members WHERE (account_id, user_id) IN (SELECT * FROM UNNEST($1::uuid[], $2::uuid[])) RETURNING account_id, role),
+         changes(account_id, k, d) AS (SELECT account_id, role, -1 FROM del)",
+        "member_counts",
+        "role",
+    ))
         .bind(accounts)
         .bind(users)
         .execute(conn)
