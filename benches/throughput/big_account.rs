@@ -43,6 +43,7 @@ fn seeded_email(domain: &str, n: u64) -> Email {
 
 /// Appends `members` joined members (`member00000@<domain>.example.com`, "Member 00000", …) (DEVELOPER, invited and accepted) and `pending` pending
 /// invitations to the stream of `account` after its `sequence`, as COPY rows.
+#[allow(clippy::too_many_arguments)] // the stream to append to and the two seed sizes, as named values
 fn seed_rows(out: &mut Vec<u8>, rng: &mut Rng, domain: &str, account: AccountId, admin: UserId, sequence: i64, members: u64, pending: u64) -> u64 {
     let now = Utc::now() - Days::minutes(5);
     let mut stream = (sequence, 0u64);
