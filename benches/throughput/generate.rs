@@ -67,7 +67,8 @@ pub fn sample_invitation(rng: &mut Rng) -> (serde_json::Value, serde_json::Value
     (serde_json::to_value(event).expect("json"), serde_json::to_value(metadata.to_map()).expect("json"))
 }
 
-fn metadata(actor: Option<UserId>, rng: &mut Rng, at: DateTime<Utc>) -> EventMetadata {
+/// The metadata the app writes for a command of `actor` at `at` (request id, IP, user agent).
+pub fn metadata(actor: Option<UserId>, rng: &mut Rng, at: DateTime<Utc>) -> EventMetadata {
     let mut m = EventMetadata::new(actor, rng.uuid().to_string(), at);
     m.ip = Some(format!("203.0.113.{}", rng.below(250) + 1));
     m.user_agent = Some("Mozilla/5.0 (X11; Linux x86_64; rv:145.0) Gecko/20100101 Firefox/145.0".into());
@@ -147,9 +148,9 @@ impl AccountWriter<'_> {
     }
 }
 
-/// One row in `COPY` text format: tab-separated, backslash escapes.
+/// One row of `COPY events (…)` in text format: tab-separated, backslash escapes.
 #[allow(clippy::too_many_arguments)] // the seven columns of the COPY, in order
-fn row(out: &mut Vec<u8>, aggregate_type: &str, aggregate_id: &str, sequence: i64, event_type: &str, version: &str, payload: &str, metadata: &str) {
+pub fn row(out: &mut Vec<u8>, aggregate_type: &str, aggregate_id: &str, sequence: i64, event_type: &str, version: &str, payload: &str, metadata: &str) {
     let _ = write!(out, "{aggregate_type}\t{aggregate_id}\t{sequence}\t{event_type}\t{version}\t");
     escape(out, payload);
     out.push(b'\t');

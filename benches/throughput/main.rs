@@ -8,6 +8,8 @@
 //! - [`commands`]: `inviteUser` through HTTP + GraphQL at 1, 4 and 16 clients;
 //! - [`log`]: a seeded log written with `COPY` ([`generate`]), then the `COPY … TO STDOUT` read
 //!   ceiling, catch-up reading, `roster events` and the rebuild of every projection;
+//! - [`big_account`]: commands and list reads on an account with N members and N invitations,
+//!   against a fresh account and a `SELECT 1` round trip;
 //! - [`report`]: the table on stdout and the same figures as JSON.
 //!
 //! `cargo bench --bench throughput` passes `--bench`: that selects the full run. Without it
@@ -15,6 +17,7 @@
 //! sizes against `DATABASE_URL` that panics when anything is broken.
 
 mod baseline;
+mod big_account;
 mod cluster;
 mod commands;
 mod generate;
@@ -42,6 +45,9 @@ struct Args {
     /// Accounts the command phases spread over.
     #[arg(long, default_value_t = 1_000)]
     accounts: usize,
+    /// Members (and as many pending invitations) seeded into the big account.
+    #[arg(long, default_value_t = 10_000)]
+    big_account: u64,
     /// Seconds each baseline concurrency level runs.
     #[arg(long, default_value_t = 5.0)]
     baseline_secs: f64,
@@ -68,6 +74,8 @@ pub struct Plan {
     pub commands: u64,
     /// Accounts signed up for the command phases.
     pub accounts: usize,
+    /// Members and pending invitations of the big account.
+    pub big_account: u64,
     /// Concurrency levels of the baseline and the command phases over many accounts.
     pub levels: Vec<usize>,
     /// Time per baseline level.
@@ -83,6 +91,7 @@ impl Plan {
             events: args.events,
             commands: args.commands,
             accounts: args.accounts.max(1),
+            big_account: args.big_account,
             levels: vec![1, 4, 16],
             baseline_time: Duration::from_secs_f64(args.baseline_secs),
             rebuild_timeout: Duration::from_secs(args.rebuild_timeout),
@@ -95,6 +104,7 @@ impl Plan {
             events: 400,
             commands: 6,
             accounts: 4,
+            big_account: 30,
             levels: vec![1, 2],
             baseline_time: Duration::from_millis(200),
             rebuild_timeout: Duration::from_secs(20),
@@ -176,6 +186,10 @@ async fn main() {
     let phases = commands::run(&url, &plan, started).await;
     figures.extend(commands::figures(&phases, &base));
     let rss_after_commands = peak_rss_mib();
+
+    let url = fresh_database(&admin_url, "big_account").await;
+    let big = big_account::run(&url, &plan, plan.big_account, started).await;
+    figures.extend(big.figures());
 
     let url = fresh_database(&admin_url, "log").await;
     let log = log::run(&url, &plan, started).await;

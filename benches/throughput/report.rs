@@ -113,6 +113,8 @@ pub struct Report {
     pub commands_per_phase: u64,
     /// Accounts signed up for the command phases.
     pub accounts: usize,
+    /// Members (and pending invitations) seeded into the big account.
+    pub big_account: u64,
     /// Wall time of the whole run, seconds.
     pub seconds: f64,
     /// The figures, in table order.
@@ -149,6 +151,7 @@ impl Report {
             events: plan.events,
             commands_per_phase: plan.commands,
             accounts: plan.accounts,
+            big_account: plan.big_account,
             seconds: elapsed.as_secs_f64(),
             figures,
             notes,

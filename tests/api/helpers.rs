@@ -22,7 +22,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub mod replica;
 
-pub const OPERATOR_TOKEN: &str = "operator-token-for-tests";
+pub const OPERATOR_TOKEN: &str = "Zq8Lw2Rt6Yp4Nx0Vc7Bm5Kj3Hg1Fd9SaQe2Wr6Ty4Ui8Op0";
 pub const PUBLIC_URL: &str = "https://roster.example.test";
 pub const PASSWORD: &str = "correct horse battery";
 

@@ -98,7 +98,9 @@ async fn history(pool: &PgPool) {
 }
 
 async fn reset(pool: &PgPool) {
-    sqlx::query("TRUNCATE users, accounts, members, invitations, audit_log").execute(pool).await.unwrap();
+    // Every projection's tables, counters included.
+    let tables: Vec<&str> = roster_projections::Projection::ALL.iter().flat_map(|p| p.tables().iter().copied()).collect();
+    sqlx::query(&format!("TRUNCATE {}", tables.join(", "))).execute(pool).await.unwrap();
     sqlx::query("UPDATE projection_checkpoints SET position = 0").execute(pool).await.unwrap();
 }
 

@@ -19,6 +19,23 @@ pub(crate) struct Load {
     pub rows: Rows,
 }
 
+impl Load {
+    /// The load of a per-account counter table (`member_counts`, `invitation_counts`):
+    /// `(account_id, {key}, n)` for every non-zero count of the rows a rebuild loads, so the
+    /// counters start equal to the rows, as the live projection keeps them (see `counted`).
+    pub(crate) fn counts<'a>(table: &'static str, columns: &'static str, keys: impl Iterator<Item = (Uuid, &'a str)>) -> Self {
+        let mut counts: std::collections::BTreeMap<(Uuid, &str), i64> = std::collections::BTreeMap::new();
+        for key in keys {
+            *counts.entry(key).or_default() += 1;
+        }
+        let mut rows = Rows::with_capacity(counts.len() * 64);
+        for ((account_id, key), n) in counts {
+            rows.tuple(3).uuid(account_id).text(key).int8(n);
+        }
+        Load { table, columns, rows }
+    }
+}
+
 /// A buffer of binary `COPY` tuples.
 pub(crate) struct Rows(pub Vec<u8>);
 

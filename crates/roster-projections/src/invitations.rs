@@ -7,7 +7,7 @@
 //! runs before the `INSERT`s, as those events came before any `MemberInvited` of the batch).
 
 use crate::copy::{Load, Rows};
-use crate::Stop;
+use crate::{counted, Stop};
 use chrono::{DateTime, Utc};
 use roster_domain::{AccountEvent, AccountId, InvitationId, UserId};
 use roster_store::reader::RawEvent;
@@ -140,11 +140,13 @@ impl Fold {
 
     /// The folded rows as a bulk load of `invitations`, for a fold of the whole log into an
     /// empty table: there a patch of a row from before the fold touches nothing.
-    pub(crate) fn copy_rows(self) -> Load {
+    pub(crate) fn copy_rows(self) -> Vec<Load> {
         let Fold { mut ops, order } = self;
         let mut rows = Rows::with_capacity(order.len() * 300);
+        let mut states = Vec::with_capacity(order.len());
         for id in order {
             let Some(r) = ops.remove(&id).and_then(|o| o.insert) else { continue };
+            states.push((r.account_id.uuid(), r.state));
             let (cancelled_by, cancelled_at, reason) = r.cancelled.map_or((None, None, None), |(b, a, r)| (Some(b.uuid()), Some(a), Some(r)));
             let (accepted_by, accepted_at) = r.accepted.map_or((None, None), |(b, a)| (Some(b.uuid()), Some(a)));
             rows.tuple(16).uuid(id.uuid()).uuid(r.account_id.uuid()).text(&r.email).text(&r.role).text(r.state)
@@ -152,12 +154,15 @@ impl Fold {
                 .int4(r.send_count).opt_uuid(cancelled_by).opt_timestamptz(cancelled_at).opt_text(reason.as_deref())
                 .opt_uuid(accepted_by).opt_timestamptz(accepted_at).text(&r.token_digest);
         }
-        Load {
-            table: "invitations",
-            columns: "id, account_id, email, role, state, invited_by, created_at, expires_at, last_sent_at, send_count, \
-                      cancelled_by, cancelled_at, cancel_reason, accepted_by, accepted_at, token_digest",
-            rows,
-        }
+        vec![
+            Load {
+                table: "invitations",
+                columns: "id, account_id, email, role, state, invited_by, created_at, expires_at, last_sent_at, send_count, \
+                          cancelled_by, cancelled_at, cancel_reason, accepted_by, accepted_at, token_digest",
+                rows,
+            },
+            Load::counts("invitation_counts", "account_id, state, n", states.into_iter()),
+        ]
     }
 
     /// Writes the folded rows and patches with at most two statements.
@@ -203,8 +208,9 @@ async fn update(conn: &mut PgConnection, patches: Vec<(InvitationId, Patch)>) ->
         let (by, at) = p.accepted.map_or((None, None), |(b, a)| (Some(b), Some(a)));
         a_by.push(by); a_at.push(at);
     }
-    sqlx::query(
-        "UPDATE invitations i SET
+    // `old` is the statement's snapshot of the row: the state before the update, for the counters.
+    sqlx::query(&counted(
+        "upd AS (UPDATE invitations i SET
                 last_sent_at  = CASE WHEN u.resent THEN u.last_sent_at ELSE i.last_sent_at END,
                 expires_at    = CASE WHEN u.resent THEN u.expires_at ELSE i.expires_at END,
                 send_count    = CASE WHEN u.resent THEN u.send_count ELSE i.send_count END,
@@ -218,9 +224,15 @@ async fn update(conn: &mut PgConnection, patches: Vec<(InvitationId, Patch)>) ->
            FROM UNNEST($1::uuid[], $2::bool[], $3::timestamptz[], $4::timestamptz[], $5::int4[], $6::text[], $7::text[],
                        $8::bool[], $9::uuid[], $10::timestamptz[], $11::text[], $12::bool[], $13::uuid[], $14::timestamptz[])
                 AS u(id, resent, last_sent_at, expires_at, send_count, token_digest, state,
-                     cancelled, cancelled_by, cancelled_at, cancel_reason, accepted, accepted_by, accepted_at)
-          WHERE i.id = u.id",
-    )
+                     cancelled, cancelled_by, cancelled_at, cancel_reason, accepted, accepted_by, accepted_at),
+                invitations old
+          WHERE i.id = u.id AND old.id = i.id
+      RETURNING i.account_id, old.state AS old_state, i.state AS new_state),
+         changes(account_id, k, d) AS (SELECT account_id, old_state, -1 FROM upd WHERE old_state <> new_state
+                             UNION ALL SELECT account_id, new_state, 1 FROM upd WHERE old_state <> new_state)",
+        "invitation_counts",
+        "state",
+    ))
     .bind(ids).bind(resent).bind(sent).bind(expires).bind(counts).bind(digests).bind(states)
     .bind(cancelled).bind(c_by).bind(c_at).bind(c_reason).bind(accepted).bind(a_by).bind(a_at)
     .execute(conn)
@@ -237,13 +249,17 @@ async fn insert(conn: &mut PgConnection, rows: Vec<(InvitationId, Row)>) -> Resu
         let (ab, aa) = r.accepted.map_or((None, None), |(b, a)| (Some(b), Some(a)));
         d.0.push(r.last_sent_at); d.1.push(r.send_count); d.2.push(cb); d.3.push(ca); d.4.push(cr); d.5.push(ab); d.6.push(aa); d.7.push(r.token_digest);
     }
-    sqlx::query(
-        "INSERT INTO invitations (id, account_id, email, role, state, invited_by, created_at, expires_at, last_sent_at,
+    sqlx::query(&counted(
+        "ins AS (INSERT INTO invitations (id, account_id, email, role, state, invited_by, created_at, expires_at, last_sent_at,
                                   send_count, cancelled_by, cancelled_at, cancel_reason, accepted_by, accepted_at, token_digest)
          SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::uuid[], $7::timestamptz[],
                               $8::timestamptz[], $9::timestamptz[], $10::int4[], $11::uuid[], $12::timestamptz[], $13::text[],
-                              $14::uuid[], $15::timestamptz[], $16::text[])",
-    )
+                              $14::uuid[], $15::timestamptz[], $16::text[])
+         RETURNING account_id, state),
+         changes(account_id, k, d) AS (SELECT account_id, state, 1 FROM ins)",
+        "invitation_counts",
+        "state",
+    ))
     .bind(c.0).bind(c.1).bind(c.2).bind(c.3).bind(c.4).bind(c.5).bind(c.6).bind(c.7)
     .bind(d.0).bind(d.1).bind(d.2).bind(d.3).bind(d.4).bind(d.5).bind(d.6).bind(d.7)
     .execute(conn)

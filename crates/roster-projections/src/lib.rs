@@ -26,9 +26,9 @@ use sqlx::PgConnection;
 /// One projection: a name (its checkpoint's key) and the read-model tables it alone writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Projection {
-    /// Tables `users`, `accounts`, `members`.
+    /// Tables `users`, `accounts`, `members`, `member_counts` (members per account and role).
     Members,
-    /// Table `invitations`.
+    /// Tables `invitations`, `invitation_counts` (invitations per account and stored state).
     Invitations,
     /// Table `audit_log`.
     AuditLog,
@@ -55,8 +55,8 @@ impl Projection {
     /// The tables this projection writes, and only it.
     pub fn tables(self) -> &'static [&'static str] {
         match self {
-            Projection::Members => &["users", "accounts", "members"],
-            Projection::Invitations => &["invitations"],
+            Projection::Members => &["users", "accounts", "members", "member_counts"],
+            Projection::Invitations => &["invitations", "invitation_counts"],
             Projection::AuditLog => &["audit_log"],
         }
     }
@@ -93,6 +93,29 @@ pub(crate) fn decode_error(err: impl std::fmt::Display) -> String {
 /// The message of a second row for a key within one batch (as PostgreSQL words it).
 pub(crate) fn duplicate(constraint: &str) -> String {
     format!("error returned from database: duplicate key value violates unique constraint \"{constraint}\"")
+}
+
+/// One SQL statement: `ctes` (a `WITH` list without the `WITH`, whose last entry is
+/// `changes(account_id, k, d)`: one row per counted row added (`d` = 1) or removed (`d` = -1)
+/// under key `k`), then the net change per `(account_id, k)` applied to the counter table
+/// `table` (columns `account_id`, `key_column`, `n`). Counters that reach 0 are deleted, so the
+/// counter rows depend only on the counted rows, not on how the events were batched. Needs no
+/// unique index (a rebuild's shadow tables have none): the projection is the only writer.
+pub(crate) fn counted(ctes: &str, table: &str, key_column: &str) -> String {
+    format!(
+        "WITH {ctes},
+         delta AS (SELECT account_id, k, sum(d)::bigint AS n FROM changes GROUP BY account_id, k HAVING sum(d) <> 0),
+         bumped AS (UPDATE {table} c SET n = c.n + delta.n FROM delta
+                     WHERE c.account_id = delta.account_id AND c.{key_column} = delta.k AND c.n + delta.n <> 0
+                 RETURNING c.account_id, c.{key_column} AS k),
+         dropped AS (DELETE FROM {table} c USING delta
+                      WHERE c.account_id = delta.account_id AND c.{key_column} = delta.k AND c.n + delta.n = 0
+                  RETURNING c.account_id, c.{key_column} AS k)
+         INSERT INTO {table} (account_id, {key_column}, n)
+         SELECT account_id, k, n FROM delta
+          WHERE NOT EXISTS (SELECT 1 FROM bumped b WHERE b.account_id = delta.account_id AND b.k = delta.k)
+            AND NOT EXISTS (SELECT 1 FROM dropped x WHERE x.account_id = delta.account_id AND x.k = delta.k)"
+    )
 }
 
 /// Splits rows into columns, for `UNNEST`.

@@ -8,7 +8,7 @@
 //! a member joins whom the table already holds.
 
 use crate::copy::{Load, Rows};
-use crate::{unzip4, Stop};
+use crate::{counted, unzip4, Stop};
 use chrono::{DateTime, Utc};
 use roster_domain::{AccountEvent, AccountId, Role, UserEvent, UserId};
 use roster_store::reader::RawEvent;
@@ -140,16 +140,19 @@ impl Fold {
             accounts.tuple(4).uuid(id.uuid()).text(name).uuid(by.uuid()).timestamptz(*at);
         }
         let mut members = Rows::with_capacity(self.order.len() * 100);
+        let mut roles = Vec::with_capacity(self.order.len());
         for key in &self.order {
             let ops = self.members.remove(key).expect("every ordered key has ops");
             if let (Some(m), false) = (ops.insert, ops.post_delete) {
                 members.tuple(5).uuid(key.0.uuid()).uuid(key.1.uuid()).text(&m.email).text(m.role.as_str()).timestamptz(m.joined_at);
+                roles.push((key.0.uuid(), m.role.as_str()));
             }
         }
         vec![
             Load { table: "users", columns: "id, email, display_name, registered_at", rows: users },
             Load { table: "accounts", columns: "id, name, created_by, created_at", rows: accounts },
             Load { table: "members", columns: "account_id, user_id, email, role, joined_at", rows: members },
+            Load::counts("member_counts", "account_id, role, n", roles.into_iter()),
         ]
     }
 
@@ -209,21 +212,31 @@ async fn write(conn: &mut PgConnection, mut fold: Fold) -> Result<(), sqlx::Erro
         }
     }
     if !updates.0.is_empty() {
-        sqlx::query(
-            "UPDATE members m SET role = u.role
-               FROM UNNEST($1::uuid[], $2::uuid[], $3::text[]) AS u(account_id, user_id, role)
-              WHERE m.account_id = u.account_id AND m.user_id = u.user_id",
-        )
+        // `old` is the statement's snapshot of the row: the role before the update.
+        sqlx::query(&counted(
+            "upd AS (UPDATE members m SET role = u.role
+                       FROM UNNEST($1::uuid[], $2::uuid[], $3::text[]) AS u(account_id, user_id, role), members old
+                      WHERE m.account_id = u.account_id AND m.user_id = u.user_id
+                        AND old.account_id = m.account_id AND old.user_id = m.user_id
+                  RETURNING m.account_id, old.role AS old_role, m.role AS new_role),
+             changes(account_id, k, d) AS (SELECT account_id, old_role, -1 FROM upd UNION ALL SELECT account_id, new_role, 1 FROM upd)",
+            "member_counts",
+            "role",
+        ))
         .bind(updates.0).bind(updates.1).bind(updates.2)
         .execute(&mut *conn)
         .await?;
     }
     delete(conn, pre_deletes).await?;
     if !inserts.0.is_empty() {
-        sqlx::query(
-            "INSERT INTO members (account_id, user_id, email, role, joined_at)
-             SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[])",
-        )
+        sqlx::query(&counted(
+            "ins AS (INSERT INTO members (account_id, user_id, email, role, joined_at)
+                     SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[])
+                     RETURNING account_id, role),
+             changes(account_id, k, d) AS (SELECT account_id, role, 1 FROM ins)",
+            "member_counts",
+            "role",
+        ))
         .bind(inserts.0).bind(inserts.1).bind(inserts.2).bind(inserts.3).bind(inserts.4)
         .execute(&mut *conn)
         .await?;
@@ -236,7 +249,12 @@ async fn delete(conn: &mut PgConnection, (accounts, users): (Vec<AccountId>, Vec
     if accounts.is_empty() {
         return Ok(());
     }
-    sqlx::query("DELETE FROM members WHERE (account_id, user_id) IN (SELECT * FROM UNNEST($1::uuid[], $2::uuid[]))")
+    sqlx::query(&counted(
+        "del AS (DELETE FROM members WHERE (account_id, user_id) IN (SELECT * FROM UNNEST($1::uuid[], $2::uuid[])) RETURNING account_id, role),
+         changes(account_id, k, d) AS (SELECT account_id, role, -1 FROM del)",
+        "member_counts",
+        "role",
+    ))
         .bind(accounts)
         .bind(users)
         .execute(conn)

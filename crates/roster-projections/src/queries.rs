@@ -1,8 +1,10 @@
 //! Reads of the read models, for the API. Every read that concerns an account takes the
 //! account id, so one tenant's rows are never returned for another's.
 //!
-//! Paging is by offset and limit (the API wraps them in Relay connections); lists come in a
-//! stable order so offsets stay meaningful between pages.
+//! Lists come in a stable order and are paged by offset and limit or, for members and
+//! invitations, after an ordering key (keyset: a page stays put when rows are added before it);
+//! the API wraps them in Relay connections. Member and invitation lists walk an index in their
+//! order and their totals come from the projections' counters (`migrations/…_big_account_reads.sql`).
 
 use chrono::{DateTime, Utc};
 use roster_domain::account::InvitationState;
@@ -179,8 +181,54 @@ pub async fn member(pool: &PgPool, account_id: AccountId, user_id: UserId) -> Re
     Ok(row.map(member_row))
 }
 
-/// A page of `account_id`'s members ordered by join time, filtered by `role` and by `search`
-/// (case-insensitive substring of email or display name), plus the filtered total.
+/// Where a page starts: after `n` rows (offset cursors), or after the row with this ordering
+/// key (keyset cursors, which stay put when rows are added before them).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Window<K> {
+    /// Skip this many rows (≥ 0) of the filtered list.
+    Offset(i64),
+    /// Start after the row whose ordering key is this; `None` is the first page.
+    After(Option<K>),
+}
+
+/// The ordering key of a member in [`members`]: `(joined_at, user id)`.
+pub type MemberKey = (DateTime<Utc>, UserId);
+
+/// The ordering key of an invitation in [`invitations`]: `(created_at, id)`.
+pub type InvitationKey = (DateTime<Utc>, InvitationId);
+
+/// The `LIKE` pattern of a case-insensitive substring `search` (`\`, `%`, `_` taken literally).
+fn substring_pattern(search: &str) -> String {
+    format!("%{}%", search.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
+}
+
+/// Binds `offset` and `limit` (and the key when paging by key) and returns the SQL of the
+/// window: a keyset condition (`key_filter` formats it from the two parameters' numbers) and
+/// the `OFFSET … LIMIT …` suffix.
+fn window<A, B>(args: &mut PgArguments, window: Window<(A, B)>, limit: i64, key_filter: impl Fn(usize, usize) -> String) -> Result<(String, String), sqlx::Error>
+where
+    for<'q> A: 'q + sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+    for<'q> B: 'q + sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+{
+    let (condition, offset) = match window {
+        Window::Offset(offset) => (String::new(), offset),
+        Window::After(None) => (String::new(), 0),
+        Window::After(Some((a, b))) => {
+            bind(args, a)?;
+            bind(args, b)?;
+            (key_filter(args.len() - 1, args.len()), 0)
+        }
+    };
+    bind(args, offset)?;
+    bind(args, limit)?;
+    Ok((condition, format!("OFFSET ${} LIMIT ${}", args.len() - 1, args.len())))
+}
+
+/// A page of `account_id`'s members ordered by join time (then user id), filtered by `role`
+/// and by `search` (case-insensitive substring of email or display name), from `offset`, at
+/// most `limit` rows; plus the filtered total.
+///
+/// Errors: what the database reports.
 pub async fn members(
     pool: &PgPool,
     account_id: AccountId,
@@ -189,15 +237,53 @@ pub async fn members(
     offset: i64,
     limit: i64,
 ) -> Result<(Vec<MemberRow>, i64), sqlx::Error> {
-    let pattern = search.map(|s| format!("%{}%", s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+    members_in(pool, account_id, role_filter, search, Window::Offset(offset), limit).await
+}
+
+/// As [`members`], but the page is `window` (by offset or after a [`MemberKey`]). The page
+/// walks the `(account_id[, role], joined_at, user_id)` index and stops after `limit` rows
+/// (plus the offset), `search` uses the trigram indexes of `users`, and the total comes from
+/// `member_counts` unless `search` is given (then it counts the matches, not the account).
+///
+/// Errors: what the database reports.
+pub async fn members_in(
+    pool: &PgPool,
+    account_id: AccountId,
+    role_filter: Option<Role>,
+    search: Option<&str>,
+    page: Window<MemberKey>,
+    limit: i64,
+) -> Result<(Vec<MemberRow>, i64), sqlx::Error> {
+    // One statement per filter combination: a generic plan of "$n IS NULL OR …" uses no index.
     let mut args = PgArguments::default();
     bind(&mut args, account_id)?;
-    bind(&mut args, role_filter)?;
-    bind(&mut args, pattern)?;
-    let from_where = "FROM members m JOIN users u ON u.id = m.user_id
-                  WHERE m.account_id = $1 AND ($2::text IS NULL OR m.role = $2)
-                    AND ($3::text IS NULL OR u.email ILIKE $3 OR u.display_name ILIKE $3)";
-    let (rows, total) = page::<MemberTuple>(pool, MEMBER_COLUMNS, from_where, "m.joined_at, u.id", args, offset, limit).await?;
+    let mut filter = String::from("m.account_id = $1");
+    if let Some(role) = role_filter {
+        bind(&mut args, role)?;
+        filter += &format!(" AND m.role = ${}", args.len());
+    }
+    if let Some(search) = search {
+        bind(&mut args, substring_pattern(search))?;
+        filter += &format!(" AND (u.email ILIKE ${n} OR u.display_name ILIKE ${n})", n = args.len());
+    }
+    let total = if search.is_some() {
+        sqlx::query_scalar_with(&format!("SELECT count(*) FROM members m JOIN users u ON u.id = m.user_id WHERE {filter}"), args.clone()).fetch_one(pool).await?
+    } else {
+        let by_role = if role_filter.is_some() { " AND role = $2" } else { "" };
+        sqlx::query_scalar_with(&format!("SELECT coalesce(sum(n), 0)::int8 FROM member_counts WHERE account_id = $1{by_role}"), args.clone()).fetch_one(pool).await?
+    };
+    let (after, slice) = window(&mut args, page, limit, |a, b| format!(" AND (m.joined_at, m.user_id) > (${a}, ${b})"))?;
+    let select = if search.is_some() {
+        format!("SELECT {MEMBER_COLUMNS} FROM members m JOIN users u ON u.id = m.user_id WHERE {filter}{after} ORDER BY m.joined_at, m.user_id {slice}")
+    } else {
+        // Skip rows on the index alone; join the profiles of the page's rows only.
+        format!(
+            "SELECT {MEMBER_COLUMNS} FROM (SELECT user_id, role, joined_at FROM members m WHERE {filter}{after}
+                                          ORDER BY m.joined_at, m.user_id {slice}) m
+               JOIN users u ON u.id = m.user_id ORDER BY m.joined_at, m.user_id"
+        )
+    };
+    let rows: Vec<MemberTuple> = sqlx::query_as_with(&select, args).fetch_all(pool).await?;
     Ok((rows.into_iter().map(member_row).collect(), total))
 }
 
@@ -250,8 +336,10 @@ pub async fn invitation(pool: &PgPool, id: InvitationId) -> Result<Option<Invita
     Ok(row.map(invitation_row))
 }
 
-/// A page of `account_id`'s invitations, newest first, with the status at `now` equal to
-/// `status` when given, plus the filtered total.
+/// A page of `account_id`'s invitations, newest first (then by id), with the status at `now`
+/// equal to `status` when given, from `offset`, at most `limit` rows; plus the filtered total.
+///
+/// Errors: what the database reports.
 pub async fn invitations(
     pool: &PgPool,
     account_id: AccountId,
@@ -260,17 +348,59 @@ pub async fn invitations(
     offset: i64,
     limit: i64,
 ) -> Result<(Vec<InvitationRow>, i64), sqlx::Error> {
+    invitations_in(pool, account_id, status, now, Window::Offset(offset), limit).await
+}
+
+/// As [`invitations`], but the page is `window` (by offset or after an [`InvitationKey`]).
+/// The page walks the `(account_id[, state], created_at DESC, id)` index; the total comes
+/// from `invitation_counts`, except that `PENDING` and `EXPIRED` count the expired pending
+/// invitations (by the partial index on `expires_at`), as expiry depends on `now`.
+///
+/// Errors: what the database reports.
+pub async fn invitations_in(
+    pool: &PgPool,
+    account_id: AccountId,
+    status: Option<InvitationStatus>,
+    now: DateTime<Utc>,
+    page: Window<InvitationKey>,
+    limit: i64,
+) -> Result<(Vec<InvitationRow>, i64), sqlx::Error> {
+    let status = status.map(InvitationStatus::as_str);
+    let stored = |state: Option<&'static str>| async move {
+        sqlx::query_scalar::<_, i64>("SELECT coalesce(sum(n), 0)::int8 FROM invitation_counts WHERE account_id = $1 AND ($2::text IS NULL OR state = $2)")
+            .bind(account_id)
+            .bind(state)
+            .fetch_one(pool)
+            .await
+    };
+    let expired = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM invitations WHERE account_id = $1 AND state = 'PENDING' AND expires_at <= $2")
+            .bind(account_id)
+            .bind(now)
+            .fetch_one(pool)
+            .await
+    };
     let mut args = PgArguments::default();
     bind(&mut args, account_id)?;
-    bind(&mut args, status.map(InvitationStatus::as_str))?;
-    bind(&mut args, now)?;
     // EXPIRED is PENDING past expires_at; PENDING excludes those.
-    let from_where = "FROM invitations WHERE account_id = $1 AND (
-          $2::text IS NULL
-       OR ($2 = 'EXPIRED' AND state = 'PENDING' AND expires_at <= $3)
-       OR ($2 = 'PENDING' AND state = 'PENDING' AND expires_at > $3)
-       OR ($2 IN ('ACCEPTED', 'CANCELLED') AND state = $2))";
-    let (rows, total) = page::<InvitationTuple>(pool, INVITATION_COLUMNS, from_where, "created_at DESC, id", args, offset, limit).await?;
+    let (filter, total) = match status {
+        None => (String::new(), stored(None).await?),
+        Some("EXPIRED") => {
+            bind(&mut args, now)?;
+            (" AND state = 'PENDING' AND expires_at <= $2".to_string(), expired().await?)
+        }
+        Some("PENDING") => {
+            bind(&mut args, now)?;
+            (" AND state = 'PENDING' AND expires_at > $2".to_string(), stored(Some("PENDING")).await? - expired().await?)
+        }
+        Some(state) => {
+            bind(&mut args, state)?;
+            (" AND state = $2".to_string(), stored(Some(state)).await?)
+        }
+    };
+    let (after, slice) = window(&mut args, page, limit, |a, b| format!(" AND (created_at < ${a} OR (created_at = ${a} AND id > ${b}))"))?;
+    let select = format!("SELECT {INVITATION_COLUMNS} FROM invitations WHERE account_id = $1{filter}{after} ORDER BY created_at DESC, id {slice}");
+    let rows: Vec<InvitationTuple> = sqlx::query_as_with(&select, args).fetch_all(pool).await?;
     Ok((rows.into_iter().map(invitation_row).collect(), total))
 }
 

@@ -231,7 +231,7 @@ async fn rebuild_into(pool: &PgPool, projections: &[Projection], schema: &str) -
     // Members and invitations (one row each, written once, then indexed) while the audit log's
     // indexes are built.
     let mut loads = state.members.take().map(members::Fold::copy_rows).unwrap_or_default();
-    loads.extend(state.invitations.take().map(invitations::Fold::copy_rows));
+    loads.extend(state.invitations.take().map(invitations::Fold::copy_rows).into_iter().flatten());
     let written = async {
         for crate::copy::Load { table, columns, rows } in loads {
             load_table(pool.clone(), schema.to_string(), table, columns, once(rows), None).await?;

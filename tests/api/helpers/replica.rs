@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The session secret every replica shares, so a token issued by one works on all.
-const JWT_SECRET: &str = "jwt-secret-for-replicas";
+const JWT_SECRET: &str = "3f9a1c7e5b2d8f4a6c0e9b7d5a3f1c8e2b6d4a0f9c7e5b3d1a8f6c4e2b0d9a7f";
 
 /// What the server logs once it listens; the address follows.
 const LISTENING: &str = "roster listening on http://";
