@@ -1,7 +1,10 @@
 //! GraphQL object types.
 
 use super::connection::{offset_connection, offset_page, Page};
-use super::run;
+use super::loader::UserLoader;
+use super::{gql_err, run};
+use crate::error::ApiError;
+use async_graphql::dataloader::DataLoader;
 use crate::app::{AccountView, InvitationView, InviteIssued, PreviewView, SessionView};
 use async_graphql::{Context, Enum, Json, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
@@ -46,8 +49,12 @@ impl From<UserRow> for User {
     }
 }
 
+/// A user by id through the request's loader: one query for every user a response names.
 async fn load_user(ctx: &Context<'_>, id: UserId) -> Result<User> {
-    run(ctx, |app, _| async move { Ok(app.user(id).await?.into()) }).await
+    let loader = ctx.data_unchecked::<DataLoader<UserLoader>>();
+    let user = loader.load_one(id).await.map_err(|cause| gql_err(ctx, ApiError::Internal(cause)))?;
+    let user = user.ok_or_else(|| gql_err(ctx, ApiError::Internal(format!("user {id} missing from read model"))))?;
+    Ok(user.into())
 }
 
 async fn load_optional_user(ctx: &Context<'_>, id: Option<UserId>) -> Result<Option<User>> {
@@ -93,6 +100,7 @@ impl Account {
 
     /// Members by join time; `role` filters by role, `search` by email or name (substring,
     /// case-insensitive).
+    #[graphql(complexity = "super::limits::page_cost(first, child_complexity)")]
     async fn members(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>, role: Option<GqlRole>, search: Option<String>) -> Result<Page<Member>> {
         run(ctx, |app, _| async move {
             let (offset, limit) = offset_page(first, after)?;
@@ -103,6 +111,7 @@ impl Account {
     }
 
     /// Invitations, newest first; `status` filters by the status at the time of the query.
+    #[graphql(complexity = "super::limits::page_cost(first, child_complexity)")]
     async fn invitations(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>, status: Option<GqlInvitationStatus>) -> Result<Page<Invitation>> {
         run(ctx, |app, _| async move {
             let (offset, limit) = offset_page(first, after)?;
@@ -114,6 +123,7 @@ impl Account {
 
     /// The account's audit log, oldest first (Admins only: `FORBIDDEN` otherwise). `action`
     /// filters by action, e.g. `member.role_changed`.
+    #[graphql(complexity = "super::limits::page_cost(first, child_complexity)")]
     async fn audit_log(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>, action: Option<String>) -> Result<Page<AuditEntry>> {
         run(ctx, |app, _| async move {
             let (offset, limit) = offset_page(first, after)?;
