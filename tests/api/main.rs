@@ -7,6 +7,7 @@ mod event_log;
 mod group_commit;
 mod helpers;
 mod invite_journey;
+mod limits;
 mod live_feed;
 mod membership;
 mod operations;
