@@ -76,6 +76,31 @@ async fn bodies_over_the_limit_are_refused_with_413_however_they_are_sent() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn websocket_messages_over_the_body_limit_close_the_socket() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
+    let app = spawn_app().await;
+    let mut request = format!("{}/graphql/ws", app.address.replace("http://", "ws://")).into_client_request().unwrap();
+    request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let huge = json!({ "type": "connection_init", "payload": { "pad": "x".repeat(roster_api::config::DEFAULT_MAX_BODY_BYTES) } });
+    // The server may close while the message is still being sent.
+    let _ = socket.send(Message::Text(huge.to_string().into())).await;
+    let ended = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match socket.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(Message::Text(text))) => assert!(!text.contains("connection_ack"), "accepted: {text}"),
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the socket stayed open");
+    assert_serving(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn slow_requests_time_out_but_subscriptions_outlive_the_timeout() {
     let app = spawn_app_with(|config| config.request_timeout = Duration::from_secs(1)).await;
     let admin = app.sign_up("ada@example.com", "Acme").await;

@@ -172,7 +172,11 @@ async fn graphql_ws(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let Shared { app, schema } = shared;
+    // A websocket message is bounded like a request body.
+    let max = app.config().max_body_bytes;
     upgrade
+        .max_message_size(max)
+        .max_frame_size(max)
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
             GraphQLWebSocket::new(socket, schema, protocol)
