@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use futures::StreamExt;
 use roster_api::clock::SystemClock;
-use roster_api::config::parse_duration;
+use roster_api::config::{parse_duration, parse_trusted_proxies};
 use roster_api::secret::check_secret;
 use roster_api::{Application, Config, DatabaseSettings, Settings};
 use roster_projections::{rebuild, Projection, Projector};
@@ -69,6 +69,18 @@ struct ServeArgs {
     /// (sessions then end when the server stops).
     #[arg(long, env = "ROSTER_DEV")]
     dev: bool,
+    /// Largest request body in bytes; larger ones answer 413.
+    #[arg(long, env = "ROSTER_MAX_BODY_BYTES", default_value_t = roster_api::config::DEFAULT_MAX_BODY_BYTES)]
+    max_body_bytes: usize,
+    /// How long one HTTP request may take before it answers 408 (websockets are exempt).
+    #[arg(long, env = "ROSTER_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    request_timeout: std::time::Duration,
+    /// Reverse proxies whose X-Forwarded-For is believed: comma-separated IPs or CIDRs.
+    #[arg(long, env = "ROSTER_TRUSTED_PROXIES", default_value = "")]
+    trusted_proxies: String,
+    /// How many password hashes may run at once (default: the number of CPUs).
+    #[arg(long, env = "ROSTER_HASH_CONCURRENCY")]
+    hash_concurrency: Option<usize>,
 }
 
 #[derive(Args)]
@@ -171,6 +183,12 @@ impl ServeArgs {
         config.operator_token = self.operator_token.filter(|t| !t.is_empty());
         if let Some(token) = &config.operator_token {
             check_secret("ROSTER_OPERATOR_TOKEN", token).map_err(anyhow::Error::msg)?;
+        }
+        config.max_body_bytes = self.max_body_bytes;
+        config.request_timeout = self.request_timeout;
+        config.trusted_proxies = parse_trusted_proxies(&self.trusted_proxies).map_err(|e| anyhow::anyhow!("ROSTER_TRUSTED_PROXIES: {e}"))?;
+        if let Some(n) = self.hash_concurrency {
+            config.hash_concurrency = n;
         }
         Ok(Settings { database: DatabaseSettings::new(self.db.database_url), bind: self.bind, config })
     }

@@ -146,7 +146,10 @@ async fn sample_waits(url: String, stop: Arc<AtomicBool>) -> Vec<(String, f64)> 
 /// Starts the server on the fresh database at `url`, signs up `plan.accounts` accounts and runs
 /// every phase. Panics when counts disagree, and in the smoke run on any refused command.
 pub async fn run(url: &str, plan: &Plan, started: Instant) -> Vec<Phase> {
-    let settings = Settings { database: DatabaseSettings::new(url), bind: "127.0.0.1:0".into(), config: Config::new("http://bench.invalid", "bench-secret") };
+    let mut config = Config::new("http://bench.invalid", "bench-secret");
+    // Every benchmark client signs up from one address: lift the per-IP password limit.
+    config.password_rate_per_ip = roster_api::rate_limit::Rate::new(u32::MAX, std::time::Duration::from_millis(1));
+    let settings = Settings { database: DatabaseSettings::new(url), bind: "127.0.0.1:0".into(), config };
     let application = Application::build(settings, Arc::new(SystemClock)).await.expect("start the server");
     let app = application.app().clone();
     let graphql = format!("http://{}/graphql", application.address());

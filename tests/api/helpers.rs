@@ -7,6 +7,7 @@
 
 use futures::{SinkExt, StreamExt};
 use roster_api::clock::ShiftedClock;
+use roster_api::rate_limit::Rate;
 use roster_api::{App, Application, Config, DatabaseSettings, Settings};
 use roster_projections::Projector;
 use serde_json::{json, Value};
@@ -85,6 +86,9 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let database_url = fresh_database().await;
     let mut config = Config::new(PUBLIC_URL, "jwt-secret-for-tests");
     config.operator_token = Some(OPERATOR_TOKEN.to_string());
+    // Every test client comes from 127.0.0.1 and many sign up users: the per-IP password limit
+    // is lifted unless a test sets it (tests/api/limits.rs does).
+    config.password_rate_per_ip = Rate::new(u32::MAX, Duration::from_millis(1));
     configure(&mut config);
     let settings = Settings { database: DatabaseSettings::new(&database_url), bind: "127.0.0.1:0".into(), config };
     let clock = Arc::new(ShiftedClock::default());
@@ -136,6 +140,16 @@ impl TestApp {
     /// The server's projector: for injecting failures and waiting for a position.
     pub fn projector(&self) -> &Projector {
         &self.projector
+    }
+
+    /// How many times the server read users by id (a batch counts once).
+    pub fn user_reads(&self) -> u64 {
+        self.app.user_reads()
+    }
+
+    /// The most password hashes and checks the server ever ran at once.
+    pub fn peak_password_jobs(&self) -> usize {
+        self.app.peak_password_jobs()
     }
 
     /// How many times the server retried a command after a version conflict.

@@ -9,6 +9,7 @@ mod group_commit;
 mod helpers;
 mod hygiene;
 mod invite_journey;
+mod limits;
 mod live_feed;
 mod membership;
 mod operations;

@@ -179,5 +179,5 @@ async fn graphiql_introspection_fits_the_query_limits() {
     assert!(types.iter().any(|t| t["name"] == "InvitationStatus"));
     // Deeper nesting than any real client sends is refused before it runs.
     let deep = format!("{{ __type(name: \"Role\") {{ {} name {} }} }}", "ofType {".repeat(20), "}".repeat(20));
-    assert_eq!(code(&app.gql(None, &deep, json!({})).await), Some("VALIDATION"));
+    assert_eq!(code(&app.gql(None, &deep, json!({})).await), Some("QUERY_TOO_COMPLEX"));
 }

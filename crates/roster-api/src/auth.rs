@@ -2,11 +2,13 @@
 //! who is calling.
 
 use crate::error::{ApiError, ApiResult};
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use jsonwebtoken::{decode, encode, DecodingKey, EncodingKey, Header, Validation};
 use roster_domain::{Email, UserId};
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use subtle::ConstantTimeEq;
 
@@ -70,35 +72,106 @@ pub fn identify(secret: &str, operator_token: Option<&str>, bearer: Option<&str>
     }
 }
 
-/// Hashes `password` with argon2id and a random salt, off the async runtime.
-pub async fn hash_password(password: String) -> ApiResult<String> {
-    tokio::task::spawn_blocking(move || {
-        let mut salt = [0u8; 16];
-        getrandom::fill(&mut salt).map_err(|e| ApiError::Internal(e.to_string()))?;
-        let salt = SaltString::encode_b64(&salt).map_err(|e| ApiError::Internal(e.to_string()))?;
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| ApiError::Internal(e.to_string()))
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?
+/// Runs argon2id off the async runtime, at most `concurrency` jobs at once: each takes 19 MiB
+/// and a core's worth of time, so unbounded they would exhaust memory and the blocking pool.
+/// Jobs beyond that wait in a bounded queue; beyond the queue they are refused.
+pub struct PasswordHasher {
+    permits: Arc<tokio::sync::Semaphore>,
+    /// Jobs waiting for a permit, and the most that may.
+    waiting: AtomicUsize,
+    max_waiting: usize,
+    /// Jobs hashing now, and the most ever seen at once (for tests and operators).
+    running: Arc<AtomicUsize>,
+    peak: Arc<AtomicUsize>,
 }
 
-/// Verifies `password` against a stored PHC hash, off the async runtime. With no stored hash
-/// (unknown email) a dummy hash is checked, so both cases take the same time.
-pub async fn verify_password(password: String, stored: Option<String>) -> bool {
-    const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$R5XE+vKjhJ3L+0S0cP9nFm5c8Bz1nRqhTgc5U1xmP2Y";
-    tokio::task::spawn_blocking(move || {
-        let known = stored.is_some();
-        let hash = stored.unwrap_or_else(|| DUMMY.to_string());
-        let ok = PasswordHash::new(&hash)
-            .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
-            .unwrap_or(false);
-        ok && known
-    })
-    .await
-    .unwrap_or(false)
+impl PasswordHasher {
+    /// A hasher running at most `concurrency` jobs (at least 1), with up to 16 waiting per job.
+    pub fn new(concurrency: usize) -> Self {
+        let concurrency = concurrency.max(1);
+        Self {
+            permits: Arc::new(tokio::sync::Semaphore::new(concurrency)),
+            waiting: AtomicUsize::new(0),
+            max_waiting: 16 * concurrency,
+            running: Arc::new(AtomicUsize::new(0)),
+            peak: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// The most hashing jobs that ever ran at once.
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::Relaxed)
+    }
+
+    /// Hashes `password` with argon2id and a random salt.
+    ///
+    /// Errors: `RATE_LIMITED` when the queue is full; `INTERNAL`.
+    pub async fn hash(&self, password: String) -> ApiResult<String> {
+        self.run(move || {
+            let mut salt = [0u8; 16];
+            getrandom::fill(&mut salt).map_err(|e| ApiError::Internal(e.to_string()))?;
+            let salt = SaltString::encode_b64(&salt).map_err(|e| ApiError::Internal(e.to_string()))?;
+            Argon2::default()
+                .hash_password(password.as_bytes(), &salt)
+                .map(|h| h.to_string())
+                .map_err(|e| ApiError::Internal(e.to_string()))
+        })
+        .await?
+    }
+
+    /// Verifies `password` against a stored PHC hash. With no stored hash (unknown email) a
+    /// dummy hash is checked, so both cases take the same time.
+    ///
+    /// Errors: `RATE_LIMITED` when the queue is full; `INTERNAL`.
+    pub async fn verify(&self, password: String, stored: Option<String>) -> ApiResult<bool> {
+        const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$R5XE+vKjhJ3L+0S0cP9nFm5c8Bz1nRqhTgc5U1xmP2Y";
+        self.run(move || {
+            let known = stored.is_some();
+            let hash = stored.unwrap_or_else(|| DUMMY.to_string());
+            let ok = PasswordHash::new(&hash)
+                .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+                .unwrap_or(false);
+            ok && known
+        })
+        .await
+    }
+
+    async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
+        let permit = {
+            // Counted down however the wait ends, the request's cancellation included.
+            let _waiting = Waiting::enter(&self.waiting, self.max_waiting).ok_or(ApiError::RateLimited(1))?;
+            self.permits.clone().acquire_owned().await.map_err(|e| ApiError::Internal(e.to_string()))?
+        };
+        let (running, peak) = (self.running.clone(), self.peak.clone());
+        // The permit moves into the job: a cancelled request does not free it while the hash
+        // still runs.
+        tokio::task::spawn_blocking(move || {
+            let now = running.fetch_add(1, Ordering::AcqRel) + 1;
+            peak.fetch_max(now, Ordering::AcqRel);
+            let result = job();
+            running.fetch_sub(1, Ordering::AcqRel);
+            drop(permit);
+            result
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))
+    }
+}
+
+/// One place in the hashing queue, given back on drop.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn enter(count: &'a AtomicUsize, max: usize) -> Option<Self> {
+        let taken = Waiting(count);
+        (count.fetch_add(1, Ordering::AcqRel) < max).then_some(taken)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// A fresh 256-bit secret from the OS CSPRNG, for invite tokens.

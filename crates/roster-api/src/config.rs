@@ -1,6 +1,11 @@
 //! Server configuration (contract section "Process": flags override environment).
 
+use crate::rate_limit::Rate;
+use ipnet::IpNet;
 use std::time::Duration;
+
+/// Default largest request body: 1 MiB (`ROSTER_MAX_BODY_BYTES`).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
 
 /// Everything the API needs to know about its deployment.
 #[derive(Clone)]
@@ -17,6 +22,18 @@ pub struct Config {
     pub operator_token: Option<String>,
     /// How long a mutation waits for the read models to show its events before answering.
     pub read_your_writes_timeout: Duration,
+    /// Largest request body in bytes (`ROSTER_MAX_BODY_BYTES`); larger ones answer 413.
+    pub max_body_bytes: usize,
+    /// How long one HTTP request may take (`ROSTER_REQUEST_TIMEOUT`); websockets are exempt
+    /// once upgraded.
+    pub request_timeout: Duration,
+    /// Peers whose `X-Forwarded-For` is believed (`ROSTER_TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<IpNet>,
+    /// How many password hashes may run at once (`ROSTER_HASH_CONCURRENCY`, default the CPUs).
+    pub hash_concurrency: usize,
+    /// Password attempts (`signUp`, `logIn`, `acceptInvite` as a new user) per client IP:
+    /// 20 at once, then one per 3 s.
+    pub password_rate_per_ip: Rate,
 }
 
 impl std::fmt::Debug for Config {
@@ -26,6 +43,10 @@ impl std::fmt::Debug for Config {
             .field("invite_ttl", &self.invite_ttl)
             .field("session_ttl", &self.session_ttl)
             .field("operator_token", &self.operator_token.as_ref().map(|_| "<set>"))
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("request_timeout", &self.request_timeout)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("hash_concurrency", &self.hash_concurrency)
             .finish_non_exhaustive()
     }
 }
@@ -40,6 +61,11 @@ impl Config {
             session_ttl: Duration::from_secs(12 * 3600),
             operator_token: None,
             read_your_writes_timeout: Duration::from_secs(5),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            request_timeout: Duration::from_secs(30),
+            trusted_proxies: Vec::new(),
+            hash_concurrency: std::thread::available_parallelism().map_or(2, usize::from),
+            password_rate_per_ip: Rate::new(20, Duration::from_secs(3)),
         }
     }
 
@@ -77,6 +103,23 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// Parses `ROSTER_TRUSTED_PROXIES`: comma-separated IP addresses or CIDRs (`10.0.0.0/8`,
+/// `127.0.0.1`, `::1`); blanks are ignored.
+///
+/// Errors: a message naming the entry that is neither.
+pub fn parse_trusted_proxies(text: &str) -> Result<Vec<IpNet>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            entry
+                .parse::<IpNet>()
+                .or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| format!("invalid trusted proxy {entry:?}: use an IP address or a CIDR such as 10.0.0.0/8"))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,5 +133,13 @@ mod tests {
         for bad in ["", "0", "-1d", "7w", "d", "3651d", "213503982334602d", "99999999999999999999"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn trusted_proxies_parse_addresses_and_cidrs() {
+        let nets = parse_trusted_proxies(" 10.0.0.0/8, 127.0.0.1,::1 ,").unwrap();
+        let shown: Vec<String> = nets.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["10.0.0.0/8", "127.0.0.1/32", "::1/128"]);
+        assert!(parse_trusted_proxies("10.0.0.0/8,proxy.local").is_err());
     }
 }

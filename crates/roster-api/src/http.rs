@@ -1,19 +1,28 @@
 //! HTTP: `POST /graphql`, GraphiQL on `GET /graphql`, `graphql-transport-ws` on `GET /graphql/ws`
 //! (or an upgrade on `/graphql`), `GET /healthz`, `GET /readyz`.
+//!
+//! Every route: a body limit (`ROSTER_MAX_BODY_BYTES`, 413 beyond it), a time limit
+//! (`ROSTER_REQUEST_TIMEOUT`, 408 beyond it; an upgraded websocket is no longer a request, so
+//! subscriptions outlive it), and a server-made request id echoed in `x-request-id`.
 
 use crate::app::{App, RequestContext};
+use crate::client_ip::client_ip;
 use crate::graphql::{self, RosterSchema};
-use async_graphql::http::GraphiQLSource;
+use async_graphql::http::{GraphiQLSource, MultipartOptions};
 use async_graphql::{Data, ServerError};
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use async_graphql_axum::rejection::GraphQLRejection;
+use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
+use axum::body::Bytes;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Extension, FromRequestParts, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
+use axum::{middleware, Router};
 use std::net::SocketAddr;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::PropagateRequestIdLayer;
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 const REQUEST_ID: &str = "x-request-id";
@@ -24,29 +33,50 @@ struct Shared {
     schema: RosterSchema,
 }
 
-/// The router with every route, request ids (`x-request-id`, generated when absent) and
-/// tracing. Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so client
-/// IPs reach the event metadata.
+/// The `x-request-id` a client sent, when short and plain; kept apart from the server's id.
+#[derive(Clone, Debug)]
+struct ClientRequestId(Option<String>);
+
+/// The router with every route, limits, request ids and tracing. Serve it with
+/// `into_make_service_with_connect_info::<SocketAddr>()` so client IPs reach the event
+/// metadata.
 pub fn router(app: App) -> Router {
     let schema = graphql::schema(Some(app.clone()));
+    let config = app.config();
+    let (max_body, timeout) = (config.max_body_bytes, config.request_timeout);
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .with_state(Shared { app, schema })
+        // Both: the layer refuses a too-long `Content-Length` up front and caps streamed
+        // bodies; the extractor's limit makes a capped read answer 413 rather than 400.
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(RequestBodyLimitLayer::new(max_body))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(middleware::map_request(server_request_id))
 }
 
-fn request_context(app: &App, headers: &HeaderMap, peer: Option<SocketAddr>, bearer: Option<&str>) -> RequestContext {
-    // A client-supplied request id is kept only when it is short and plain.
-    let request_id = headers
+/// Replaces the request's `x-request-id` with a fresh UUID (so logs, the response header and
+/// the event metadata share one id no client chose) and keeps the client's aside.
+async fn server_request_id(mut request: Request) -> Request {
+    let client = request
+        .headers()
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_string);
+        .map(str::to_string);
+    let id = uuid::Uuid::new_v4().to_string();
+    request.headers_mut().insert(REQUEST_ID, HeaderValue::from_str(&id).expect("a UUID is a header value"));
+    request.extensions_mut().insert(ClientRequestId(client));
+    request
+}
+
+fn request_context(app: &App, headers: &HeaderMap, client: ClientRequestId, peer: SocketAddr, bearer: Option<&str>) -> RequestContext {
+    let request_id = headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()).map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_string);
     let header_bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -54,7 +84,8 @@ fn request_context(app: &App, headers: &HeaderMap, peer: Option<SocketAddr>, bea
     let caller = app.identify(bearer.or(header_bearer));
     RequestContext {
         request_id,
-        ip: peer.map(|p| p.ip().to_string()),
+        client_request_id: client.0,
+        ip: Some(client_ip(peer.ip(), headers, &app.config().trusted_proxies).to_string()),
         user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|s| s.chars().take(512).collect()),
         caller,
     }
@@ -92,11 +123,28 @@ fn field_of(message: &str) -> Option<String> {
     Some(name.to_string())
 }
 
-async fn graphql_post(State(shared): State<Shared>, ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: HeaderMap, request: GraphQLRequest) -> GraphQLResponse {
-    let ctx = request_context(&shared.app, &headers, Some(peer), None);
-    let mut response = shared.schema.execute(request.into_inner().data(ctx)).await;
+/// `POST /graphql`. The body is read through axum's limited `Bytes` extractor: async-graphql's
+/// own extractor reads bodies whole, and parses multipart uploads, which no operation takes.
+async fn graphql_post(
+    State(shared): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(client): Extension<ClientRequestId>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    if content_type.is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("multipart/")) {
+        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, "multipart requests are not accepted").into_response();
+    }
+    let request = match async_graphql::http::receive_body(content_type, body.as_ref(), MultipartOptions::default()).await {
+        Ok(request) => request,
+        Err(e) => return GraphQLRejection(e).into_response(),
+    };
+    let ctx = request_context(&shared.app, &headers, client, peer, None);
+    let loader = graphql::user_loader(shared.app.clone());
+    let mut response = shared.schema.execute(request.data(ctx).data(loader)).await;
     response.errors.iter_mut().for_each(classify);
-    response.into()
+    GraphQLResponse::from(response).into_response()
 }
 
 async fn graphql_get(State(shared): State<Shared>, request: Request) -> Response {
@@ -108,8 +156,9 @@ async fn graphql_get(State(shared): State<Shared>, request: Request) -> Response
     let protocol = GraphQLProtocol::from_request_parts(&mut parts, &shared).await;
     let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &shared).await;
     let peer = ConnectInfo::<SocketAddr>::from_request_parts(&mut parts, &shared).await;
-    match (protocol, upgrade, peer) {
-        (Ok(protocol), Ok(upgrade), Ok(peer)) => graphql_ws(State(shared), peer, parts.headers, protocol, upgrade).await,
+    let client = Extension::<ClientRequestId>::from_request_parts(&mut parts, &shared).await;
+    match (protocol, upgrade, peer, client) {
+        (Ok(protocol), Ok(upgrade), Ok(peer), Ok(client)) => graphql_ws(State(shared), peer, client, parts.headers, protocol, upgrade).await,
         _ => StatusCode::BAD_REQUEST.into_response(),
     }
 }
@@ -117,12 +166,17 @@ async fn graphql_get(State(shared): State<Shared>, request: Request) -> Response
 async fn graphql_ws(
     State(shared): State<Shared>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(client): Extension<ClientRequestId>,
     headers: HeaderMap,
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let Shared { app, schema } = shared;
+    // A websocket message is bounded like a request body.
+    let max = app.config().max_body_bytes;
     upgrade
+        .max_message_size(max)
+        .max_frame_size(max)
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
             GraphQLWebSocket::new(socket, schema, protocol)
@@ -133,9 +187,10 @@ async fn graphql_ws(
                         .iter()
                         .find_map(|k| payload.get(*k).and_then(|v| v.as_str()))
                         .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).to_string());
-                    let ctx = request_context(&app, &headers, Some(peer), bearer.as_deref());
+                    let ctx = request_context(&app, &headers, client, peer, bearer.as_deref());
                     let mut data = Data::default();
                     data.insert(ctx);
+                    data.insert(graphql::user_loader(app.clone()));
                     Ok(data)
                 })
                 .serve()

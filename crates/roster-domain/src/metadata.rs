@@ -11,8 +11,12 @@ use crate::UserId;
 pub struct EventMetadata {
     /// The acting user's id, or `"system"` for changes nobody asked for directly.
     pub actor_user_id: String,
-    /// The id of the HTTP request (or CLI run) that caused the event.
+    /// The id the server gave the HTTP request (or CLI run) that caused the event.
     pub request_id: String,
+    /// The `x-request-id` the client sent, if short and plain: the client's own correlation
+    /// id, never trusted as the server's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_request_id: Option<String>,
     /// When the command was decided, RFC 3339 UTC.
     pub occurred_at: DateTime<Utc>,
     /// The client's IP address, where known.
@@ -29,6 +33,7 @@ impl EventMetadata {
         Self {
             actor_user_id: actor.map_or_else(|| "system".to_string(), |id| id.to_string()),
             request_id: request_id.into(),
+            client_request_id: None,
             occurred_at,
             ip: None,
             user_agent: None,
@@ -42,6 +47,9 @@ impl EventMetadata {
             ("request_id".to_string(), self.request_id.clone()),
             ("occurred_at".to_string(), crate::rfc3339(self.occurred_at)),
         ]);
+        if let Some(id) = &self.client_request_id {
+            map.insert("client_request_id".to_string(), id.clone());
+        }
         if let Some(ip) = &self.ip {
             map.insert("ip".to_string(), ip.clone());
         }

@@ -161,6 +161,12 @@ pub async fn user(pool: &PgPool, id: UserId) -> Result<Option<UserRow>, sqlx::Er
     sqlx::query_as("SELECT id, email, display_name FROM users WHERE id = $1").bind(id).fetch_optional(pool).await
 }
 
+/// The users among `ids` (in any order; unknown ids are left out), in one query.
+pub async fn users(pool: &PgPool, ids: &[UserId]) -> Result<Vec<UserRow>, sqlx::Error> {
+    let ids: Vec<uuid::Uuid> = ids.iter().map(|id| uuid::Uuid::from(*id)).collect();
+    sqlx::query_as("SELECT id, email, display_name FROM users WHERE id = ANY($1)").bind(ids).fetch_all(pool).await
+}
+
 type MemberTuple = (UserId, String, String, Role, DateTime<Utc>);
 
 const MEMBER_COLUMNS: &str = "u.id, u.email, u.display_name, m.role, m.joined_at";

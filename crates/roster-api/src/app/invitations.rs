@@ -138,7 +138,7 @@ impl App {
     ///
     /// Errors: `INVALID_TOKEN` (malformed, unknown, rotated); `RATE_LIMITED`.
     pub async fn preview(&self, ctx: &RequestContext, token: &str) -> ApiResult<PreviewView> {
-        self.0.token_limiter.attempt(ctx.ip_key())?;
+        self.0.token_limiter.attempt(&ctx.ip_key())?;
         let token = InviteToken::parse(token)?;
         let row = queries::invitation(&self.0.pool, token.invitation_id).await?.filter(|r| r.account_id == token.account_id);
         token::verify(row.as_ref().map(|r| &r.token_digest), &token.digest())?;
@@ -164,7 +164,7 @@ impl App {
     /// already has a user); `VALIDATION` (`displayName`, `password`); `RATE_LIMITED` (too many
     /// token attempts from one IP).
     pub async fn accept(&self, ctx: &RequestContext, token: &str, display_name: Option<&str>, password: Option<String>) -> ApiResult<SessionView> {
-        self.0.token_limiter.attempt(ctx.ip_key())?;
+        self.0.token_limiter.attempt(&ctx.ip_key())?;
         let token = InviteToken::parse(token)?;
         let digest = token.digest();
         let account_id = token.account_id;
@@ -194,7 +194,12 @@ impl App {
             roster_domain::password::check_password(&password)?;
             let register = UserCommand::Register { email: invited_email.clone(), display_name: display_name.to_string(), now };
             let user = decide::<User>(&self.0.store, user_id, register).await?;
-            let hash = hash.get_or_try_init(|| auth::hash_password(password)).await?;
+            let hash = hash
+                .get_or_try_init(|| async {
+                    self.0.password_limiter.attempt(&ctx.ip_key())?;
+                    self.0.hasher.hash(password).await
+                })
+                .await?;
             let credential = NewCredential { user_id, email: invited_email.to_string(), password_hash: hash.clone() };
             let work = UnitOfWork { account: Some(&account), user: Some(&user), credential: Some(credential) };
             self.commit(work, ctx, user_id, now).await.map_err(|e| match e {

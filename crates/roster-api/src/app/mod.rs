@@ -24,11 +24,11 @@ pub use context::RequestContext;
 pub use invitations::{InvitationView, InviteIssued, PreviewView};
 pub use sessions::SessionView;
 
-use crate::auth::{self, Caller};
+use crate::auth::{self, Caller, PasswordHasher};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::ApiResult;
-use crate::rate_limit::Limiter;
+use crate::rate_limit::{Limiter, Rate};
 use chrono::{DateTime, Utc};
 use roster_projections::Projector;
 use account_cache::AccountCache;
@@ -52,10 +52,16 @@ struct Inner {
     projector: Projector,
     config: Config,
     clock: Arc<dyn Clock>,
-    /// Log-in attempts per email: 10 at once, then one per 6 s.
-    login_limiter: Limiter,
+    /// Every password hash and check: bounded concurrency.
+    hasher: PasswordHasher,
+    /// Password attempts (sign-up, log-in, accepting as a new user) per client IP.
+    password_limiter: Limiter,
+    /// Failed log-ins per email: 10 at once, then one per 6 s; a success clears them.
+    login_failures: Limiter,
     /// Invite-token attempts per client IP: 30 at once, then one per 2 s.
     token_limiter: Limiter,
+    /// Reads of users by id (for tests: per-row lookups are batched).
+    user_reads: AtomicU64,
     /// Conflict retries since start (for the benchmark and operators).
     conflict_retries: AtomicU64,
 }
@@ -72,10 +78,13 @@ impl App {
             writer,
             accounts: AccountCache::default(),
             pool,
+            hasher: PasswordHasher::new(config.hash_concurrency),
+            password_limiter: Limiter::new(config.password_rate_per_ip),
+            login_failures: Limiter::new(Rate::new(10, Duration::from_secs(6))),
+            token_limiter: Limiter::new(Rate::new(30, Duration::from_secs(2))),
+            user_reads: AtomicU64::new(0),
             config,
             clock,
-            login_limiter: Limiter::new(10, Duration::from_secs(6)),
-            token_limiter: Limiter::new(30, Duration::from_secs(2)),
             conflict_retries: AtomicU64::new(0),
         }))
     }
@@ -83,6 +92,22 @@ impl App {
     /// Who presents `bearer`: the operator token, a valid session, or nobody.
     pub fn identify(&self, bearer: Option<&str>) -> Caller {
         auth::identify(&self.0.config.jwt_secret, self.0.config.operator_token.as_deref(), bearer)
+    }
+
+    /// The deployment's configuration.
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+
+    /// How many times users were read by id since start: one per batch, however many users
+    /// it holds.
+    pub fn user_reads(&self) -> u64 {
+        self.0.user_reads.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The most password hashes and checks that ever ran at once.
+    pub fn peak_password_jobs(&self) -> usize {
+        self.0.hasher.peak()
     }
 
     /// The current instant by the application's clock (UTC).

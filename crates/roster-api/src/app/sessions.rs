@@ -51,7 +51,8 @@ impl App {
         let account = decide::<Account>(&self.0.store, account_id, create)
             .await
             .map_err(|e| rename_field(e, "name", "accountName"))?;
-        let hash = auth::hash_password(password).await?;
+        self.0.password_limiter.attempt(&ctx.ip_key())?;
+        let hash = self.0.hasher.hash(password).await?;
         let credential = NewCredential { user_id, email: email.to_string(), password_hash: hash };
         let work = UnitOfWork { account: Some(&account), user: Some(&user), credential: Some(credential) };
         self.commit(work, ctx, user_id, now).await?;
@@ -61,17 +62,29 @@ impl App {
     /// `logIn`.
     ///
     /// Errors: `UNAUTHENTICATED` for an unknown email or a wrong password (the same answer for
-    /// both); `RATE_LIMITED` after 10 quick attempts for one email.
-    pub async fn log_in(&self, email: &str, password: String) -> ApiResult<SessionView> {
+    /// both); `RATE_LIMITED` after too many attempts from one IP, or 10 quick failures for one
+    /// email (a success clears those), or while too many passwords are being checked.
+    pub async fn log_in(&self, ctx: &RequestContext, email: &str, password: String) -> ApiResult<SessionView> {
+        self.0.password_limiter.attempt(&ctx.ip_key())?;
         let email = Email::parse(email).map_err(|_| ApiError::Unauthenticated("wrong email or password"))?;
-        self.0.login_limiter.attempt(email.as_str())?;
+        // Only failures count per email, so nobody locks a victim out by logging in as them
+        // correctly; wrong guesses from anyone do count.
+        self.0.login_failures.check(email.as_str())?;
         let credential = credentials::find_by_email(&self.0.pool, email.as_str()).await?;
         let user_id = credential.as_ref().map(|c| c.user_id);
         // An unknown email is checked against a dummy hash, so both refusals take as long.
-        let verified = auth::verify_password(password, credential.map(|c| c.password_hash)).await;
+        let verified = self.0.hasher.verify(password, credential.map(|c| c.password_hash)).await?;
         match user_id.filter(|_| verified) {
-            Some(user_id) => self.open_session(user_id, &email, None).await,
-            None => Err(ApiError::Unauthenticated("wrong email or password")),
+            Some(user_id) => {
+                self.0.login_failures.reset(email.as_str());
+                self.open_session(user_id, &email, None).await
+            }
+            None => {
+                // At most a race's worth past the limit: the check above and this count are
+                // not one step.
+                let _ = self.0.login_failures.attempt(email.as_str());
+                Err(ApiError::Unauthenticated("wrong email or password"))
+            }
         }
     }
 
@@ -90,11 +103,21 @@ impl App {
         Ok(Some((user, accounts)))
     }
 
+    /// The profiles of the users among `ids`, in one read (the GraphQL loader batches
+    /// per-row lookups into this).
+    ///
+    /// Errors: `INTERNAL` (database).
+    pub async fn users(&self, ids: &[UserId]) -> ApiResult<std::collections::HashMap<UserId, UserRow>> {
+        self.0.user_reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(queries::users(&self.0.pool, ids).await?.into_iter().map(|u| (u.id, u)).collect())
+    }
+
     /// A user's public profile. A user id that an event names always has a row, so its absence
     /// means the read model is behind or broken.
     ///
     /// Errors: `INTERNAL` when the user is missing from the read model.
     pub async fn user(&self, id: UserId) -> ApiResult<UserRow> {
+        self.0.user_reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         queries::user(&self.0.pool, id)
             .await?
             .ok_or_else(|| ApiError::Internal(format!("user {id} missing from read model")))

@@ -2,6 +2,8 @@
 //! `schema/roster.graphql` (`roster schema` prints it).
 
 mod connection;
+pub mod limits;
+mod loader;
 mod mutation;
 mod query;
 mod subscription;
@@ -9,6 +11,7 @@ mod types;
 
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
+pub use loader::user_loader;
 pub use subscription::SubscriptionRoot;
 
 use crate::error::ApiError;
@@ -18,10 +21,10 @@ use async_graphql::{Context, Schema};
 /// The schema type.
 pub type RosterSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
-/// Builds the schema with `app` available to resolvers. Queries are limited in depth and
-/// complexity so no request can make the server do unbounded work.
+/// Builds the schema with `app` available to resolvers. Operations are limited in cost, depth
+/// and root fields ([`limits`]) so no request can make the server do unbounded work.
 pub fn schema(app: Option<App>) -> RosterSchema {
-    let builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot).limit_depth(16).limit_complexity(5_000);
+    let builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot).extension(limits::Limits);
     match app {
         Some(app) => builder.data(app).finish(),
         None => builder.finish(),

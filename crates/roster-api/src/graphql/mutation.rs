@@ -89,7 +89,7 @@ impl MutationRoot {
     ///
     /// Errors: `UNAUTHENTICATED` (wrong email or password), `RATE_LIMITED`.
     async fn log_in(&self, ctx: &Context<'_>, input: LogInInput) -> Result<SessionPayload> {
-        run(ctx, |app, _| async move { Ok(app.log_in(&input.email, input.password).await?.into()) }).await
+        run(ctx, |app, req| async move { Ok(app.log_in(req, &input.email, input.password).await?.into()) }).await
     }
 
     /// The signed-in user opens another account, as its only `ADMIN`.

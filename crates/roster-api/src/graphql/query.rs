@@ -45,6 +45,7 @@ impl QueryRoot {
     /// (`accountId` required); the operator token reads all.
     ///
     /// Errors: `UNAUTHENTICATED`, `FORBIDDEN`, `NOT_FOUND`, `VALIDATION` (`after`, `first`, `accountId`).
+    #[graphql(complexity = "super::limits::page_cost(first, child_complexity)")]
     async fn events(&self, ctx: &Context<'_>, after: Option<String>, first: Option<i32>, account_id: Option<ID>) -> Result<Page<Event>> {
         run(ctx, |app, req| async move {
             let account_id = account_id.map(|id| parse_id(&id, "accountId")).transpose()?;

@@ -1,7 +1,10 @@
 //! GraphQL object types.
 
 use super::connection::{offset_connection, PageArgs, Page};
-use super::run;
+use super::loader::UserLoader;
+use super::{gql_err, run};
+use crate::error::ApiError;
+use async_graphql::dataloader::DataLoader;
 use crate::app::{AccountView, InvitationView, InviteIssued, PreviewView, SessionView};
 use async_graphql::{Context, Enum, Json, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
@@ -47,8 +50,12 @@ impl From<UserRow> for User {
     }
 }
 
+/// A user by id through the request's loader: one query for every user a response names.
 async fn load_user(ctx: &Context<'_>, id: UserId) -> Result<User> {
-    run(ctx, |app, _| async move { Ok(app.user(id).await?.into()) }).await
+    let loader = ctx.data_unchecked::<DataLoader<UserLoader>>();
+    let user = loader.load_one(id).await.map_err(|cause| gql_err(ctx, ApiError::Internal(cause)))?;
+    let user = user.ok_or_else(|| gql_err(ctx, ApiError::Internal(format!("user {id} missing from read model"))))?;
+    Ok(user.into())
 }
 
 async fn load_optional_user(ctx: &Context<'_>, id: Option<UserId>) -> Result<Option<User>> {
@@ -96,6 +103,7 @@ impl Account {
     /// case-insensitive; a clean text of at most 254 characters, blank for none).
     ///
     /// Errors: `VALIDATION` on `first`, `after` or `search` (control or bidi characters, too long).
+    #[graphql(complexity = "super::limits::page_cost(first, child_complexity)")]
     async fn members(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>, role: Option<GqlRole>, search: Option<String>) -> Result<Page<Member>> {
         run(ctx, |app, _| async move {
             let page = PageArgs::parse(first, after.as_deref())?;
@@ -109,6 +117,7 @@ impl Account {
     /// Invitations, newest first; `status` filters by the status at the time of the query.
     ///
     /// Errors: `VALIDATION` on `first` or `after`.
+    #[graphql(complexity = "super::limits::page_cost(first, child_complexity)")]
     async fn invitations(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>, status: Option<GqlInvitationStatus>) -> Result<Page<Invitation>> {
         run(ctx, |app, _| async move {
             let page = PageArgs::parse(first, after.as_deref())?;
@@ -123,6 +132,7 @@ impl Account {
     /// blank for none).
     ///
     /// Errors: `FORBIDDEN`; `VALIDATION` on `first`, `after` or `action`.
+    #[graphql(complexity = "super::limits::page_cost(first, child_complexity)")]
     async fn audit_log(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>, action: Option<String>) -> Result<Page<AuditEntry>> {
         run(ctx, |app, _| async move {
             let page = PageArgs::parse(first, after.as_deref())?;
