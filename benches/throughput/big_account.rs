@@ -14,7 +14,8 @@ use hdrhistogram::Histogram;
 use roster_api::clock::SystemClock;
 use roster_api::{Application, Config, DatabaseSettings, Settings};
 use roster_domain::account::event_version;
-use roster_domain::{AccountEvent, AccountId, Email, InvitationId, Role, UserEvent, UserId};
+use roster_domain::{Account, AccountEvent, AccountId, Email, InvitationId, Role, UserEvent, UserId};
+use roster_store::EventStore;
 use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection};
 use std::sync::Arc;
@@ -35,6 +36,10 @@ pub struct BigAccount {
     pub reads: Vec<(String, f64)>,
     /// p99 of `SELECT 1` on one connection.
     pub select1_p99: f64,
+    /// Cold loads of the big account (issue 9, item 2): the stream's length in events, ms to
+    /// load it from all of them, ms from its snapshot plus the tail, and the snapshot's size
+    /// in bytes.
+    pub cold_load: (usize, f64, f64, usize),
 }
 
 fn seeded_email(domain: &str, n: u64) -> Email {
@@ -212,7 +217,39 @@ pub async fn run(url: &str, plan: &Plan, n: u64, started: Instant) -> BigAccount
         ("members(first: 50, search: name prefix)".to_string(), ms(&by_name, 0.99)),
         ("invitations(first: 50)".to_string(), ms(&invitations, 0.99)),
     ];
-    BigAccount { n, seeded_events, seed_seconds, commands, reads, select1_p99: ms(&select1, 0.99) }
+    let cold_load = cold_load(url, &big.account).await;
+    BigAccount { n, seeded_events, seed_seconds, commands, reads, select1_p99: ms(&select1, 0.99), cold_load }
+}
+
+/// What a server pays the first time it uses `account` (after a start or an eviction): the
+/// aggregate replayed from every event, then from a snapshot of that state plus its (empty)
+/// tail — best of three each, as the caches are warm after the first.
+async fn cold_load(url: &str, account: &str) -> (usize, f64, f64, usize) {
+    let pool = sqlx::PgPool::connect(url).await.expect("connect");
+    let store = EventStore::new(pool);
+    let best = |mut runs: Vec<f64>| {
+        runs.sort_by(f64::total_cmp);
+        runs[0]
+    };
+    let mut full = Vec::new();
+    let mut loaded = None;
+    for _ in 0..3 {
+        let begin = Instant::now();
+        loaded = Some(store.load_from_events::<Account>(account).await.expect("replay the big account"));
+        full.push(begin.elapsed().as_secs_f64() * 1e3);
+    }
+    let loaded = loaded.expect("loaded");
+    let state = serde_json::to_value(&loaded.aggregate).expect("snapshot");
+    let bytes = state.to_string().len();
+    store.save_snapshot::<Account>(account, loaded.version, &state).await.expect("save the snapshot");
+    let mut from_snapshot = Vec::new();
+    for _ in 0..3 {
+        let begin = Instant::now();
+        let again = store.load::<Account>(account).await.expect("load from the snapshot");
+        from_snapshot.push(begin.elapsed().as_secs_f64() * 1e3);
+        assert!(again.version == loaded.version && again.aggregate == loaded.aggregate, "the snapshot loads the same state");
+    }
+    (loaded.version, best(full), best(from_snapshot), bytes)
 }
 
 impl BigAccount {
@@ -229,6 +266,9 @@ impl BigAccount {
             let ratio = big / fresh;
             figures.push(Figure::new(format!("{label}: {name} p50, big account"), *big, "ms", Some(ratio), Some("≤ 1.5 × fresh account"), Some(ratio <= 1.5)));
         }
+        let (events, full, snapshot, bytes) = self.cold_load;
+        figures.push(Figure::plain(format!("{label}: cold load, all {events} events replayed"), full, "ms"));
+        figures.push(Figure::new(format!("{label}: cold load, snapshot ({} KiB) + tail", bytes / 1024), snapshot, "ms", Some(snapshot / full), None, None));
         for (name, p99) in &self.reads {
             let ratio = p99 / self.select1_p99;
             figures.push(Figure::new(format!("{label}: {name} p99"), *p99, "ms", Some(ratio), Some("≤ 10 × SELECT 1 p99"), Some(ratio <= 10.0)));

@@ -111,6 +111,29 @@ impl From<StoreError> for ProjectionError {
     }
 }
 
+/// What a notification asks of the projector loop, least to most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Wake {
+    /// Its own notification: nothing.
+    Nothing,
+    /// Another server moved a checkpoint: publish the new lowest checkpoint.
+    Publish,
+    /// Events were appended by another process: a round.
+    Round,
+}
+
+impl Wake {
+    fn of(notification: &sqlx::postgres::PgNotification, own_appends: Option<&str>, own_checkpoints: &str) -> Self {
+        let from = Some(notification.payload());
+        match notification.channel() {
+            CHECKPOINT_CHANNEL if from == Some(own_checkpoints) => Wake::Nothing,
+            CHECKPOINT_CHANNEL => Wake::Publish,
+            _ if from == own_appends => Wake::Nothing,
+            _ => Wake::Round,
+        }
+    }
+}
+
 /// Runs the projections. Cheap to clone; clones share the fail point, the published
 /// checkpoint and the loop.
 #[derive(Clone)]
@@ -120,8 +143,9 @@ pub struct Projector {
     /// The lowest checkpoint over every projection, as last seen.
     checkpoint: Arc<watch::Sender<i64>>,
     running: Arc<AtomicBool>,
-    /// Appends of this process's writer (see [`Projector::woken_by`]).
-    appended: Option<watch::Receiver<i64>>,
+    /// Appends of this process's writer and the origin of its notifications (see
+    /// [`Projector::woken_by`]).
+    appended: Option<(watch::Receiver<i64>, String)>,
 }
 
 /// Applies `events` (all after `after`) to `projection` on `conn`; returns the position
@@ -147,9 +171,10 @@ impl Projector {
 
     /// Lets the loop also wake when `appended` (this process's writer's last committed
     /// position, `roster_store::Writer::committed`) changes, without waiting for the
-    /// notification's round trip through the database.
-    pub fn woken_by(mut self, appended: watch::Receiver<i64>) -> Self {
-        self.appended = Some(appended);
+    /// notification's round trip through the database; that writer's notifications (payload
+    /// `origin`, `roster_store::Writer::origin`) are then ignored.
+    pub fn woken_by(mut self, appended: watch::Receiver<i64>, origin: &str) -> Self {
+        self.appended = Some((appended, origin.to_string()));
         self
     }
 
@@ -384,9 +409,10 @@ impl Projector {
         self.running.store(true, Ordering::Relaxed);
         tokio::spawn(async move {
             let notifier = Notifier::spawn(self.pool.clone(), CHECKPOINT_CHANNEL);
-            let mut appended = self.appended.clone();
+            let (mut appended, own_appends) = self.appended.clone().unzip();
             let mut listener: Option<PgListener> = None;
             let mut backoff = Duration::from_millis(20);
+            let mut round = true;
             loop {
                 if listener.is_none() {
                     match self.listen().await {
@@ -396,7 +422,7 @@ impl Projector {
                 }
                 let mut wait = Duration::from_secs(5);
                 let mut lowest = None;
-                match self.run_round().await {
+                match if round { self.run_round().await } else { Ok((0, None)) } {
                     Ok((applied, seen)) => {
                         lowest = seen;
                         backoff = Duration::from_millis(20);
@@ -421,6 +447,7 @@ impl Projector {
                     None => self.publish().await,
                 }
                 if wait.is_zero() {
+                    round = true;
                     continue;
                 }
                 let appended_here = async {
@@ -435,16 +462,38 @@ impl Projector {
                 };
                 let Some(l) = listener.as_mut() else {
                     let _ = tokio::time::timeout(wait.min(Duration::from_secs(1)), appended_here).await;
+                    round = true;
                     continue;
                 };
-                tokio::select! {
-                    notified = l.recv() => match notified {
-                        Ok(_) => while l.next_buffered().is_some() {},
-                        Err(_) => listener = None,
-                    },
-                    () = appended_here => {}
-                    () = tokio::time::sleep(wait) => {}
-                }
+                // What wakes the loop decides what it does next: a round for appends it has not
+                // heard of in-process, only re-reading the checkpoints when another server moved
+                // them, nothing for its own notifications (it acted on those already).
+                tokio::pin!(appended_here);
+                let timeout = tokio::time::sleep(wait);
+                tokio::pin!(timeout);
+                round = loop {
+                    tokio::select! {
+                        notified = l.recv() => match notified {
+                            Ok(first) => {
+                                let mut wake = Wake::of(&first, own_appends.as_deref(), notifier.origin());
+                                while let Some(next) = l.next_buffered() {
+                                    wake = wake.max(Wake::of(&next, own_appends.as_deref(), notifier.origin()));
+                                }
+                                match wake {
+                                    Wake::Nothing => continue,
+                                    Wake::Publish => break false,
+                                    Wake::Round => break true,
+                                }
+                            }
+                            Err(_) => {
+                                listener = None;
+                                break true;
+                            }
+                        },
+                        () = &mut appended_here => break true,
+                        () = &mut timeout => break true,
+                    }
+                };
             }
         })
     }

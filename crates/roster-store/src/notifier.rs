@@ -10,7 +10,8 @@
 //!
 //! Listeners lose nothing by it: a notification still arrives after the data it announces is
 //! visible. Notifications are coalesced: however many commits happen while one is being sent,
-//! one more follows.
+//! one more follows. Each carries its sender's origin as payload, so the sending process can
+//! tell its own notifications (which it has no need to act on) from other servers'.
 
 use sqlx::PgPool;
 use tokio::sync::watch;
@@ -20,22 +21,31 @@ use tokio::sync::watch;
 #[derive(Clone)]
 pub struct Notifier {
     requests: watch::Sender<u64>,
+    origin: String,
 }
 
 impl Notifier {
-    /// Starts the sending task for `channel` on the current tokio runtime.
+    /// Starts the sending task for `channel` on the current tokio runtime; its notifications
+    /// carry a fresh origin (a UUID) as payload.
     pub fn spawn(pool: PgPool, channel: &'static str) -> Self {
+        let origin = uuid::Uuid::new_v4().to_string();
         let (requests, mut pending) = watch::channel(0u64);
+        let payload = origin.clone();
         tokio::spawn(async move {
             while pending.changed().await.is_ok() {
                 pending.borrow_and_update();
-                if let Err(err) = sqlx::query("SELECT pg_notify($1, '')").bind(channel).execute(&pool).await {
+                if let Err(err) = sqlx::query("SELECT pg_notify($1, $2)").bind(channel).bind(&payload).execute(&pool).await {
                     // Listeners also look on their own every few seconds.
                     tracing::warn!(%err, channel, "cannot notify");
                 }
             }
         });
-        Self { requests }
+        Self { requests, origin }
+    }
+
+    /// The payload of this notifier's notifications.
+    pub fn origin(&self) -> &str {
+        &self.origin
     }
 
     /// Asks for one notification after everything committed so far; returns at once.

@@ -65,6 +65,7 @@ struct Request {
 pub struct Writer {
     requests: mpsc::UnboundedSender<Request>,
     committed: watch::Receiver<i64>,
+    origin: String,
 }
 
 impl Writer {
@@ -76,6 +77,7 @@ impl Writer {
         let (requests, mut inbox) = mpsc::unbounded_channel::<Request>();
         let (published, committed) = watch::channel(0i64);
         let notifier = Notifier::spawn(pool.clone(), NOTIFY_CHANNEL);
+        let origin = notifier.origin().to_string();
         tokio::spawn(async move {
             let mut batch = Vec::new();
             while inbox.recv_many(&mut batch, MAX_BATCH).await > 0 {
@@ -91,7 +93,12 @@ impl Writer {
                 }
             }
         });
-        Self { requests, committed }
+        Self { requests, committed, origin }
+    }
+
+    /// The payload of this writer's `NOTIFY roster_events` (see [`Notifier::origin`]).
+    pub fn origin(&self) -> &str {
+        &self.origin
     }
 
     /// The last global position this writer committed (0 before its first append); changes

@@ -74,7 +74,7 @@ impl App {
         let writer = Writer::spawn(pool.clone());
         Self(Arc::new(Inner {
             store: EventStore::new(pool.clone()),
-            projector: Projector::new(pool.clone()).woken_by(writer.committed()),
+            projector: Projector::new(pool.clone()).woken_by(writer.committed(), writer.origin()),
             writer,
             accounts: AccountCache::default(),
             pool,
