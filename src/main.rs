@@ -67,7 +67,8 @@ struct ServeArgs {
     operator_token: Option<String>,
     /// Development mode: without ROSTER_JWT_SECRET, sign sessions with a random secret
     /// (sessions then end when the server stops).
-    #[arg(long, env = "ROSTER_DEV")]
+    /// (`ROSTER_DEV`: `1`/`true`/`yes`/`on` turn it on, `0`/`false`/`no`/`off` or empty off).
+    #[arg(long, env = "ROSTER_DEV", value_parser = clap::builder::FalseyValueParser::new())]
     dev: bool,
     /// Largest request body in bytes; larger ones answer 413.
     #[arg(long, env = "ROSTER_MAX_BODY_BYTES", default_value_t = roster_api::config::DEFAULT_MAX_BODY_BYTES)]
