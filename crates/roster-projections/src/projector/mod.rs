@@ -21,13 +21,14 @@
 //! statements, the batch is rolled back and re-applied one event per transaction, which
 //! finds the event to stop at.
 
+mod run;
+
 use crate::audit_log::Memo;
 use crate::checkpoint::{lock_checkpoint, min_checkpoint, notify_checkpoints, set_checkpoint, set_checkpoints, status};
 pub use crate::checkpoint::{ProjectionStatus, CHECKPOINT_CHANNEL};
 use crate::{Projection, Stop};
-use roster_store::reader::{read_raw_after, RawEvent, NOTIFY_CHANNEL};
-use roster_store::{EventFilter, Notifier, StoreError};
-use sqlx::postgres::PgListener;
+use roster_store::reader::{read_raw_after, RawEvent};
+use roster_store::{EventFilter, StoreError};
 use sqlx::{PgConnection, PgPool};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -107,29 +108,6 @@ impl From<StoreError> for ProjectionError {
         match err {
             StoreError::Database(e) => Self::Database(e),
             other => Self::Decode(other.to_string()),
-        }
-    }
-}
-
-/// What a notification asks of the projector loop, least to most.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Wake {
-    /// Its own notification: nothing.
-    Nothing,
-    /// Another server moved a checkpoint: publish the new lowest checkpoint.
-    Publish,
-    /// Events were appended by another process: a round.
-    Round,
-}
-
-impl Wake {
-    fn of(notification: &sqlx::postgres::PgNotification, own_appends: Option<&str>, own_checkpoints: &str) -> Self {
-        let from = Some(notification.payload());
-        match notification.channel() {
-            CHECKPOINT_CHANNEL if from == Some(own_checkpoints) => Wake::Nothing,
-            CHECKPOINT_CHANNEL => Wake::Publish,
-            _ if from == own_appends => Wake::Nothing,
-            _ => Wake::Round,
         }
     }
 }
@@ -387,114 +365,5 @@ impl Projector {
     /// Every projection's checkpoint, lag and failure, in [`Projection::ALL`] order.
     pub async fn status(&self) -> Result<Vec<ProjectionStatus>, ProjectionError> {
         status(&self.pool).await
-    }
-
-    async fn listen(&self) -> Result<PgListener, sqlx::Error> {
-        let mut listener = PgListener::connect_with(&self.pool).await?;
-        listener.listen_all([NOTIFY_CHANNEL, CHECKPOINT_CHANNEL]).await?;
-        for projection in Projection::ALL {
-            sqlx::query("INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING")
-                .bind(projection.name())
-                .execute(&self.pool)
-                .await?;
-        }
-        Ok(listener)
-    }
-
-    /// Runs the projections in this process until the task is aborted: a round, then publish
-    /// the checkpoint, then sleep until a notification (an append or a moved checkpoint) wakes
-    /// it. After a failure it retries with a back-off from 20 ms up to 5 s; with nothing to do
-    /// it still looks every 5 s (a lost notification, a stopped projection).
-    pub fn spawn(self) -> tokio::task::JoinHandle<()> {
-        self.running.store(true, Ordering::Relaxed);
-        tokio::spawn(async move {
-            let notifier = Notifier::spawn(self.pool.clone(), CHECKPOINT_CHANNEL);
-            let (mut appended, own_appends) = self.appended.clone().unzip();
-            let mut listener: Option<PgListener> = None;
-            let mut backoff = Duration::from_millis(20);
-            let mut round = true;
-            loop {
-                if listener.is_none() {
-                    match self.listen().await {
-                        Ok(l) => listener = Some(l),
-                        Err(err) => tracing::warn!(%err, "projector cannot LISTEN; polling"),
-                    }
-                }
-                let mut wait = Duration::from_secs(5);
-                let mut lowest = None;
-                match if round { self.run_round().await } else { Ok((0, None)) } {
-                    Ok((applied, seen)) => {
-                        lowest = seen;
-                        backoff = Duration::from_millis(20);
-                        // A full batch: more is waiting, go on at once.
-                        if applied as i64 >= knobs().batch_size {
-                            wait = Duration::ZERO;
-                        }
-                    }
-                    Err(err) => {
-                        if !matches!(err, ProjectionError::Stopped { .. }) {
-                            tracing::warn!(%err, "projection round failed");
-                        }
-                        wait = backoff;
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
-                    }
-                }
-                match lowest {
-                    Some(lowest) => {
-                        self.publish_seen(lowest);
-                        notifier.notify();
-                    }
-                    None => self.publish().await,
-                }
-                if wait.is_zero() {
-                    round = true;
-                    continue;
-                }
-                let appended_here = async {
-                    let changed = match appended.as_mut() {
-                        Some(rx) => rx.changed().await.is_ok(),
-                        None => false,
-                    };
-                    if !changed {
-                        // No writer here (or it stopped): only notifications and time wake.
-                        std::future::pending::<()>().await;
-                    }
-                };
-                let Some(l) = listener.as_mut() else {
-                    let _ = tokio::time::timeout(wait.min(Duration::from_secs(1)), appended_here).await;
-                    round = true;
-                    continue;
-                };
-                // What wakes the loop decides what it does next: a round for appends it has not
-                // heard of in-process, only re-reading the checkpoints when another server moved
-                // them, nothing for its own notifications (it acted on those already).
-                tokio::pin!(appended_here);
-                let timeout = tokio::time::sleep(wait);
-                tokio::pin!(timeout);
-                round = loop {
-                    tokio::select! {
-                        notified = l.recv() => match notified {
-                            Ok(first) => {
-                                let mut wake = Wake::of(&first, own_appends.as_deref(), notifier.origin());
-                                while let Some(next) = l.next_buffered() {
-                                    wake = wake.max(Wake::of(&next, own_appends.as_deref(), notifier.origin()));
-                                }
-                                match wake {
-                                    Wake::Nothing => continue,
-                                    Wake::Publish => break false,
-                                    Wake::Round => break true,
-                                }
-                            }
-                            Err(_) => {
-                                listener = None;
-                                break true;
-                            }
-                        },
-                        () = &mut appended_here => break true,
-                        () = &mut timeout => break true,
-                    }
-                };
-            }
-        })
     }
 }
