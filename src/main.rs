@@ -204,12 +204,55 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     let application = Application::build(settings, Arc::new(SystemClock)).await?;
     tracing::info!("roster listening on http://{} (GraphiQL at /graphql)", application.address());
-    application
-        .run_until_stopped(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    // On SIGTERM (Docker, Kubernetes) or SIGINT: stop accepting, let in-flight requests finish
+    // (an answer may carry a one-time invite link), and close what is still open (websockets)
+    // after the grace period.
+    let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        let name = shutdown_signal().await;
+        tracing::info!("{name}: stopping; in-flight requests get up to {} s", SHUTDOWN_GRACE.as_secs());
+        let _ = stopping.send(());
+    };
+    let served = application.run_until_stopped(signal);
+    tokio::pin!(served);
+    tokio::select! {
+        result = &mut served => result?,
+        () = async {
+            if stopped.await.is_ok() {
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        } => tracing::warn!("grace period over: closing the connections still open"),
+    }
+    tracing::info!("roster stopped");
     Ok(())
+}
+
+/// How long in-flight requests (and open websockets) may run after a shutdown signal.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Resolves on the first SIGTERM or SIGINT (Ctrl-C) and names it.
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
 }
 
 /// Events read per query of `roster events` (keyset-paged; each page is streamed as

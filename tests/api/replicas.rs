@@ -311,3 +311,17 @@ async fn backlog(pool: &PgPool, accounts: u32, invites: u32) -> i64 {
     }
     last
 }
+
+#[tokio::test]
+async fn sigterm_stops_a_replica_cleanly_and_says_so() {
+    let url = fresh_database().await;
+    let mut replica = Replica::start(&url, &[]).await;
+    // Serving before the signal.
+    let before = replica.gql(None, "{ viewer { user { id } } }", json!({})).await;
+    assert!(before.get("errors").is_none(), "{before}");
+    let exit = replica.terminate(std::time::Duration::from_secs(20)).expect("the replica exits after SIGTERM");
+    assert!(exit.success(), "exit status after SIGTERM: {exit:?}\n{}", replica.log());
+    let log = replica.log();
+    assert!(log.contains("SIGTERM: stopping"), "no stop line in the log:\n{log}");
+    assert!(log.contains("roster stopped"), "no stopped line in the log:\n{log}");
+}

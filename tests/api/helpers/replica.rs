@@ -104,6 +104,21 @@ impl Replica {
         self.child.wait().expect("reap");
     }
 
+    /// `kill -TERM` (as Docker and Kubernetes stop a container), then waits up to `within` for
+    /// the process to exit; its exit status, `None` if it is still running.
+    pub fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let status = std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+        let deadline = std::time::Instant::now() + within;
+        while std::time::Instant::now() < deadline {
+            if let Some(exit) = self.child.try_wait().expect("wait") {
+                return Some(exit);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// Everything the process logged so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
