@@ -324,4 +324,5 @@ async fn sigterm_stops_a_replica_cleanly_and_says_so() {
     let log = replica.log();
     assert!(log.contains("SIGTERM: stopping"), "no stop line in the log:\n{log}");
     assert!(log.contains("roster stopped"), "no stopped line in the log:\n{log}");
+    assert!(!log.contains('\u{1b}'), "colour codes in a log that is not a terminal:\n{log}");
 }
