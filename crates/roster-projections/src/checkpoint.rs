@@ -52,31 +52,14 @@ pub(crate) async fn lock_checkpoint(conn: &mut PgConnection, projection: Project
 /// A row already in that state is not touched, so a projection stopped at an event does not
 /// notify anyone each time it is retried.
 pub(crate) async fn set_checkpoint(conn: &mut PgConnection, projection: Projection, position: i64, stop: Option<&Stop>) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE projection_checkpoints
-            SET position = $2, updated_at = now(), failed_position = $3, last_error = $4
-          WHERE name = $1
-            AND (position <> $2 OR failed_position IS DISTINCT FROM $3 OR last_error IS DISTINCT FROM $4)",
-    )
-    .bind(projection.name())
-    .bind(position)
-    .bind(stop.map(|s| s.position))
-    .bind(stop.map(|s| s.error.as_str()))
-    .execute(conn)
-    .await?;
-    if let Some(stop) = stop {
-        tracing::error!(projection = projection.name(), position = stop.position, error = stop.error, "projection stopped");
-    }
-    Ok(())
+    set_checkpoints(conn, &[(projection, position, stop.cloned())]).await.map(|_| ())
 }
 
 /// Tells every server's projector loop (`LISTEN roster_checkpoints`) that a checkpoint moved;
 /// sent after the moving transaction committed (see `roster_store::notifier` for why not in
 /// it). A failure only delays the others until they look on their own.
 pub(crate) async fn notify_checkpoints(pool: &PgPool) {
-    if let Err(err) = sqlx::query("SELECT pg_notify($1, '')").bind(CHECKPOINT_CHANNEL).execute(pool).await {
-        tracing::warn!(%err, "cannot notify checkpoint move");
-    }
+    roster_store::notifier::send(pool, CHECKPOINT_CHANNEL, "").await;
 }
 
 /// [`set_checkpoint`] for several projections in one statement; returns the lowest checkpoint
@@ -112,7 +95,13 @@ pub(crate) async fn set_checkpoints(conn: &mut PgConnection, moves: &[(Projectio
             tracing::error!(projection = projection.name(), position = stop.position, error = stop.error, "projection stopped");
         }
     }
-    Ok(if count as usize == all.len() { lowest.unwrap_or(0) } else { 0 })
+    Ok(lowest_of(count, lowest))
+}
+
+/// The lowest checkpoint from `count` rows with minimum `min`: 0 until every projection has
+/// its row (one without a row has applied nothing).
+fn lowest_of(count: i64, min: Option<i64>) -> i64 {
+    if count as usize == Projection::ALL.len() { min.unwrap_or(0) } else { 0 }
 }
 
 /// The lowest checkpoint over every projection (0 while one has no row yet).
@@ -124,7 +113,7 @@ pub(crate) async fn min_checkpoint(pool: &PgPool) -> Result<i64, sqlx::Error> {
     .bind(&names)
     .fetch_one(pool)
     .await?;
-    Ok(if count as usize == names.len() { min.unwrap_or(0) } else { 0 })
+    Ok(lowest_of(count, min))
 }
 
 

@@ -16,6 +16,14 @@
 use sqlx::PgPool;
 use tokio::sync::watch;
 
+/// Sends `NOTIFY <channel>` with `payload` at once, in a transaction of its own. A failure is
+/// logged, not returned: listeners also look on their own every few seconds.
+pub async fn send(pool: &PgPool, channel: &str, payload: &str) {
+    if let Err(err) = sqlx::query("SELECT pg_notify($1, $2)").bind(channel).bind(payload).execute(pool).await {
+        tracing::warn!(%err, channel, "cannot notify");
+    }
+}
+
 /// Sends `NOTIFY <channel>` on request, coalescing requests that arrive while one is sent.
 /// Cheap to clone; its task ends when every clone is dropped.
 #[derive(Clone)]
@@ -34,10 +42,7 @@ impl Notifier {
         tokio::spawn(async move {
             while pending.changed().await.is_ok() {
                 pending.borrow_and_update();
-                if let Err(err) = sqlx::query("SELECT pg_notify($1, $2)").bind(channel).bind(&payload).execute(&pool).await {
-                    // Listeners also look on their own every few seconds.
-                    tracing::warn!(%err, channel, "cannot notify");
-                }
+                send(&pool, channel, &payload).await;
             }
         });
         Self { requests, origin }
