@@ -78,9 +78,14 @@ pub(super) struct UnitOfWork<'a> {
 /// A snapshot to store once its command has committed: stream id, version, state.
 type DueSnapshot = (String, usize, Value);
 
-/// An account's size as the snapshot interval counts it.
-fn entries(account: &Account) -> usize {
-    account.members.len() + account.invitations.len()
+/// The snapshot of `state` (account `id` moved from `old` to `new` version) if one is due: the
+/// interval grows with the account's size (members + invitations), see
+/// `EventStore::snapshot_due`.
+fn due_snapshot(store: &EventStore, id: &str, old: usize, new: usize, state: &Account) -> Result<Option<DueSnapshot>, StoreError> {
+    if !store.snapshot_due(old, new, state.members.len() + state.invitations.len()) {
+        return Ok(None);
+    }
+    Ok(Some((id.to_string(), new, serde_json::to_value(state)?)))
 }
 
 impl App {
@@ -134,9 +139,8 @@ impl App {
         if let Some(a) = work.account {
             // The account's stream moved on outside its cache slot.
             self.0.accounts.mark_behind(a.id.parse().map_err(|_| ApiError::Internal("account id".into()))?).await;
-            let new_version = a.version + a.events.len();
-            if let Some(state) = a.aggregate.as_ref().filter(|s| self.0.store.snapshot_due(a.version, new_version, entries(s))) {
-                snapshot = Some((a.id.clone(), new_version, serde_json::to_value(state).map_err(StoreError::from)?));
+            if let Some(state) = &a.aggregate {
+                snapshot = due_snapshot(&self.0.store, &a.id, a.version, a.version + a.events.len(), state)?;
             }
         }
         self.settle(&positions, snapshot).await;
@@ -200,10 +204,7 @@ impl App {
                 let append = Append::new::<Account>(account_id.to_string(), loaded.version, &events)?;
                 let old_version = loaded.version;
                 loaded.version = append.new_version();
-                let snapshot = match self.0.store.snapshot_due(old_version, loaded.version, entries(&loaded.aggregate)) {
-                    true => Some((account_id.to_string(), loaded.version, serde_json::to_value(&loaded.aggregate).map_err(StoreError::from)?)),
-                    false => None,
-                };
+                let snapshot = due_snapshot(&self.0.store, &account_id.to_string(), old_version, loaded.version, &loaded.aggregate)?;
                 *cached = Some(Cached { loaded, behind: false });
                 let commit = Commit { appends: vec![append], credential: None, metadata: ctx.metadata(Some(actor), now) };
                 // Queued while the lock is held, so this account's commits keep decision order.
