@@ -150,7 +150,7 @@ async fn main() -> Result<()> {
                 .iter()
                 .map(|n| Projection::from_name(n).with_context(|| format!("unknown projection {n:?} (known: members, invitations, audit_log)")))
                 .collect::<Result<Vec<_>>>()?;
-            let pool = db::connect(&db.database_url, 4).await.context("connecting to the database")?;
+            let pool = db::connect(&db.database_url, 5).await.context("connecting to the database")?;
             db::migrate(&pool).await?;
             for report in rebuild::rebuild(&pool, &projections).await? {
                 println!("{}\trebuilt\t{}", report.name, report.position);
