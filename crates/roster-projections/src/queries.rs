@@ -272,8 +272,15 @@ pub async fn members_in(
         bind(&mut args, substring_pattern(search))?;
         filter += &format!(" AND (u.email ILIKE ${n} OR u.display_name ILIKE ${n})", n = args.len());
     }
-    let total = if search.is_some() {
-        sqlx::query_scalar_with(&format!("SELECT count(*) FROM members m JOIN users u ON u.id = m.user_id WHERE {filter}"), args.clone()).fetch_one(pool).await?
+    // A search is planned for its pattern each time (`persistent(false)`: an unnamed statement).
+    // A cached generic plan cannot know a pattern's selectivity and reads every member of the
+    // account (measured on 10,000 members: 20-30 ms instead of under 1 ms by the trigram indexes).
+    let searching = search.is_some();
+    let total = if searching {
+        sqlx::query_scalar_with(&format!("SELECT count(*) FROM members m JOIN users u ON u.id = m.user_id WHERE {filter}"), args.clone())
+            .persistent(false)
+            .fetch_one(pool)
+            .await?
     } else {
         let by_role = if role_filter.is_some() { " AND role = $2" } else { "" };
         sqlx::query_scalar_with(&format!("SELECT coalesce(sum(n), 0)::int8 FROM member_counts WHERE account_id = $1{by_role}"), args.clone()).fetch_one(pool).await?
@@ -289,7 +296,7 @@ pub async fn members_in(
                JOIN users u ON u.id = m.user_id ORDER BY m.joined_at, m.user_id"
         )
     };
-    let rows: Vec<MemberTuple> = sqlx::query_as_with(&select, args).fetch_all(pool).await?;
+    let rows: Vec<MemberTuple> = sqlx::query_as_with(&select, args).persistent(!searching).fetch_all(pool).await?;
     Ok((rows.into_iter().map(member_row).collect(), total))
 }
 
