@@ -162,7 +162,11 @@ async fn out_of_range_cursors_and_page_sizes_are_validation_errors_on_every_conn
     let before = app.event_count().await;
     for (query, name) in &queries {
         let ask = |vars: Value| app.gql(Some(&admin.token), query, vars);
-        for after in ["9223372036854775807", "99999999999999999999", "-1", "+1", "1e3", " 1", "", "\u{0}"] {
+        // Offsets out of range, and keyset cursors (`k<micros>_<uuid>`) that no page handed out.
+        let nil = "00000000-0000-0000-0000-000000000000";
+        let keys = ["k".to_string(), "k_".to_string(), format!("k_{nil}"), format!("k1_{nil}x"), format!("k+1_{nil}"), format!("k1e3_{nil}"), "k1_not-a-uuid".to_string(), format!("k99999999999999999999_{nil}"), format!("k9223372036854775807_{nil}")];
+        let offsets = ["9223372036854775807", "99999999999999999999", "-1", "+1", "1e3", " 1", "", "\u{0}"].map(String::from);
+        for after in offsets.iter().chain(&keys) {
             let response = ask(json!({ "id": admin.account_id, "after": after })).await;
             assert_invalid(&app, &response, "after", before).await;
         }

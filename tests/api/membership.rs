@@ -2,7 +2,7 @@
 //! several accounts — each refusal asserting its code and that nothing was appended.
 
 use crate::helpers::{code, spawn_app, token_of, PASSWORD};
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn full_lifecycle_across_two_accounts() {
@@ -193,6 +193,48 @@ async fn roles_query_exposes_the_permission_matrix() {
     let audit = roles[1]["permissions"].as_array().unwrap().iter().find(|p| p["feature"] == "Audit log").unwrap();
     assert_eq!(audit["access"], "NONE");
     assert_eq!(roles[3]["canGrant"], json!([]));
+}
+
+/// Invitations are listed newest first, so with offset cursors every invitation sent while an
+/// admin pages would shift the rest by one (one shown twice). Keyset cursors hold their place;
+/// an offset cursor from an earlier version still reads.
+#[tokio::test(flavor = "multi_thread")]
+async fn list_cursors_hold_their_place_when_items_are_added_and_old_offset_cursors_still_read() {
+    let app = spawn_app().await;
+    let admin = app.sign_up("ada@example.com", "Acme").await;
+    for i in 0..5 {
+        app.invite_ok(&admin.token, &admin.account_id, &format!("p{i}@example.com"), "GUEST").await;
+    }
+    let page = "query($id: ID!, $after: String) { account(id: $id) { invitations(first: 2, after: $after) { pageInfo { hasPreviousPage hasNextPage endCursor } nodes { email } } } }";
+    let emails = |conn: &Value| conn["nodes"].as_array().unwrap().iter().map(|n| n["email"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let first = app.ok(Some(&admin.token), page, json!({ "id": admin.account_id })).await;
+    let conn = &first["account"]["invitations"];
+    assert_eq!(emails(conn), ["p4@example.com", "p3@example.com"]);
+    assert_eq!(conn["pageInfo"]["hasPreviousPage"], false);
+    let mut after = conn["pageInfo"]["endCursor"].clone();
+    // Two more invitations arrive ahead of the page already seen.
+    app.invite_ok(&admin.token, &admin.account_id, "new1@example.com", "GUEST").await;
+    app.invite_ok(&admin.token, &admin.account_id, "new2@example.com", "GUEST").await;
+    let mut rest = Vec::new();
+    loop {
+        let data = app.ok(Some(&admin.token), page, json!({ "id": admin.account_id, "after": after })).await;
+        let conn = &data["account"]["invitations"];
+        assert_eq!(conn["pageInfo"]["hasPreviousPage"], true);
+        rest.extend(emails(conn));
+        if !conn["pageInfo"]["hasNextPage"].as_bool().unwrap() {
+            break;
+        }
+        after = conn["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(rest, ["p2@example.com", "p1@example.com", "p0@example.com"]);
+    // An offset cursor ("after the item at offset 1") as earlier versions handed out.
+    let old = app.ok(Some(&admin.token), page, json!({ "id": admin.account_id, "after": "1" })).await;
+    assert_eq!(emails(&old["account"]["invitations"]), ["p4@example.com", "p3@example.com"]);
+    let members = app.ok(Some(&admin.token), "query($id: ID!) { account(id: $id) { members(first: 1) { edges { cursor } pageInfo { hasNextPage } } } }", json!({ "id": admin.account_id })).await;
+    let cursor = members["account"]["members"]["edges"][0]["cursor"].as_str().unwrap().to_string();
+    assert!(cursor.starts_with('k'), "{members}");
+    let next = app.ok(Some(&admin.token), "query($id: ID!, $a: String) { account(id: $id) { members(after: $a) { nodes { user { email } } } } }", json!({ "id": admin.account_id, "a": cursor })).await;
+    assert_eq!(next["account"]["members"]["nodes"], json!([]), "one member, nothing after them");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -7,7 +7,7 @@ use crate::error::{ApiError, ApiResult};
 use chrono::{DateTime, Duration, Utc};
 use roster_domain::account::UserRef;
 use roster_domain::{token, AccountCommand, AccountId, DomainError, Email, InvitationId, InvitationStatus, InviteToken, Role, TokenDigest, User, UserCommand, UserId};
-use roster_projections::queries::{self, InvitationRow};
+use roster_projections::queries::{self, InvitationKey, InvitationRow, Window};
 use roster_store::NewCredential;
 use uuid::Uuid;
 
@@ -212,13 +212,13 @@ impl App {
         self.open_session(user_id, &email, Some(account_id)).await
     }
 
-    /// `Account.invitations`: a page of the account's invitations, newest first, filtered by
-    /// the status now; and the filtered total.
+    /// `Account.invitations`: up to `limit` of the account's invitations, newest first, from
+    /// `window`, filtered by the status now; and the filtered total.
     ///
     /// Errors: `INTERNAL` (database).
-    pub async fn invitations(&self, account: &AccountView, status: Option<InvitationStatus>, offset: i64, limit: i64) -> ApiResult<(Vec<InvitationView>, i64)> {
+    pub async fn invitations(&self, account: &AccountView, status: Option<InvitationStatus>, window: Window<InvitationKey>, limit: i64) -> ApiResult<(Vec<InvitationView>, i64)> {
         let now = self.now();
-        let (rows, total) = queries::invitations(&self.0.pool, account.row.id, status, now, offset, limit).await?;
+        let (rows, total) = queries::invitations_in(&self.0.pool, account.row.id, status, now, window, limit).await?;
         Ok((rows.into_iter().map(|row| InvitationView { row, now }).collect(), total))
     }
 }

@@ -3,16 +3,16 @@
 use super::{AccountView, App, RequestContext};
 use crate::error::ApiResult;
 use roster_domain::{AccountCommand, AccountId, DomainError, Role, Text, UserId};
-use roster_projections::queries::{self, MemberRow};
+use roster_projections::queries::{self, MemberKey, MemberRow, Window};
 
 impl App {
-    /// `Account.members`: a page of members by join time, filtered by `role` and by `search`
-    /// (case-insensitive substring of email or display name; parsed by the caller, so it holds
-    /// no NUL that PostgreSQL would refuse); and the filtered total.
+    /// `Account.members`: up to `limit` members by join time from `window`, filtered by `role`
+    /// and by `search` (case-insensitive substring of email or display name; parsed by the
+    /// caller, so it holds no NUL that PostgreSQL would refuse); and the filtered total.
     ///
     /// Errors: `INTERNAL` (database).
-    pub async fn members(&self, account: &AccountView, role: Option<Role>, search: Option<&Text>, offset: i64, limit: i64) -> ApiResult<(Vec<MemberRow>, i64)> {
-        Ok(queries::members(&self.0.pool, account.row.id, role, search.map(Text::as_str), offset, limit).await?)
+    pub async fn members(&self, account: &AccountView, role: Option<Role>, search: Option<&Text>, window: Window<MemberKey>, limit: i64) -> ApiResult<(Vec<MemberRow>, i64)> {
+        Ok(queries::members_in(&self.0.pool, account.row.id, role, search.map(Text::as_str), window, limit).await?)
     }
 
     /// `changeRole`. Changing to the current role is a no-op that appends nothing. Returns the

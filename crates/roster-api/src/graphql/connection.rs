@@ -1,6 +1,7 @@
 //! Relay connections: `edges { cursor node }`, `nodes`, `pageInfo`, `totalCount`.
-//! `first` defaults to 50 and is capped at 500 (contract, "Connections"). List cursors are the
-//! item's offset in the list; event cursors are global positions.
+//! `first` defaults to 50 and is capped at 500 (contract, "Connections"). Member and invitation
+//! cursors are keyset cursors ([`ListCursor`]); audit-log cursors are offsets in the list; event
+//! cursors are global positions.
 //!
 //! Every connection resolver reads its paging arguments through [`PageArgs`] (or [`Cursor`] and
 //! [`PageSize`] alone), so that no argument reaches the application or SQL unchecked: a cursor
@@ -10,6 +11,9 @@
 use crate::error::ApiError;
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{OutputType, SimpleObject};
+use chrono::{DateTime, Utc};
+use roster_projections::queries::Window;
+use uuid::Uuid;
 
 /// Default page size.
 pub const DEFAULT_FIRST: i64 = 50;
@@ -118,6 +122,87 @@ impl PageArgs {
     }
 }
 
+/// A checked `after` of a member or invitation list: the ordering key of the last item seen
+/// (its time and id), so the next page is found by the list's index wherever it is — page 1,000
+/// costs what page 1 costs, and items added meanwhile do not shift it (issue 9, item 3).
+/// Offsets (a decimal cursor, what earlier versions handed out) are still read.
+///
+/// Format (opaque to clients): `k<microseconds since 1970>_<uuid>`, or decimal digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListCursor {
+    /// An offset cursor: the page starts after the item at this offset.
+    Offset(Cursor),
+    /// A keyset cursor: the page starts after the item with this time and id.
+    Key(DateTime<Utc>, Uuid),
+}
+
+impl ListCursor {
+    /// Parses the cursor argument `field` (e.g. `after`).
+    ///
+    /// Errors: `VALIDATION` on `field` for anything [`ListCursor::encode`] or [`Cursor::parse`]
+    /// did not make (including a time outside chrono's range).
+    pub fn parse(raw: &str, field: &str) -> Result<Self, ApiError> {
+        let Some(key) = raw.strip_prefix('k') else { return Cursor::parse(raw, field).map(Self::Offset) };
+        let invalid = || ApiError::validation(field, "is not a valid cursor: use a cursor from a previous page");
+        let (micros, id) = key.split_once('_').ok_or_else(invalid)?;
+        let well_formed = !micros.is_empty() && micros.bytes().enumerate().all(|(i, b)| b.is_ascii_digit() || (i == 0 && b == b'-'));
+        let micros: i64 = if well_formed { micros.parse().map_err(|_| invalid())? } else { return Err(invalid()) };
+        let at = DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?;
+        let id = Uuid::try_parse(id).map_err(|_| invalid())?;
+        Ok(Self::Key(at, id))
+    }
+
+    /// The cursor of an item ordered by `(at, id)`.
+    pub fn encode(at: DateTime<Utc>, id: Uuid) -> String {
+        format!("k{}_{}", at.timestamp_micros(), id.as_hyphenated())
+    }
+
+    /// Where the page after this cursor starts, in the read model's terms.
+    pub fn window<I: From<Uuid>>(cursor: Option<Self>) -> Window<(DateTime<Utc>, I)> {
+        match cursor {
+            None => Window::After(None),
+            Some(Self::Offset(c)) => Window::Offset(c.next()),
+            Some(Self::Key(at, id)) => Window::After(Some((at, I::from(id)))),
+        }
+    }
+}
+
+/// The checked paging arguments of a member or invitation list: `first` and `after`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListArgs {
+    /// How many items to return.
+    pub first: PageSize,
+    /// The cursor of the last item already seen, if any.
+    pub after: Option<ListCursor>,
+}
+
+impl ListArgs {
+    /// Checks `first` and `after`.
+    ///
+    /// Errors: `VALIDATION` on `first` or `after`, as [`PageSize::parse`] and [`ListCursor::parse`].
+    pub fn parse(first: Option<i32>, after: Option<&str>) -> Result<Self, ApiError> {
+        Ok(Self { first: PageSize::parse(first)?, after: after.map(|a| ListCursor::parse(a, "after")).transpose()? })
+    }
+
+    /// Rows to ask the read model for: one more than the page, to learn whether a next page exists.
+    pub fn fetch(&self) -> i64 {
+        self.first.get() + 1
+    }
+
+    /// The page from `rows` (fetched with [`ListArgs::fetch`]) of a list of `total` items: each
+    /// row becomes a node by `node`, with the cursor of the ordering key `key` gives it.
+    pub fn connection<R, T: OutputType>(&self, mut rows: Vec<R>, total: i64, key: impl Fn(&R) -> (DateTime<Utc>, Uuid), node: impl Fn(R) -> T) -> Page<T> {
+        let has_next = rows.len() as i64 > self.first.get();
+        rows.truncate(self.first.get() as usize);
+        let mut page = Connection::with_additional_fields(self.after.is_some(), has_next, TotalCount { total_count: total });
+        page.edges.extend(rows.into_iter().map(|row| {
+            let (at, id) = key(&row);
+            Edge::new(ListCursor::encode(at, id), node(row))
+        }));
+        page
+    }
+}
+
 /// A page of `items` that start at `offset` in a list of `total`.
 pub fn offset_connection<T: OutputType>(items: Vec<T>, offset: i64, total: i64) -> Page<T> {
     let end = offset.saturating_add(items.len() as i64);
@@ -159,5 +244,22 @@ mod tests {
         let args = PageArgs::parse(Some(10), Some("4")).unwrap();
         assert_eq!((args.offset(), args.limit()), (5, 10));
         assert_eq!(PageArgs::parse(None, None).unwrap().offset(), 0);
+    }
+
+    #[test]
+    fn list_cursors_round_trip_keys_and_still_read_offsets() {
+        let at = DateTime::from_timestamp_micros(1_764_560_000_123_456).unwrap();
+        let id = Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+        let encoded = ListCursor::encode(at, id);
+        assert_eq!(ListCursor::parse(&encoded, "after").unwrap(), ListCursor::Key(at, id));
+        let before_1970 = DateTime::from_timestamp_micros(-5).unwrap();
+        assert_eq!(ListCursor::parse(&ListCursor::encode(before_1970, id), "after").unwrap(), ListCursor::Key(before_1970, id));
+        assert_eq!(ListCursor::parse("7", "after").unwrap(), ListCursor::Offset(Cursor::parse("7", "after").unwrap()));
+        let window: Window<(DateTime<Utc>, Uuid)> = ListCursor::window(Some(ListCursor::parse("7", "after").unwrap()));
+        assert_eq!(window, Window::Offset(8));
+        assert_eq!(ListCursor::window::<Uuid>(None), Window::After(None));
+        for bad in ["k", "k_", "k1", "k1_", "k-_x", "k+1_0123", "k99999999999999999999_00000000-0000-0000-0000-000000000000", "kk1_x", "-1"] {
+            assert_eq!(field(ListCursor::parse(bad, "after").unwrap_err()), "after", "{bad:?}");
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! GraphQL object types.
 
-use super::connection::{offset_connection, PageArgs, Page};
+use super::connection::{offset_connection, ListArgs, ListCursor, PageArgs, Page};
 use super::loader::UserLoader;
 use super::{gql_err, run};
 use crate::error::ApiError;
@@ -100,29 +100,31 @@ impl Account {
     }
 
     /// Members by join time; `role` filters by role, `search` by email or name (substring,
-    /// case-insensitive; a clean text of at most 254 characters, blank for none).
+    /// case-insensitive; a clean text of at most 254 characters, blank for none). Cursors are
+    /// keyset cursors: a page holds its place while members join.
     ///
     /// Errors: `VALIDATION` on `first`, `after` or `search` (control or bidi characters, too long).
     #[graphql(complexity = "super::limits::page_cost(first, child_complexity)")]
     async fn members(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>, role: Option<GqlRole>, search: Option<String>) -> Result<Page<Member>> {
         run(ctx, |app, _| async move {
-            let page = PageArgs::parse(first, after.as_deref())?;
+            let page = ListArgs::parse(first, after.as_deref())?;
             let search = Text::parse_filter(search.as_deref(), "search", MAX_SEARCH_LEN)?;
-            let (rows, total) = app.members(&self.0, role.map(Into::into), search.as_ref(), page.offset(), page.limit()).await?;
-            Ok(offset_connection(rows.into_iter().map(Member::from).collect(), page.offset(), total))
+            let (rows, total) = app.members(&self.0, role.map(Into::into), search.as_ref(), ListCursor::window(page.after), page.fetch()).await?;
+            Ok(page.connection(rows, total, |m| (m.joined_at, m.user.id.into()), Member::from))
         })
         .await
     }
 
     /// Invitations, newest first; `status` filters by the status at the time of the query.
+    /// Cursors are keyset cursors: invitations sent while paging do not shift the next page.
     ///
     /// Errors: `VALIDATION` on `first` or `after`.
     #[graphql(complexity = "super::limits::page_cost(first, child_complexity)")]
     async fn invitations(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>, status: Option<GqlInvitationStatus>) -> Result<Page<Invitation>> {
         run(ctx, |app, _| async move {
-            let page = PageArgs::parse(first, after.as_deref())?;
-            let (rows, total) = app.invitations(&self.0, status.map(Into::into), page.offset(), page.limit()).await?;
-            Ok(offset_connection(rows.into_iter().map(Invitation).collect(), page.offset(), total))
+            let page = ListArgs::parse(first, after.as_deref())?;
+            let (rows, total) = app.invitations(&self.0, status.map(Into::into), ListCursor::window(page.after), page.fetch()).await?;
+            Ok(page.connection(rows, total, |i| (i.row.created_at, i.row.id.into()), Invitation))
         })
         .await
     }
