@@ -172,3 +172,58 @@ async fn f10_sole_admin_cannot_leave_or_demote_themself() {
     assert!(!second.is_empty());
     assert!(app.members(&admin.token, &admin.account_id).await.contains(&("ada@example.com".into(), "ADMIN".into())));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn f11_nul_and_control_characters_in_names_and_searches_are_validation_errors() {
+    let app = spawn_app().await;
+    let admin = app.sign_up("ada@example.com", "Acme").await;
+    let field = |r: &serde_json::Value| r["errors"][0]["extensions"]["field"].as_str().map(str::to_string);
+    let before = app.event_count().await;
+    for bad in ["Ann\u{0}Lee", "Ann\u{7}Lee", "Ann\nLee", "Ann\u{202e}Lee"] {
+        let input = json!({ "email": "ann@example.com", "password": PASSWORD, "displayName": bad, "accountName": "Ann's" });
+        let response = app.gql(None, "mutation($i: SignUpInput!) { signUp(input: $i) { token } }", json!({ "i": input })).await;
+        app.assert_refused(&response, "VALIDATION", before).await;
+        assert_eq!(field(&response).as_deref(), Some("displayName"), "{bad:?}: {response}");
+        let input = json!({ "email": "ann@example.com", "password": PASSWORD, "displayName": "Ann", "accountName": bad });
+        let response = app.gql(None, "mutation($i: SignUpInput!) { signUp(input: $i) { token } }", json!({ "i": input })).await;
+        app.assert_refused(&response, "VALIDATION", before).await;
+        assert_eq!(field(&response).as_deref(), Some("accountName"), "{bad:?}: {response}");
+        // Filters: an empty result or VALIDATION, never INTERNAL.
+        for (query, name) in [
+            ("query($id: ID!, $s: String) { account(id: $id) { members(search: $s) { totalCount } } }", "search"),
+            ("query($id: ID!, $s: String) { account(id: $id) { auditLog(action: $s) { totalCount } } }", "action"),
+        ] {
+            let response = app.gql(Some(&admin.token), query, json!({ "id": admin.account_id, "s": bad })).await;
+            match code(&response) {
+                None => assert!(response["data"]["account"].is_object(), "{response}"),
+                Some(c) => {
+                    assert_eq!(c, "VALIDATION", "{name} {bad:?}: {response}");
+                    assert_eq!(field(&response).as_deref(), Some(name), "{response}");
+                }
+            }
+        }
+    }
+    assert_eq!(app.event_count().await, before, "nothing appended");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn f12_a_page_after_the_largest_cursor_is_empty_or_validation_on_every_paged_field() {
+    let app = spawn_app().await;
+    let admin = app.sign_up("ada@example.com", "Acme").await;
+    app.invite_ok(&admin.token, &admin.account_id, "grace@example.com", "DEVELOPER").await;
+    let lists = ["members", "invitations", "auditLog"]
+        .map(|name| (format!("query($id: ID!, $a: String) {{ account(id: $id) {{ {name}(after: $a) {{ nodes {{ __typename }} }} }} }}"), name));
+    let events = ("query($id: ID!, $a: String) { events(accountId: $id, after: $a) { nodes { __typename } } }".to_string(), "events");
+    for (query, name) in lists.into_iter().chain([events]) {
+        for after in ["9223372036854775807", "9223372036854775806", "18446744073709551616"] {
+            let response = app.gql(Some(&admin.token), &query, json!({ "id": admin.account_id, "a": after })).await;
+            match code(&response) {
+                None => {
+                    let page = if name == "events" { &response["data"]["events"] } else { &response["data"]["account"][name] };
+                    assert_eq!(page["nodes"], json!([]), "{name} after {after}: {response}");
+                }
+                Some(c) => assert_eq!(c, "VALIDATION", "{name} after {after}: {response}"),
+            }
+        }
+    }
+}
