@@ -1,6 +1,7 @@
 //! The integration tests, as one binary: one link step and one `helpers` instead of a copy
 //! per file.
 
+mod authorization;
 mod big_accounts;
 mod cases;
 mod errors;
