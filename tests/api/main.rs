@@ -4,6 +4,7 @@
 mod authorization;
 mod big_accounts;
 mod cases;
+mod conformance;
 mod errors;
 mod event_log;
 mod group_commit;
