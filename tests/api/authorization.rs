@@ -63,6 +63,14 @@ fn any_session(actor: Actor) -> Outcome {
     }
 }
 
+/// Something that does not exist: `NOT_FOUND` to anyone signed in, whatever their roles.
+fn not_found(actor: Actor) -> Outcome {
+    match any_session(actor) {
+        Allowed => Refused("NOT_FOUND"),
+        refused => refused,
+    }
+}
+
 /// The account's event feed: the operator token reads every account's; a member whose role may
 /// read the event stream reads this one's.
 fn event_feed(actor: Actor) -> Outcome {
@@ -187,7 +195,21 @@ impl World {
                 label: "no such account".into(),
                 query: "query($a: ID!) { account(id: $a) { id } }",
                 variables: json!({ "a": uuid::Uuid::new_v4().to_string() }),
-                expected: if matches!(any_session(actor), Allowed) { Refused("NOT_FOUND") } else { any_session(actor) },
+                expected: not_found(actor),
+            },
+            Cell {
+                field: "inviteUser",
+                label: "no such account".into(),
+                query: "mutation($a: ID!) { inviteUser(input: {accountId: $a, email: \"x@example.com\", role: GUEST}) { inviteLink } }",
+                variables: json!({ "a": uuid::Uuid::new_v4().to_string() }),
+                expected: not_found(actor),
+            },
+            Cell {
+                field: "cancelInvite",
+                label: "no such invitation".into(),
+                query: "mutation($i: ID!) { cancelInvite(input: {invitationId: $i}) { status } }",
+                variables: json!({ "i": uuid::Uuid::new_v4().to_string() }),
+                expected: not_found(actor),
             },
             Cell {
                 field: "account",
