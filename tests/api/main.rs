@@ -1,8 +1,10 @@
 //! The integration tests, as one binary: one link step and one `helpers` instead of a copy
 //! per file.
 
+mod authorization;
 mod big_accounts;
 mod cases;
+mod conformance;
 mod errors;
 mod event_log;
 mod group_commit;

@@ -1,6 +1,9 @@
 //! HTTP: `POST /graphql`, GraphiQL on `GET /graphql`, `graphql-transport-ws` on `GET /graphql/ws`
 //! (or an upgrade on `/graphql`), `GET /healthz`, `GET /readyz`.
 //!
+//! `POST /graphql` follows GraphQL over HTTP ([`crate::media`]): the answer's media type
+//! follows `Accept`, and the body must be `application/json` (415 otherwise).
+//!
 //! Every route: a body limit (`ROSTER_MAX_BODY_BYTES`, 413 beyond it), a time limit
 //! (`ROSTER_REQUEST_TIMEOUT`, 408 beyond it; an upgraded websocket is no longer a request, so
 //! subscriptions outlive it), and a server-made request id echoed in `x-request-id`.
@@ -8,10 +11,11 @@
 use crate::app::{App, RequestContext};
 use crate::client_ip::client_ip;
 use crate::graphql::{self, RosterSchema};
+use crate::media::{answer, Media};
 use async_graphql::http::{GraphiQLSource, MultipartOptions};
 use async_graphql::{Data, ServerError};
 use async_graphql_axum::rejection::GraphQLRejection;
-use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::body::Bytes;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Extension, FromRequestParts, Request, State};
@@ -125,6 +129,8 @@ fn field_of(message: &str) -> Option<String> {
 
 /// `POST /graphql`. The body is read through axum's limited `Bytes` extractor: async-graphql's
 /// own extractor reads bodies whole, and parses multipart uploads, which no operation takes.
+/// Only `Content-Type: application/json` is read (GraphQL over HTTP's one required type);
+/// anything else, none and multipart uploads included, is 415 rather than guessed at.
 async fn graphql_post(
     State(shared): State<Shared>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -132,11 +138,12 @@ async fn graphql_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    if content_type.is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("multipart/")) {
-        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, "multipart requests are not accepted").into_response();
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    if essence != "application/json" {
+        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, "content-type must be application/json").into_response();
     }
-    let request = match async_graphql::http::receive_body(content_type, body.as_ref(), MultipartOptions::default()).await {
+    let request = match async_graphql::http::receive_body(Some(content_type), body.as_ref(), MultipartOptions::default()).await {
         Ok(request) => request,
         Err(e) => return GraphQLRejection(e).into_response(),
     };
@@ -144,7 +151,7 @@ async fn graphql_post(
     let loader = graphql::user_loader(shared.app.clone());
     let mut response = shared.schema.execute(request.data(ctx).data(loader)).await;
     response.errors.iter_mut().for_each(classify);
-    GraphQLResponse::from(response).into_response()
+    answer(response, Media::negotiate(&headers))
 }
 
 async fn graphql_get(State(shared): State<Shared>, request: Request) -> Response {

@@ -131,6 +131,29 @@ impl Role {
         self.access(permission) >= Access::Read
     }
 
+    /// Rule "Who" (`domain-rules.md`, "Invitations"): whether this role may invite someone
+    /// with the role `granted`: it [`allows`](Role::allows) [`Permission::Members`] and
+    /// `granted` is in its "may grant" column ([`Role::can_grant`]).
+    pub fn may_invite(self, granted: Role) -> bool {
+        self.allows(Permission::Members) && self.can_grant().contains(&granted)
+    }
+
+    /// Rule "Resend": whether this role may resend an invitation for the role `invited`; `own`
+    /// says whether the actor sent it. An Admin (the role itself, as the rule says) may resend
+    /// any; the original inviter only while it [`may_invite`](Role::may_invite) with `invited`,
+    /// since a resend issues a new link.
+    pub fn may_resend(self, own: bool, invited: Role) -> bool {
+        self == Role::Admin || (own && self.may_invite(invited))
+    }
+
+    /// Rule "Cancel": whether this role may cancel an invitation; `own` as in
+    /// [`may_resend`](Role::may_resend). An Admin may cancel any; the original inviter while its
+    /// role [`allows`](Role::allows) [`Permission::Members`] (cancelling only takes access away,
+    /// so the granted role does not matter).
+    pub fn may_cancel(self, own: bool) -> bool {
+        self == Role::Admin || (own && self.allows(Permission::Members))
+    }
+
     /// Whether this role may read the account's audit log: [`allows`](Role::allows)
     /// [`Permission::AuditLog`] (today: Admins only). The API's `auditLog` asks this.
     pub fn may_read_audit_log(self) -> bool {
@@ -195,6 +218,14 @@ mod tests {
             assert_eq!(role.may_read_event_stream(), admin);
             assert_eq!(role.access(Permission::AuditLog) == Access::ReadWrite, admin);
             assert_eq!(role.access(Permission::EventStream) == Access::Read, admin);
+            // Someone else's invitation: Admins only; one's own: while one may still invite.
+            for invited in Role::ALL {
+                assert_eq!(role.may_invite(invited), role.allows(Permission::Members) && role.can_grant().contains(&invited));
+                assert_eq!(role.may_resend(false, invited), admin);
+                assert_eq!(role.may_resend(true, invited), admin || role.may_invite(invited));
+            }
+            assert_eq!(role.may_cancel(false), admin);
+            assert_eq!(role.may_cancel(true), role.allows(Permission::Members));
         }
     }
 

@@ -3,7 +3,7 @@
 use super::{App, RequestContext};
 use crate::error::ApiResult;
 use roster_domain::account::UserRef;
-use roster_domain::{AccountCommand, AccountId, DomainError, Role, UserId};
+use roster_domain::{AccountCommand, AccountId, DomainError, Permission, Role, UserId};
 use roster_projections::queries::{self, AccountRow};
 use uuid::Uuid;
 
@@ -15,6 +15,19 @@ pub struct AccountView {
     pub row: AccountRow,
     /// The viewer's role in it.
     pub viewer_role: Role,
+}
+
+impl AccountView {
+    /// `Ok` when the viewer's role may at least read `feature` ([`Role::may_read`]).
+    ///
+    /// Errors: `FORBIDDEN`.
+    pub fn require_read(&self, feature: Permission) -> ApiResult<()> {
+        if self.viewer_role.may_read(feature) {
+            Ok(())
+        } else {
+            Err(DomainError::Forbidden.into())
+        }
+    }
 }
 
 impl App {

@@ -6,7 +6,7 @@ use crate::auth::{self, Caller};
 use crate::error::{ApiError, ApiResult};
 use chrono::{DateTime, Duration, Utc};
 use roster_domain::account::UserRef;
-use roster_domain::{token, AccountCommand, AccountId, DomainError, Email, InvitationId, InvitationStatus, InviteToken, Role, TokenDigest, User, UserCommand, UserId};
+use roster_domain::{token, AccountCommand, AccountId, DomainError, Email, InvitationId, InvitationStatus, InviteToken, Permission, Role, TokenDigest, User, UserCommand, UserId};
 use roster_projections::queries::{self, InvitationKey, InvitationRow, Window};
 use roster_store::NewCredential;
 use uuid::Uuid;
@@ -215,8 +215,10 @@ impl App {
     /// `Account.invitations`: up to `limit` of the account's invitations, newest first, from
     /// `window`, filtered by the status now; and the filtered total.
     ///
-    /// Errors: `INTERNAL` (database).
+    /// Errors: `FORBIDDEN` when the viewer's role may not read the Members feature
+    /// ([`Role::may_read`], permission matrix); `INTERNAL` (database).
     pub async fn invitations(&self, account: &AccountView, status: Option<InvitationStatus>, window: Window<InvitationKey>, limit: i64) -> ApiResult<(Vec<InvitationView>, i64)> {
+        account.require_read(Permission::Members)?;
         let now = self.now();
         let (rows, total) = queries::invitations_in(&self.0.pool, account.row.id, status, now, window, limit).await?;
         Ok((rows.into_iter().map(|row| InvitationView { row, now }).collect(), total))

@@ -2,7 +2,7 @@
 
 use super::{AccountView, App, RequestContext};
 use crate::error::ApiResult;
-use roster_domain::{AccountCommand, AccountId, DomainError, Role, Text, UserId};
+use roster_domain::{AccountCommand, AccountId, DomainError, Permission, Role, Text, UserId};
 use roster_projections::queries::{self, MemberKey, MemberRow, Window};
 
 impl App {
@@ -10,8 +10,10 @@ impl App {
     /// and by `search` (case-insensitive substring of email or display name; parsed by the
     /// caller, so it holds no NUL that PostgreSQL would refuse); and the filtered total.
     ///
-    /// Errors: `INTERNAL` (database).
+    /// Errors: `FORBIDDEN` when the viewer's role may not read the Members feature
+    /// ([`Role::may_read`], permission matrix); `INTERNAL` (database).
     pub async fn members(&self, account: &AccountView, role: Option<Role>, search: Option<&Text>, window: Window<MemberKey>, limit: i64) -> ApiResult<(Vec<MemberRow>, i64)> {
+        account.require_read(Permission::Members)?;
         Ok(queries::members_in(&self.0.pool, account.row.id, role, search.map(Text::as_str), window, limit).await?)
     }
 

@@ -103,7 +103,8 @@ impl Account {
     /// case-insensitive; a clean text of at most 254 characters, blank for none). Cursors are
     /// keyset cursors: a page holds its place while members join.
     ///
-    /// Errors: `VALIDATION` on `first`, `after` or `search` (control or bidi characters, too long).
+    /// Errors: `FORBIDDEN` (a role that may not read Members, per the permission matrix);
+    /// `VALIDATION` on `first`, `after` or `search` (control or bidi characters, too long).
     #[graphql(complexity = "super::limits::page_cost(first, child_complexity)")]
     async fn members(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>, role: Option<GqlRole>, search: Option<String>) -> Result<Page<Member>> {
         run(ctx, |app, _| async move {
@@ -118,7 +119,7 @@ impl Account {
     /// Invitations, newest first; `status` filters by the status at the time of the query.
     /// Cursors are keyset cursors: invitations sent while paging do not shift the next page.
     ///
-    /// Errors: `VALIDATION` on `first` or `after`.
+    /// Errors: `FORBIDDEN` (as `members`); `VALIDATION` on `first` or `after`.
     #[graphql(complexity = "super::limits::page_cost(first, child_complexity)")]
     async fn invitations(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>, status: Option<GqlInvitationStatus>) -> Result<Page<Invitation>> {
         run(ctx, |app, _| async move {

@@ -1,8 +1,9 @@
 //! How the account decides commands: every rule of `domain-rules.md` sections "Invitations" and
 //! "Members and roles". Pure: the state is only read; events come back to be applied.
 //!
-//! Permission checks ask the matrix by name ([`Role::allows`]): `Permission::Members` to invite,
-//! resend and cancel, `Permission::Roles` to change roles and remove members.
+//! Permission checks ask the matrix by name: [`Role::may_invite`], [`Role::may_resend`] and
+//! [`Role::may_cancel`] (built on `Permission::Members`), `Permission::Roles` to change roles and
+//! remove members. The authorization test (`tests/api/authorization.rs`) asks the same methods.
 
 use super::{
     Account, AccountCommand, AccountEvent, Invitation, InvitationStatus, Member,
@@ -39,16 +40,8 @@ impl Account {
         })
     }
 
-    /// Rule "Who": the inviter may use the Members feature and grant `role`.
-    fn may_invite_as(role: Role, granted: Role) -> bool {
-        role.allows(Permission::Members) && role.can_grant().contains(&granted)
-    }
-
-    /// Resend and cancel are for the original inviter or an Admin, on a pending or expired
-    /// invitation (rules "Resend" and "Cancel"; "an Admin" is the role itself, as the rules say).
-    /// Resending issues a new link, so a non-Admin inviter must still be allowed to grant the
-    /// invited role (rule "Who"); cancelling only takes access away, so the Members feature
-    /// suffices.
+    /// Resend and cancel are for the original inviter or an Admin ([`Role::may_resend`],
+    /// [`Role::may_cancel`]), on a pending or expired invitation (rules "Resend" and "Cancel").
     fn check_inviter_or_admin(
         &self,
         actor: UserId,
@@ -58,8 +51,9 @@ impl Account {
     ) -> Result<&Invitation, DomainError> {
         let role = self.actor_role(actor)?;
         let inv = self.invitation(id)?;
-        let may = if grants { Self::may_invite_as(role, inv.role) } else { role.allows(Permission::Members) };
-        if role != Role::Admin && !(inv.invited_by == actor && may) {
+        let own = inv.invited_by == actor;
+        let may = if grants { role.may_resend(own, inv.role) } else { role.may_cancel(own) };
+        if !may {
             return Err(DomainError::Forbidden);
         }
         match inv.status(now) {
@@ -109,7 +103,7 @@ impl Decide for Account {
                 ])
             }
             AccountCommand::Invite { actor, invitation_id, email, role, token, now, ttl } => {
-                if !Self::may_invite_as(self.actor_role(actor)?, role) {
+                if !self.actor_role(actor)?.may_invite(role) {
                     return Err(DomainError::Forbidden);
                 }
                 if self.is_member_email(&email) {
