@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use futures::StreamExt;
 use roster_api::clock::SystemClock;
 use roster_api::config::{parse_duration, parse_trusted_proxies};
+use roster_api::mail::MailDelivery;
 use roster_api::secret::check_secret;
 use roster_api::{Application, Config, DatabaseSettings, Settings};
 use roster_projections::{rebuild, Projection, Projector};
@@ -82,6 +83,25 @@ struct ServeArgs {
     /// How many password hashes may run at once (default: the number of CPUs).
     #[arg(long, env = "ROSTER_HASH_CONCURRENCY")]
     hash_concurrency: Option<usize>,
+    /// SMTP server for invitation emails, lettre's URL form: smtp://host:25,
+    /// smtps://user:pass@host:465, smtp://host:587?tls=required (STARTTLS).
+    #[arg(long, env = "ROSTER_SMTP_URL", hide_env_values = true)]
+    smtp_url: Option<String>,
+    /// Without SMTP: write invitation emails as .eml files into this directory (--dev: roster-mail).
+    #[arg(long, env = "ROSTER_MAIL_DIR")]
+    mail_dir: Option<std::path::PathBuf>,
+    /// The From of invitation emails.
+    #[arg(long, env = "ROSTER_MAIL_FROM", default_value = "Roster <roster@localhost>")]
+    mail_from: String,
+    /// A directory whose invitation.subject.txt, invitation.txt, invitation.html replace the built-in templates.
+    #[arg(long, env = "ROSTER_MAIL_TEMPLATES")]
+    mail_templates: Option<std::path::PathBuf>,
+    /// The first retry's delay after a temporary delivery failure (doubling after each).
+    #[arg(long, env = "ROSTER_MAIL_RETRY_BASE", default_value = "5s", value_parser = parse_duration)]
+    mail_retry_base: std::time::Duration,
+    /// Delivery attempts per email before it is FAILED.
+    #[arg(long, env = "ROSTER_MAIL_MAX_ATTEMPTS", default_value_t = 8)]
+    mail_max_attempts: u32,
 }
 
 #[derive(Args)]
@@ -194,6 +214,21 @@ impl ServeArgs {
         if let Some(n) = self.hash_concurrency {
             config.hash_concurrency = n;
         }
+        config.mail.delivery = match (self.smtp_url.filter(|u| !u.is_empty()), self.mail_dir, self.dev) {
+            (Some(url), _, _) => MailDelivery::Smtp(url),
+            (None, Some(dir), _) => MailDelivery::Directory(dir),
+            (None, None, true) => MailDelivery::Directory("roster-mail".into()),
+            (None, None, false) => MailDelivery::Off,
+        };
+        match &config.mail.delivery {
+            MailDelivery::Off => tracing::info!("invitation emails are off (set ROSTER_SMTP_URL or ROSTER_MAIL_DIR): share invite links by hand"),
+            MailDelivery::Smtp(_) => tracing::info!("invitation emails go out by SMTP"),
+            MailDelivery::Directory(dir) => tracing::info!("invitation emails are written as .eml files to {}", dir.display()),
+        }
+        config.mail.from = self.mail_from;
+        config.mail.templates = self.mail_templates;
+        config.mail.retry_base = self.mail_retry_base;
+        config.mail.max_attempts = self.mail_max_attempts.max(1);
         Ok(Settings { database: DatabaseSettings::new(self.db.database_url), bind: self.bind, config })
     }
 }

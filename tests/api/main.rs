@@ -13,6 +13,7 @@ mod hygiene;
 mod invite_journey;
 mod limits;
 mod live_feed;
+mod mail;
 mod membership;
 mod operations;
 mod projection_batches;

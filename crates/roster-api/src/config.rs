@@ -1,6 +1,10 @@
 //! Server configuration (contract section "Process": flags override environment).
 
+use crate::mail::MailSettings;
 use crate::rate_limit::Rate;
+use hmac::{Hmac, Mac};
+use roster_domain::TokenKey;
+use sha2::Sha256;
 use ipnet::IpNet;
 use std::time::Duration;
 
@@ -34,6 +38,8 @@ pub struct Config {
     /// Password attempts (`signUp`, `logIn`, `acceptInvite` as a new user) per client IP:
     /// 20 at once, then one per 3 s.
     pub password_rate_per_ip: Rate,
+    /// Invitation emails: off, SMTP or a directory (`ROSTER_SMTP_URL`, `ROSTER_MAIL_DIR`, …).
+    pub mail: MailSettings,
 }
 
 impl std::fmt::Debug for Config {
@@ -47,6 +53,7 @@ impl std::fmt::Debug for Config {
             .field("request_timeout", &self.request_timeout)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("hash_concurrency", &self.hash_concurrency)
+            .field("mail", &self.mail)
             .finish_non_exhaustive()
     }
 }
@@ -66,7 +73,18 @@ impl Config {
             trusted_proxies: Vec::new(),
             hash_concurrency: std::thread::available_parallelism().map_or(2, usize::from),
             password_rate_per_ip: Rate::new(20, Duration::from_secs(3)),
+            mail: MailSettings::default(),
         }
+    }
+
+    /// The key invite tokens are derived under (`roster_domain::token`): HMAC-SHA256 of a fixed
+    /// label under the session secret, so it needs no setting of its own and is never stored.
+    /// Changing `ROSTER_JWT_SECRET` changes it: emails still queued then fail with a reason
+    /// (their links can no longer be rebuilt) and must be resent.
+    pub fn token_key(&self) -> TokenKey {
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.jwt_secret.as_bytes()).expect("HMAC takes any key length");
+        mac.update(b"roster invite-token key v1");
+        TokenKey::new(mac.finalize().into_bytes().into())
     }
 
     /// The invite link for `token`.
