@@ -169,3 +169,21 @@ async fn json_logs_say_when_the_server_starts_and_stops() {
     assert_eq!(find("roster stopped")["exit_code"], 0);
     assert!(lines.iter().all(|l| l["level"].is_string() && l["timestamp"].is_string()), "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn healthcheck_exits_zero_only_for_a_ready_server() {
+    let app = crate::helpers::spawn_app().await;
+    let bind = app.address.trim_start_matches("http://").to_string();
+    let out = roster(&["healthcheck", "--bind", &bind]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ready");
+    // An unspecified address is asked on loopback, as in the container (ROSTER_BIND=0.0.0.0:…).
+    let port = bind.rsplit(':').next().unwrap();
+    let out = roster(&["healthcheck"]).env("ROSTER_BIND", format!("0.0.0.0:{port}")).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Nothing listening: a failure that names the address.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let out = roster(&["healthcheck", "--bind", &closed.to_string()]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&closed.to_string()), "{}", String::from_utf8_lossy(&out.stderr));
+}
