@@ -14,12 +14,17 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
  && install -D target/release/roster /out/roster
 
 FROM debian:bookworm-slim
+# ca-certificates unpinned: bookworm's security updates replace the version, so a pin would break
+# the build rather than keep it reproducible.
+# hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin roster
+ && groupadd --system --gid 10001 roster \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin roster
 COPY --from=builder /out/roster /usr/local/bin/roster
-USER roster
+# Numeric, so Kubernetes `runAsNonRoot` can tell it is not root.
+USER 10001:10001
 ENV ROSTER_BIND=0.0.0.0:8080
 EXPOSE 8080
 # No curl in this image: the binary asks its own /readyz (database reachable, migrations applied).
