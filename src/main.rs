@@ -4,21 +4,20 @@
 //! `projections rebuild`, `schema`, and `healthcheck` (for container probes). Flags override
 //! environment variables; every setting's error names its variable.
 
+mod events;
 mod healthcheck;
 mod logging;
 mod tables;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use futures::StreamExt;
 use roster_api::clock::SystemClock;
 use roster_api::config::{parse_duration, parse_trusted_proxies};
 use roster_api::secret::check_secret;
 use roster_api::{Application, Config, DatabaseSettings, Settings};
 use roster_projections::{rebuild, Projection, Projector};
-use roster_store::{db, reader, EventFilter};
+use roster_store::db;
 use serde_json::json;
-use std::io::Write;
 use std::sync::Arc;
 
 #[derive(Parser)]
@@ -195,7 +194,7 @@ async fn main() -> Result<()> {
             eprintln!("migrations applied");
             Ok(())
         }
-        Command::Events(args) => events(args).await,
+        Command::Events(args) => events::events(args).await,
         Command::Projections(ProjectionsCommand::Status { db, output }) => {
             let pool = db::connect(db.url()?, 2).await?;
             let statuses = Projector::new(pool).status().await?;
@@ -341,85 +340,5 @@ async fn shutdown_signal() -> &'static str {
     {
         let _ = tokio::signal::ctrl_c().await;
         "Ctrl-C"
-    }
-}
-
-/// Events read per query of `roster events` (keyset-paged; each page is streamed as
-/// PostgreSQL produces it, so formatting overlaps the server's work).
-const EVENTS_PAGE: i64 = 50_000;
-
-async fn events(args: EventsArgs) -> Result<()> {
-    let pool = db::connect(args.db.url()?, 2).await?;
-    let filter = EventFilter { account_id: args.account };
-    let limit = args.limit.unwrap_or(u64::MAX);
-    if limit == 0 {
-        return Ok(());
-    }
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
-    let mut line = Vec::with_capacity(4096);
-    let mut written = 0u64;
-    let follow = args.follow;
-    // Writes one feed line; false when the feed should end (limit reached or pipe closed).
-    let mut write = |event: &reader::RawEvent| -> Result<bool> {
-        line.clear();
-        event.write_feed_line(&mut line)?;
-        line.push(b'\n');
-        let written_line = out.write_all(&line).and_then(|()| if follow { out.flush() } else { Ok(()) });
-        if let Err(e) = written_line {
-            // A closed pipe (e.g. `| head`) ends the feed quietly.
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                return Ok(false);
-            }
-            return Err(e.into());
-        }
-        written += 1;
-        Ok(written < limit)
-    };
-    let mut after = args.after;
-    loop {
-        let mut page = reader::stream_raw_after(&pool, after, EVENTS_PAGE, filter);
-        let mut read = 0;
-        while let Some(event) = page.next().await {
-            let event = event?;
-            after = event.position;
-            read += 1;
-            if !write(&event)? {
-                return flushed(out);
-            }
-        }
-        if read < EVENTS_PAGE {
-            break;
-        }
-    }
-    if !follow {
-        return flushed(out);
-    }
-    let mut stream = Box::pin(reader::follow(pool.clone(), after, filter));
-    while let Some(event) = stream.next().await {
-        let event = event?;
-        let raw = reader::RawEvent {
-            position: event.position,
-            recorded_at: event.recorded_at,
-            account_id: event.account_id,
-            aggregate_type: event.aggregate_type,
-            aggregate_id: event.aggregate_id,
-            sequence: event.sequence,
-            event_type: event.event_type,
-            event_version: event.event_version,
-            payload: event.payload.to_string(),
-            metadata: event.metadata.to_string(),
-        };
-        if !write(&raw)? {
-            break;
-        }
-    }
-    flushed(out)
-}
-
-/// Flushes the feed; a closed pipe is a normal end.
-fn flushed(mut out: impl Write) -> Result<()> {
-    match out.flush() {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(()),
     }
 }
