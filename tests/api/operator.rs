@@ -46,6 +46,20 @@ async fn an_unreachable_port_is_named_with_connection_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_host_and_a_silent_server_are_named() {
+    // `.invalid` never resolves (RFC 6761).
+    let stderr = failure(&format!("postgres://ada:{PASSWORD}@db.roster.invalid:5432/roster"), &["migrate"]);
+    assert!(stderr.contains("host db.roster.invalid port 5432, database roster, user ada: unknown host"), "{stderr}");
+    // A port that accepts connections (the kernel's backlog) but never answers: the probe's
+    // time-out, not the pool's.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let stderr = failure(&format!("postgres://ada:{PASSWORD}@127.0.0.1:{port}/roster"), &["migrate"]);
+    assert!(stderr.contains(&format!("host 127.0.0.1 port {port}, database roster, user ada: timeout")), "{stderr}");
+    drop(silent);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_unknown_database_is_named() {
     let o = base();
     let missing = format!("roster_missing_{}", uuid::Uuid::new_v4().simple());
