@@ -8,10 +8,10 @@ use tracing_subscriber::EnvFilter;
 pub const FORMAT_VAR: &str = "ROSTER_LOG_FORMAT";
 
 /// Installs the global subscriber: filter from `RUST_LOG` (default `info,sqlx=warn`), format
-/// from [`FORMAT_VAR`].
+/// from [`FORMAT_VAR`]; whether the format is JSON.
 ///
 /// Errors: a [`FORMAT_VAR`] other than `text`, `json` or empty, naming the variable.
-pub fn init() -> Result<()> {
+pub fn init() -> Result<bool> {
     let json = match std::env::var(FORMAT_VAR).unwrap_or_default().to_ascii_lowercase().as_str() {
         "" | "text" => false,
         "json" => true,
@@ -28,5 +28,5 @@ pub fn init() -> Result<()> {
         // Colour only for a terminal (and not with NO_COLOR): log files get plain text.
         builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none()).init();
     }
-    Ok(())
+    Ok(json)
 }

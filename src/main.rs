@@ -184,9 +184,31 @@ enum ProjectionsCommand {
 }
 
 #[tokio::main]
-async fn main() -> Result<()> {
-    logging::init()?;
-    match Cli::parse().command {
+async fn main() -> std::process::ExitCode {
+    let json = match logging::init() {
+        Ok(json) => json,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match run(Cli::parse().command).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // With JSON logs every stderr line stays JSON, failures included.
+            if json {
+                tracing::error!(error = format!("{e:#}"), "{e:#}");
+            } else {
+                eprintln!("Error: {e:#}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one subcommand.
+async fn run(command: Command) -> Result<()> {
+    match command {
         Command::Serve(args) => serve(args).await,
         Command::Migrate(db) => {
             let pool = db::connect(db.url()?, 2).await?;

@@ -182,6 +182,21 @@ async fn json_logs_say_when_the_server_starts_and_stops() {
     assert_eq!(find("drained")["drained"], true);
     assert_eq!(find("roster stopped")["exit_code"], 0);
     assert!(lines.iter().all(|l| l["level"].is_string() && l["timestamp"].is_string()), "{log}");
+
+    // A failure to start is a JSON line too, naming the cause.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let out = roster(&["serve", "--dev", "--bind", "127.0.0.1:0"])
+        .env("DATABASE_URL", format!("postgres://ada:{PASSWORD}@127.0.0.1:{port}/roster"))
+        .env("ROSTER_LOG_FORMAT", "json")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<serde_json::Value> = stderr.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
+    let last = lines.last().expect("a log line");
+    assert_eq!(last["level"], "ERROR", "{stderr}");
+    assert!(last["message"].as_str().unwrap().contains("connection refused"), "{stderr}");
+    assert!(!stderr.contains(PASSWORD), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
