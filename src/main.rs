@@ -1,19 +1,24 @@
 //! `roster`: the team-membership service and its operator tools.
 //!
 //! Subcommands (contract section "Process"): `serve`, `migrate`, `events`, `projections status`,
-//! `projections rebuild`, `schema`. Flags override environment variables.
+//! `projections rebuild`, `schema`, and `healthcheck` (for container probes). Flags override
+//! environment variables; every setting's error names its variable.
+
+mod events;
+mod healthcheck;
+mod logging;
+mod mail_args;
+mod tables;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use futures::StreamExt;
 use roster_api::clock::SystemClock;
 use roster_api::config::{parse_duration, parse_trusted_proxies};
-use roster_api::mail::MailDelivery;
 use roster_api::secret::check_secret;
 use roster_api::{Application, Config, DatabaseSettings, Settings};
 use roster_projections::{rebuild, Projection, Projector};
-use roster_store::{db, reader, EventFilter};
-use std::io::Write;
+use roster_store::db;
+use serde_json::json;
 use std::sync::Arc;
 
 #[derive(Parser)]
@@ -27,7 +32,51 @@ struct Cli {
 struct Database {
     /// PostgreSQL URL, e.g. postgres://user@localhost/roster. `scripts/with-postgres` sets one.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    database_url: String,
+    database_url: Option<String>,
+}
+
+impl Database {
+    /// The URL.
+    ///
+    /// Errors: neither `DATABASE_URL` nor `--database-url` given (clap's own message would
+    /// name only the flag).
+    fn url(&self) -> Result<&str> {
+        match self.database_url.as_deref() {
+            Some(url) if !url.is_empty() => Ok(url),
+            _ => bail!("no database: set DATABASE_URL or pass --database-url (e.g. postgres://roster@localhost:5432/roster)"),
+        }
+    }
+}
+
+/// `--json` for commands that print a table.
+#[derive(Args)]
+struct Output {
+    /// Print a JSON array instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// A clap value parser that names the environment variable (besides clap's flag) when `parse`
+/// refuses a value.
+fn named<T>(var: &'static str, parse: impl Fn(&str) -> Result<T, String>) -> impl Fn(&str) -> Result<T, String> {
+    move |text| parse(text).map_err(|e| format!("{e} (from {var} or its flag)"))
+}
+
+fn invite_ttl(text: &str) -> Result<std::time::Duration, String> {
+    named("ROSTER_INVITE_TTL", parse_duration)(text)
+}
+
+fn request_timeout(text: &str) -> Result<std::time::Duration, String> {
+    named("ROSTER_REQUEST_TIMEOUT", parse_duration)(text)
+}
+
+fn max_body_bytes(text: &str) -> Result<usize, String> {
+    named("ROSTER_MAX_BODY_BYTES", |t| t.trim().parse::<usize>().map_err(|_| format!("{t:?} is not a number of bytes")))(text)
+}
+
+fn hash_concurrency(text: &str) -> Result<usize, String> {
+    let parse = |t: &str| t.trim().parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| format!("{t:?} is not a positive number"));
+    named("ROSTER_HASH_CONCURRENCY", parse)(text)
 }
 
 #[derive(Subcommand)]
@@ -43,6 +92,12 @@ enum Command {
     Projections(ProjectionsCommand),
     /// Prints the GraphQL SDL (equal to schema/roster.graphql).
     Schema,
+    /// Exits 0 when the server at ROSTER_BIND answers `/readyz` with 200 (container probes).
+    Healthcheck {
+        /// The server's address, as given to `serve`.
+        #[arg(long, env = "ROSTER_BIND", default_value = "127.0.0.1:8080")]
+        bind: String,
+    },
 }
 
 #[derive(Args)]
@@ -60,48 +115,35 @@ struct ServeArgs {
     #[arg(long, env = "ROSTER_JWT_SECRET", hide_env_values = true)]
     jwt_secret: Option<String>,
     /// How long invitations stay acceptable, e.g. 7d, 12h, 30m.
-    #[arg(long, env = "ROSTER_INVITE_TTL", default_value = "7d", value_parser = parse_duration)]
+    #[arg(long, env = "ROSTER_INVITE_TTL", default_value = "7d", value_parser = invite_ttl)]
     invite_ttl: std::time::Duration,
     /// Bearer token that may read every account's events: at least 32 random bytes, as
     /// ROSTER_JWT_SECRET.
     #[arg(long, env = "ROSTER_OPERATOR_TOKEN", hide_env_values = true)]
     operator_token: Option<String>,
+    /// Bearer token that may read `GET /metrics` only (for a Prometheus scraper): at least 32
+    /// random bytes, as ROSTER_JWT_SECRET. The operator token may read it too.
+    #[arg(long, env = "ROSTER_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
     /// Development mode: without ROSTER_JWT_SECRET, sign sessions with a random secret
     /// (sessions then end when the server stops).
     /// (`ROSTER_DEV`: `1`/`true`/`yes`/`on` turn it on, `0`/`false`/`no`/`off` or empty off).
     #[arg(long, env = "ROSTER_DEV", value_parser = clap::builder::FalseyValueParser::new())]
     dev: bool,
     /// Largest request body in bytes; larger ones answer 413.
-    #[arg(long, env = "ROSTER_MAX_BODY_BYTES", default_value_t = roster_api::config::DEFAULT_MAX_BODY_BYTES)]
+    #[arg(long, env = "ROSTER_MAX_BODY_BYTES", default_value_t = roster_api::config::DEFAULT_MAX_BODY_BYTES, value_parser = max_body_bytes)]
     max_body_bytes: usize,
     /// How long one HTTP request may take before it answers 408 (websockets are exempt).
-    #[arg(long, env = "ROSTER_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, env = "ROSTER_REQUEST_TIMEOUT", default_value = "30s", value_parser = request_timeout)]
     request_timeout: std::time::Duration,
     /// Reverse proxies whose X-Forwarded-For is believed: comma-separated IPs or CIDRs.
     #[arg(long, env = "ROSTER_TRUSTED_PROXIES", default_value = "")]
     trusted_proxies: String,
     /// How many password hashes may run at once (default: the number of CPUs).
-    #[arg(long, env = "ROSTER_HASH_CONCURRENCY")]
+    #[arg(long, env = "ROSTER_HASH_CONCURRENCY", value_parser = hash_concurrency)]
     hash_concurrency: Option<usize>,
-    /// SMTP server for invitation emails, lettre's URL form: smtp://host:25,
-    /// smtps://user:pass@host:465, smtp://host:587?tls=required (STARTTLS).
-    #[arg(long, env = "ROSTER_SMTP_URL", hide_env_values = true)]
-    smtp_url: Option<String>,
-    /// Without SMTP: write invitation emails as .eml files into this directory (--dev: roster-mail).
-    #[arg(long, env = "ROSTER_MAIL_DIR")]
-    mail_dir: Option<std::path::PathBuf>,
-    /// The From of invitation emails.
-    #[arg(long, env = "ROSTER_MAIL_FROM", default_value = "Roster <roster@localhost>")]
-    mail_from: String,
-    /// A directory whose invitation.subject.txt, invitation.txt, invitation.html replace the built-in templates.
-    #[arg(long, env = "ROSTER_MAIL_TEMPLATES")]
-    mail_templates: Option<std::path::PathBuf>,
-    /// The first retry's delay after a temporary delivery failure (doubling after each).
-    #[arg(long, env = "ROSTER_MAIL_RETRY_BASE", default_value = "5s", value_parser = parse_duration)]
-    mail_retry_base: std::time::Duration,
-    /// Delivery attempts per email before it is FAILED.
-    #[arg(long, env = "ROSTER_MAIL_MAX_ATTEMPTS", default_value_t = 8)]
-    mail_max_attempts: u32,
+    #[command(flatten)]
+    mail: mail_args::MailArgs,
 }
 
 #[derive(Args)]
@@ -124,8 +166,14 @@ struct EventsArgs {
 
 #[derive(Subcommand)]
 enum ProjectionsCommand {
-    /// One line per projection: name, checkpoint, lag in events (and the failure, if stopped).
-    Status(Database),
+    /// One line per projection: name, checkpoint, lag in events (and the failure, if stopped);
+    /// a header on a terminal only.
+    Status {
+        #[command(flatten)]
+        db: Database,
+        #[command(flatten)]
+        output: Output,
+    },
     /// Rebuilds read models from the event log (all projections when none is named) while the
     /// server keeps serving the old ones, then swaps the new tables in.
     Rebuild {
@@ -133,54 +181,84 @@ enum ProjectionsCommand {
         db: Database,
         /// Projections to rebuild: members, invitations, audit_log.
         names: Vec<String>,
+        #[command(flatten)]
+        output: Output,
     },
 }
 
 #[tokio::main]
-async fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()))
-        .with_writer(std::io::stderr)
-        // Colour only for a terminal (and not with NO_COLOR): log files and collectors get
-        // plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none())
-        .init();
-    match Cli::parse().command {
+async fn main() -> std::process::ExitCode {
+    let json = match logging::init() {
+        Ok(json) => json,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match run(Cli::parse().command).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // With JSON logs every stderr line stays JSON, failures included.
+            if json {
+                tracing::error!(error = format!("{e:#}"), "{e:#}");
+            } else {
+                eprintln!("Error: {e:#}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one subcommand.
+async fn run(command: Command) -> Result<()> {
+    match command {
         Command::Serve(args) => serve(args).await,
         Command::Migrate(db) => {
-            let pool = db::connect(&db.database_url, 2).await.context("connecting to the database")?;
+            let pool = db::connect(db.url()?, 2).await?;
             db::migrate(&pool).await?;
             eprintln!("migrations applied");
             Ok(())
         }
-        Command::Events(args) => events(args).await,
-        Command::Projections(ProjectionsCommand::Status(db)) => {
-            let pool = db::connect(&db.database_url, 2).await.context("connecting to the database")?;
-            for s in Projector::new(pool).status().await? {
-                let mut line = format!("{}\t{}\t{}", s.name, s.checkpoint, s.lag);
-                if let (Some(at), Some(err)) = (s.failed_position, s.last_error) {
-                    line.push_str(&format!("\tfailed at {at}: {err}"));
-                }
-                println!("{line}");
-            }
-            Ok(())
+        Command::Events(args) => events::events(args).await,
+        Command::Projections(ProjectionsCommand::Status { db, output }) => {
+            let pool = db::connect(db.url()?, 2).await?;
+            let statuses = Projector::new(pool).status().await?;
+            let rows = statuses
+                .iter()
+                .map(|s| {
+                    let failure = match (s.failed_position, &s.last_error) {
+                        (Some(at), Some(err)) => format!("failed at {at}: {err}"),
+                        _ => String::new(),
+                    };
+                    vec![s.name.to_string(), s.checkpoint.to_string(), s.lag.to_string(), failure]
+                })
+                .collect();
+            let json = statuses
+                .iter()
+                .map(|s| {
+                    json!({"name": s.name, "checkpoint": s.checkpoint, "lag": s.lag, "updated_at": s.updated_at,
+                           "failed_position": s.failed_position, "last_error": s.last_error})
+                })
+                .collect();
+            tables::Table { headers: &["NAME", "CHECKPOINT", "LAG", "FAILURE"], rows, json }.print(output.json)
         }
-        Command::Projections(ProjectionsCommand::Rebuild { db, names }) => {
+        Command::Projections(ProjectionsCommand::Rebuild { db, names, output }) => {
             let projections = names
                 .iter()
                 .map(|n| Projection::from_name(n).with_context(|| format!("unknown projection {n:?} (known: members, invitations, audit_log)")))
                 .collect::<Result<Vec<_>>>()?;
-            let pool = db::connect(&db.database_url, 5).await.context("connecting to the database")?;
+            let pool = db::connect(db.url()?, 5).await?;
             db::migrate(&pool).await?;
-            for report in rebuild::rebuild(&pool, &projections).await? {
-                println!("{}\trebuilt\t{}", report.name, report.position);
-            }
-            Ok(())
+            let reports = rebuild::rebuild(&pool, &projections).await?;
+            let rows = reports.iter().map(|r| vec![r.name.to_string(), "rebuilt".to_string(), r.position.to_string()]).collect();
+            let json = reports.iter().map(|r| json!({"name": r.name, "rebuilt_at": r.position})).collect();
+            tables::Table { headers: &["NAME", "STATE", "CHECKPOINT"], rows, json }.print(output.json)
         }
         Command::Schema => {
             print!("{}", roster_api::graphql::sdl());
             Ok(())
         }
+        Command::Healthcheck { bind } => healthcheck::check(&bind).await,
     }
 }
 
@@ -199,7 +277,7 @@ impl ServeArgs {
                 getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
                 bytes.iter().map(|b| format!("{b:02x}")).collect()
             }
-            _ => bail!("ROSTER_JWT_SECRET is required (or pass --dev for a throwaway secret)"),
+            _ => bail!("no session secret: set ROSTER_JWT_SECRET (or pass --jwt-secret) to at least 32 random bytes, e.g. `openssl rand -base64 32`, or pass --dev (ROSTER_DEV=1) for a throwaway one"),
         };
         let public_url = self.public_url.unwrap_or_else(|| format!("http://{}", self.bind));
         let mut config = Config::new(public_url, jwt_secret);
@@ -208,62 +286,60 @@ impl ServeArgs {
         if let Some(token) = &config.operator_token {
             check_secret("ROSTER_OPERATOR_TOKEN", token).map_err(anyhow::Error::msg)?;
         }
+        config.metrics_token = self.metrics_token.filter(|t| !t.is_empty());
+        if let Some(token) = &config.metrics_token {
+            check_secret("ROSTER_METRICS_TOKEN", token).map_err(anyhow::Error::msg)?;
+        }
         config.max_body_bytes = self.max_body_bytes;
         config.request_timeout = self.request_timeout;
         config.trusted_proxies = parse_trusted_proxies(&self.trusted_proxies).map_err(|e| anyhow::anyhow!("ROSTER_TRUSTED_PROXIES: {e}"))?;
         if let Some(n) = self.hash_concurrency {
             config.hash_concurrency = n;
         }
-        config.mail.delivery = match (self.smtp_url.filter(|u| !u.is_empty()), self.mail_dir, self.dev) {
-            (Some(url), _, _) => MailDelivery::Smtp(url),
-            (None, Some(dir), _) => MailDelivery::Directory(dir),
-            (None, None, true) => MailDelivery::Directory("roster-mail".into()),
-            (None, None, false) => MailDelivery::Off,
-        };
-        match &config.mail.delivery {
-            MailDelivery::Off => tracing::info!("invitation emails are off (set ROSTER_SMTP_URL or ROSTER_MAIL_DIR): share invite links by hand"),
-            MailDelivery::Smtp(_) => tracing::info!("invitation emails go out by SMTP"),
-            MailDelivery::Directory(dir) => tracing::info!("invitation emails are written as .eml files to {}", dir.display()),
-        }
-        config.mail.from = self.mail_from;
-        config.mail.templates = self.mail_templates;
-        config.mail.retry_base = self.mail_retry_base;
-        config.mail.max_attempts = self.mail_max_attempts.max(1);
-        Ok(Settings { database: DatabaseSettings::new(self.db.database_url), bind: self.bind, config })
+        config.mail = self.mail.settings(self.dev);
+        Ok(Settings { database: DatabaseSettings::new(self.db.url()?), bind: self.bind, config })
     }
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
     let settings = args.settings()?;
-    if let Ok(o) = settings.database.url.parse::<sqlx::postgres::PgConnectOptions>() {
-        // The URL without its password, so operators can point `roster events` at it.
-        let database = o.get_database().unwrap_or_default();
-        tracing::info!("database postgres://{}@{}:{}/{database}", o.get_username(), o.get_host(), o.get_port());
-    }
+    // The URL without its password, so operators can point `roster events` at it.
+    let database = db::Target::of(&db::options(&settings.database.url)?);
+    let version = env!("CARGO_PKG_VERSION");
+    tracing::info!(version, %database, "roster {version} starting: connecting to {database}");
     let application = Application::build(settings, Arc::new(SystemClock)).await?;
-    tracing::info!("roster listening on http://{} (GraphiQL at /graphql)", application.address());
+    let address = application.address();
+    tracing::info!(version, %address, %database, "roster listening on http://{address} (GraphiQL at /graphql); version {version}, database {database}");
     // On SIGTERM (Docker, Kubernetes) or SIGINT: stop accepting, let in-flight requests finish
     // (an answer may carry a one-time invite link), and close what is still open (websockets)
     // after the grace period.
     let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
     let signal = async move {
-        let name = shutdown_signal().await;
-        tracing::info!("{name}: stopping; in-flight requests get up to {} s", SHUTDOWN_GRACE.as_secs());
+        let signal = shutdown_signal().await;
+        tracing::info!(signal, grace_seconds = SHUTDOWN_GRACE.as_secs(), "{signal}: stopping; in-flight requests get up to {} s", SHUTDOWN_GRACE.as_secs());
         let _ = stopping.send(());
     };
     let served = application.run_until_stopped(signal);
     tokio::pin!(served);
-    tokio::select! {
-        result = &mut served => result?,
+    let drained = tokio::select! {
+        result = &mut served => {
+            result?;
+            true
+        }
         () = async {
             if stopped.await.is_ok() {
                 tokio::time::sleep(SHUTDOWN_GRACE).await;
             } else {
                 std::future::pending::<()>().await;
             }
-        } => tracing::warn!("grace period over: closing the connections still open"),
+        } => false,
+    };
+    if drained {
+        tracing::info!(drained, "drained: every in-flight request finished");
+    } else {
+        tracing::warn!(drained, "grace period over: closing the connections still open");
     }
-    tracing::info!("roster stopped");
+    tracing::info!(exit_code = 0, "roster stopped");
     Ok(())
 }
 
@@ -290,85 +366,5 @@ async fn shutdown_signal() -> &'static str {
     {
         let _ = tokio::signal::ctrl_c().await;
         "Ctrl-C"
-    }
-}
-
-/// Events read per query of `roster events` (keyset-paged; each page is streamed as
-/// PostgreSQL produces it, so formatting overlaps the server's work).
-const EVENTS_PAGE: i64 = 50_000;
-
-async fn events(args: EventsArgs) -> Result<()> {
-    let pool = db::connect(&args.db.database_url, 2).await.context("connecting to the database")?;
-    let filter = EventFilter { account_id: args.account };
-    let limit = args.limit.unwrap_or(u64::MAX);
-    if limit == 0 {
-        return Ok(());
-    }
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
-    let mut line = Vec::with_capacity(4096);
-    let mut written = 0u64;
-    let follow = args.follow;
-    // Writes one feed line; false when the feed should end (limit reached or pipe closed).
-    let mut write = |event: &reader::RawEvent| -> Result<bool> {
-        line.clear();
-        event.write_feed_line(&mut line)?;
-        line.push(b'\n');
-        let written_line = out.write_all(&line).and_then(|()| if follow { out.flush() } else { Ok(()) });
-        if let Err(e) = written_line {
-            // A closed pipe (e.g. `| head`) ends the feed quietly.
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                return Ok(false);
-            }
-            return Err(e.into());
-        }
-        written += 1;
-        Ok(written < limit)
-    };
-    let mut after = args.after;
-    loop {
-        let mut page = reader::stream_raw_after(&pool, after, EVENTS_PAGE, filter);
-        let mut read = 0;
-        while let Some(event) = page.next().await {
-            let event = event?;
-            after = event.position;
-            read += 1;
-            if !write(&event)? {
-                return flushed(out);
-            }
-        }
-        if read < EVENTS_PAGE {
-            break;
-        }
-    }
-    if !follow {
-        return flushed(out);
-    }
-    let mut stream = Box::pin(reader::follow(pool.clone(), after, filter));
-    while let Some(event) = stream.next().await {
-        let event = event?;
-        let raw = reader::RawEvent {
-            position: event.position,
-            recorded_at: event.recorded_at,
-            account_id: event.account_id,
-            aggregate_type: event.aggregate_type,
-            aggregate_id: event.aggregate_id,
-            sequence: event.sequence,
-            event_type: event.event_type,
-            event_version: event.event_version,
-            payload: event.payload.to_string(),
-            metadata: event.metadata.to_string(),
-        };
-        if !write(&raw)? {
-            break;
-        }
-    }
-    flushed(out)
-}
-
-/// Flushes the feed; a closed pipe is a normal end.
-fn flushed(mut out: impl Write) -> Result<()> {
-    match out.flush() {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(()),
     }
 }

@@ -22,8 +22,12 @@ pub struct Config {
     pub invite_ttl: Duration,
     /// How long a session token is valid.
     pub session_ttl: Duration,
-    /// A bearer token that may read every account's events (`ROSTER_OPERATOR_TOKEN`).
+    /// A bearer token that may read every account's events (`ROSTER_OPERATOR_TOKEN`); it may
+    /// also read `GET /metrics`.
     pub operator_token: Option<String>,
+    /// A bearer token that may read `GET /metrics` only (`ROSTER_METRICS_TOKEN`), so a
+    /// scraper need not hold the operator token.
+    pub metrics_token: Option<String>,
     /// How long a mutation waits for the read models to show its events before answering.
     pub read_your_writes_timeout: Duration,
     /// Largest request body in bytes (`ROSTER_MAX_BODY_BYTES`); larger ones answer 413.
@@ -49,6 +53,7 @@ impl std::fmt::Debug for Config {
             .field("invite_ttl", &self.invite_ttl)
             .field("session_ttl", &self.session_ttl)
             .field("operator_token", &self.operator_token.as_ref().map(|_| "<set>"))
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "<set>"))
             .field("max_body_bytes", &self.max_body_bytes)
             .field("request_timeout", &self.request_timeout)
             .field("trusted_proxies", &self.trusted_proxies)
@@ -67,6 +72,7 @@ impl Config {
             invite_ttl: Duration::from_secs(7 * 24 * 3600),
             session_ttl: Duration::from_secs(12 * 3600),
             operator_token: None,
+            metrics_token: None,
             read_your_writes_timeout: Duration::from_secs(5),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             request_timeout: Duration::from_secs(30),

@@ -53,6 +53,7 @@ pub fn router(app: App) -> Router {
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .with_state(Shared { app, schema })
         // Both: the layer refuses a too-long `Content-Length` up front and caps streamed
         // bodies; the extractor's limit makes a capped read answer 413 rather than 400.
@@ -202,6 +203,20 @@ async fn graphql_ws(
                 })
                 .serve()
         })
+}
+
+/// `GET /metrics`: Prometheus text (`crate::telemetry`) for a bearer of `ROSTER_METRICS_TOKEN`
+/// or `ROSTER_OPERATOR_TOKEN`; 401 for anyone else (counts and lag reveal activity).
+async fn metrics(State(shared): State<Shared>, headers: HeaderMap) -> Response {
+    let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    if !shared.app.may_read_metrics(bearer) {
+        let challenge = [(header::WWW_AUTHENTICATE, "Bearer")];
+        return (StatusCode::UNAUTHORIZED, challenge, "set Authorization: Bearer <ROSTER_METRICS_TOKEN or ROSTER_OPERATOR_TOKEN>").into_response();
+    }
+    match shared.app.metrics_text().await {
+        Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response(),
+    }
 }
 
 async fn readyz(State(shared): State<Shared>) -> Response {

@@ -21,6 +21,7 @@ pub mod media;
 pub mod rate_limit;
 pub mod secret;
 pub mod startup;
+pub mod telemetry;
 
 pub use app::{App, RequestContext};
 pub use config::Config;

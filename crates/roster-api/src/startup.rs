@@ -50,9 +50,10 @@ impl DatabaseSettings {
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    /// The database could not be reached (bad URL, server down, 10 s time-out).
-    #[error("connecting to the database: {0}")]
-    Connect(#[from] sqlx::Error),
+    /// The database could not be reached: the error names host, port, database, user and
+    /// the cause (never the password).
+    #[error("{0}")]
+    Connect(#[from] db::ConnectError),
     /// A migration failed.
     #[error("applying migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),

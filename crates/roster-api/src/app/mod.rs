@@ -30,6 +30,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::ApiResult;
 use crate::rate_limit::{Limiter, Rate};
+use crate::telemetry::Telemetry;
 use chrono::{DateTime, Utc};
 use roster_projections::Projector;
 use account_cache::AccountCache;
@@ -65,6 +66,8 @@ struct Inner {
     user_reads: AtomicU64,
     /// Conflict retries since start (for the benchmark and operators).
     conflict_retries: AtomicU64,
+    /// This server's metrics (`GET /metrics`).
+    telemetry: Telemetry,
 }
 
 impl App {
@@ -87,6 +90,7 @@ impl App {
             config,
             clock,
             conflict_retries: AtomicU64::new(0),
+            telemetry: Telemetry::new(),
         }))
     }
 
@@ -120,6 +124,32 @@ impl App {
     /// arm its fail point).
     pub fn projector(&self) -> &Projector {
         &self.0.projector
+    }
+
+    /// This server's metrics: GraphQL outcomes, command latency, open subscriptions.
+    pub fn telemetry(&self) -> &Telemetry {
+        &self.0.telemetry
+    }
+
+    /// Whether `bearer` may read `GET /metrics`: it must equal `ROSTER_METRICS_TOKEN` or
+    /// `ROSTER_OPERATOR_TOKEN` (compared in constant time); with neither set, nobody may.
+    pub fn may_read_metrics(&self, bearer: Option<&str>) -> bool {
+        use subtle::ConstantTimeEq;
+        let Some(bearer) = bearer.map(str::trim).filter(|b| !b.is_empty()) else { return false };
+        let config = &self.0.config;
+        [&config.metrics_token, &config.operator_token]
+            .into_iter()
+            .flatten()
+            .any(|token| bool::from(token.as_bytes().ct_eq(bearer.as_bytes())))
+    }
+
+    /// The Prometheus text of `GET /metrics`, with the pool's usage and the projections'
+    /// checkpoints and lag read now.
+    ///
+    /// Errors: `INTERNAL` when the projections' status cannot be read.
+    pub async fn metrics_text(&self) -> ApiResult<String> {
+        let projections = self.0.projector.status().await.map_err(|e| crate::error::ApiError::Internal(e.to_string()))?;
+        Ok(self.0.telemetry.render(&self.0.pool, &projections))
     }
 
     /// Whether the database is reachable and every migration is applied (`/readyz`).

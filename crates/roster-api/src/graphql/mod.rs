@@ -6,6 +6,7 @@ mod delivery;
 pub mod limits;
 mod loader;
 mod mutation;
+mod observe;
 mod query;
 mod subscription;
 mod types;
@@ -23,11 +24,12 @@ use async_graphql::{Context, Schema};
 pub type RosterSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Builds the schema with `app` available to resolvers. Operations are limited in cost, depth
-/// and root fields ([`limits`]) so no request can make the server do unbounded work.
+/// and root fields ([`limits`]) so no request can make the server do unbounded work, and
+/// counted in the app's [`crate::telemetry::Telemetry`].
 pub fn schema(app: Option<App>) -> RosterSchema {
     let builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot).extension(limits::Limits);
     match app {
-        Some(app) => builder.data(app).finish(),
+        Some(app) => builder.extension(observe::Observe(app.telemetry().clone())).data(app).finish(),
         None => builder.finish(),
     }
 }
