@@ -26,6 +26,10 @@ pub struct MailArgs {
     /// Delivery attempts per email before it is FAILED.
     #[arg(long, env = "ROSTER_MAIL_MAX_ATTEMPTS", default_value_t = 8)]
     pub mail_max_attempts: u32,
+    /// How long a replica holds a send it is delivering; a replica that dies holding one delays
+    /// it this long. Must exceed an SMTP attempt (30 s time-out).
+    #[arg(long, env = "ROSTER_MAIL_LEASE", default_value = "2m", value_parser = parse_duration)]
+    pub mail_lease: std::time::Duration,
 }
 
 impl MailArgs {
@@ -49,7 +53,7 @@ impl MailArgs {
             templates: self.mail_templates,
             retry_base: self.mail_retry_base,
             max_attempts: self.mail_max_attempts.max(1),
-            ..MailSettings::default()
+            lease: self.mail_lease,
         }
     }
 }

@@ -59,7 +59,9 @@ pub struct MailSettings {
     /// Attempts per send before it is `FAILED` (default 8: about 21 minutes of retries at the
     /// default 5 s base).
     pub max_attempts: u32,
-    /// How long a claimed send stays with the replica sending it (default 5 minutes).
+    /// How long a claimed send stays with the replica sending it (`ROSTER_MAIL_LEASE`, default
+    /// 2 minutes: longer than an SMTP attempt's 30 s time-out, so no two replicas send one
+    /// email at once; a replica killed while sending delays that email this long).
     pub lease: Duration,
 }
 
@@ -71,7 +73,7 @@ impl Default for MailSettings {
             templates: None,
             retry_base: Duration::from_secs(5),
             max_attempts: 8,
-            lease: Duration::from_secs(300),
+            lease: Duration::from_secs(120),
         }
     }
 }
