@@ -1,0 +1,207 @@
+//! The web pages in headless Chromium (issue 11, docs/web.md): the whole invite journey with
+//! two browser sessions, the invite page's refusals, GraphiQL offline, the security headers,
+//! an axe-core accessibility run and a clean console. Harness: `helpers::browser`.
+
+use crate::helpers::browser::{axe_violations, browser, console_errors, fill, find, screenshot, until, webdriver};
+use crate::helpers::{spawn_app, PASSWORD};
+use fantoccini::{Client, Locator};
+use serde_json::json;
+
+const XSS_NAME: &str = "<img src=x onerror=alert(1)>";
+
+/// Asserts the page has no serious or critical axe violations and an empty error console.
+async fn assert_clean(client: &Client, page: &str) {
+    let violations = axe_violations(client).await;
+    assert!(violations.is_empty(), "axe on {page}: {violations:?}");
+    let errors = console_errors(client).await;
+    assert!(errors.is_empty(), "console errors on {page}: {errors:?}");
+}
+
+/// The text of every element matching `css`.
+async fn texts(client: &Client, css: &str) -> Vec<String> {
+    let found = client.execute("return [...document.querySelectorAll(arguments[0])].map((e) => e.textContent)", vec![json!(css)]).await.unwrap();
+    serde_json::from_value(found).unwrap()
+}
+
+async fn sign_up(client: &Client, address: &str, email: &str, name: &str, account: &str) {
+    client.goto(&format!("{address}/")).await.unwrap();
+    let form = "form[aria-labelledby=signup-title]";
+    fill(client, &format!("{form} input[name=email]"), email).await;
+    fill(client, &format!("{form} input[name=password]"), PASSWORD).await;
+    fill(client, &format!("{form} input[name=displayName]"), name).await;
+    fill(client, &format!("{form} input[name=accountName]"), account).await;
+    find(client, &format!("{form} button[type=submit]")).await.click().await.unwrap();
+    find(client, "tr.member").await;
+}
+
+/// Opens "Invite user", fills "Add team member" and returns the link from "Invite link".
+async fn invite(client: &Client, email: &str, role: &str) -> String {
+    find(client, ".page-head button.primary").await.click().await.unwrap();
+    let dialog = find(client, "dialog[open]").await;
+    assert_eq!(dialog.find(Locator::Css("h2")).await.unwrap().text().await.unwrap(), "Add team member");
+    let active = client.execute("return document.activeElement.closest('dialog') !== null", vec![]).await.unwrap();
+    assert_eq!(active, json!(true), "focus moves into the dialog");
+    fill(client, "dialog[open] input[type=email]", email).await;
+    find(client, "dialog[open] select").await.select_by_value(role).await.unwrap();
+    find(client, "dialog[open] button[type=submit]").await.click().await.unwrap();
+    let link = find(client, "dialog[open] input.invite-link").await;
+    link.prop("value").await.unwrap().expect("the invite link")
+}
+
+async fn close_dialog(client: &Client) {
+    client.execute("document.querySelector('dialog[open]').close()", vec![]).await.unwrap();
+}
+
+#[tokio::test]
+async fn browser_invite_journey_two_sessions_live_update_role_change_and_audit_log() {
+    let Some(driver) = webdriver() else { return };
+    let app = spawn_app().await;
+    let admin = browser(driver).await;
+    sign_up(&admin, &app.address, "ada@example.com", "Ada Admin", "Acme").await;
+
+    let link = invite(&admin, "sam@example.com", "SECURITY_ENGINEER").await;
+    assert!(link.contains("/invite/"), "{link}");
+    find(&admin, "dialog[open] button.primary").await.click().await.unwrap(); // Copy invitation
+    until(&admin, "the copy to finish", "return document.querySelector('dialog[open] [role=status]').textContent !== ''").await;
+    screenshot(&admin, "invite-link.png").await;
+    close_dialog(&admin).await;
+    let other = invite(&admin, "dev@example.com", "DEVELOPER").await;
+    close_dialog(&admin).await;
+    assert!(!other.is_empty());
+    until(&admin, "the pending invitations", "return document.querySelectorAll('tr.invitation.pending').length === 2").await;
+    let statuses = texts(&admin, "tr.invitation .status-text").await;
+    assert!(statuses.contains(&"Invitation sent for Security Engineer".to_string()), "{statuses:?}");
+    // Marks this page load: still there after the invitee joins means no reload happened.
+    admin.execute("window.rosterMarker = 'same page'", vec![]).await.unwrap();
+
+    // The invitee's own browser opens the link (on this server: the link's host is the public URL).
+    let invitee = browser(driver).await;
+    let path = &link[link.find("/invite/").unwrap()..];
+    invitee.goto(&format!("{}{path}", app.address)).await.unwrap();
+    let preview = find(&invitee, "dl.preview").await.text().await.unwrap();
+    for fact in ["Ada Admin", "Acme", "Security Engineer", "sam@example.com"] {
+        assert!(preview.contains(fact), "preview lacks {fact}: {preview}");
+    }
+    assert_clean(&invitee, "the invite page").await;
+    fill(&invitee, "input[name=displayName]", XSS_NAME).await;
+    fill(&invitee, "form[aria-labelledby=create-title] input[name=password]", PASSWORD).await;
+    find(&invitee, "form[aria-labelledby=create-title] button[type=submit]").await.click().await.unwrap();
+    let me = find(&invitee, "#me").await;
+    assert!(me.text().await.unwrap().starts_with(XSS_NAME), "the name shows as its characters");
+    let images = invitee.execute("return document.querySelectorAll('img').length", vec![]).await.unwrap();
+    assert_eq!(images, json!(0), "no element made from the name");
+
+    // The admin's list shows the new member without a reload.
+    until(&admin, "the new member", "return document.querySelector('tr.member[data-email=\"sam@example.com\"]') !== null").await;
+    assert_eq!(admin.execute("return window.rosterMarker", vec![]).await.unwrap(), json!("same page"));
+    let names = texts(&admin, "tr.member .name").await;
+    assert!(names.contains(&XSS_NAME.to_string()), "{names:?}");
+    let admin_select = find(&admin, "tr.member[data-email=\"ada@example.com\"] select").await;
+    assert!(admin_select.prop("disabled").await.unwrap().is_some_and(|d| d == "true"), "own role and last Admin are locked");
+
+    // The role dropdown.
+    let select = find(&admin, "tr.member[data-email=\"sam@example.com\"] select").await;
+    select.select_by_value("DEVELOPER").await.unwrap();
+    until(&admin, "the role change", "return document.querySelector('p.status').textContent.includes('is now Developer')").await;
+    let stored = admin.execute("return [sessionStorage.getItem('roster.token'), sessionStorage.getItem('roster.account')]", vec![]).await.unwrap();
+    let members = app.members(stored[0].as_str().unwrap(), stored[1].as_str().unwrap()).await;
+    assert!(members.contains(&("sam@example.com".to_string(), "DEVELOPER".to_string())), "{members:?}");
+
+    // Resend, then cancel the other invitation; each changes what the row says.
+    let row = "tr.invitation[data-email=\"dev@example.com\"]";
+    find(&admin, &format!("{row} button:first-child")).await.click().await.unwrap(); // Resend
+    let resent = find(&admin, "dialog[open] input.invite-link").await.prop("value").await.unwrap().unwrap();
+    assert_ne!(resent, other, "a resend makes a new link");
+    close_dialog(&admin).await;
+    until(&admin, "the resend note", "return document.querySelector('p.status').textContent.includes('sent again')").await;
+    find(&admin, &format!("{row} button:last-child")).await.click().await.unwrap(); // Cancel
+    until(&admin, "the cancelled status", &format!("return document.querySelector('{row} .status-text')?.textContent === 'Invitation cancelled'")).await;
+    screenshot(&admin, "users.png").await;
+    assert_clean(&admin, "the Users page").await;
+
+    // The audit log lists every step, and filters by action.
+    admin.goto(&format!("{}/#audit", app.address)).await.unwrap();
+    until(&admin, "the audit log", "return document.querySelectorAll('tr.entry').length >= 7").await;
+    let actions = texts(&admin, "tr.entry .action").await;
+    for action in ["account.created", "member.invited", "invitation.accepted", "member.joined", "member.role_changed", "invitation.resent", "invitation.cancelled"] {
+        assert!(actions.iter().any(|a| a == action), "{action} missing from {actions:?}");
+    }
+    find(&admin, "select[name=action]").await.select_by_value("member.role_changed").await.unwrap();
+    until(&admin, "the filter", "return [...document.querySelectorAll('tr.entry .action')].every((e) => e.textContent === 'member.role_changed') && document.querySelectorAll('tr.entry').length === 1").await;
+    assert_clean(&admin, "the audit log").await;
+
+    admin.goto(&format!("{}/#roles", app.address)).await.unwrap();
+    let roles = find(&admin, "table.roles").await.text().await.unwrap();
+    assert!(roles.contains("Security Engineer") && roles.contains("Audit log"), "{roles}");
+    admin.close().await.unwrap();
+    invitee.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn browser_invite_page_explains_cancelled_wrong_email_and_expired() {
+    let Some(driver) = webdriver() else { return };
+    let app = spawn_app().await;
+    let owner = app.sign_up("owner@example.com", "Acme").await;
+    app.sign_up("bob@example.com", "Bobs").await;
+    let (cancelled_id, cancelled) = app.invite_ok(&owner.token, &owner.account_id, "gone@example.com", "GUEST").await;
+    app.cancel(&owner.token, &cancelled_id).await;
+    let (_, for_carol) = app.invite_ok(&owner.token, &owner.account_id, "carol@example.com", "DEVELOPER").await;
+    let client = browser(driver).await;
+
+    client.goto(&format!("{}/invite/{cancelled}", app.address)).await.unwrap();
+    let words = find(&client, "p.explain").await.text().await.unwrap();
+    assert!(words.contains("cancelled") && words.contains("invite you again"), "{words}");
+    client.goto(&format!("{}/invite/not-a-token", app.address)).await.unwrap();
+    let words = find(&client, "p.explain").await.text().await.unwrap();
+    assert!(words.contains("resend"), "{words}");
+
+    // Bob, signed in, opens Carol's invitation.
+    client.goto(&format!("{}/", app.address)).await.unwrap();
+    fill(&client, "form[aria-labelledby=login-title] input[name=email]", "bob@example.com").await;
+    fill(&client, "form[aria-labelledby=login-title] input[name=password]", PASSWORD).await;
+    find(&client, "form[aria-labelledby=login-title] button[type=submit]").await.click().await.unwrap();
+    find(&client, "tr.member").await;
+    client.goto(&format!("{}/invite/{for_carol}", app.address)).await.unwrap();
+    let words = find(&client, "p.explain").await.text().await.unwrap();
+    assert!(words.contains("signed in as bob@example.com") && words.contains("carol@example.com") && words.contains("Log out"), "{words}");
+
+    app.clock().advance(chrono::Duration::days(8));
+    client.refresh().await.unwrap();
+    find(&client, "h1").await;
+    until(&client, "the expiry explanation", "return document.querySelector('h1').textContent === 'This invitation has expired'").await;
+    let words = find(&client, "p.explain").await.text().await.unwrap();
+    assert!(words.contains("resend"), "{words}");
+    assert_clean(&client, "the invite page").await;
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn browser_graphiql_runs_a_query_offline_and_pages_carry_security_headers() {
+    let Some(driver) = webdriver() else { return };
+    let app = spawn_app().await;
+    for path in ["/", "/invite/some-token", "/graphql", "/assets/app.js"] {
+        let response = app.client.get(format!("{}{path}", app.address)).header("accept", "text/html").send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        let csp = header("content-security-policy");
+        for directive in ["default-src 'self'", "script-src 'self'", "frame-ancestors 'none'", "object-src 'none'"] {
+            assert!(csp.contains(directive), "{path}: {csp}");
+        }
+        assert!(!csp.contains("unsafe-inline") && !csp.contains("http"), "{path}: {csp}");
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(header("referrer-policy"), "no-referrer", "{path}");
+    }
+
+    let client = browser(driver).await;
+    client.goto(&format!("{}/graphql?query=%7B%20roles%20%7B%20displayName%20%7D%20%7D", app.address)).await.unwrap();
+    find(&client, ".graphiql-execute-button").await.click().await.unwrap();
+    until(&client, "the query result", "return (document.querySelector('.graphiql-response')?.textContent ?? '').includes('Security Engineer')").await;
+    let outside = client
+        .execute("return performance.getEntriesByType('resource').map((e) => e.name).filter((n) => !n.startsWith(location.origin))", vec![])
+        .await
+        .unwrap();
+    assert_eq!(outside, json!([]), "requests left the server's origin");
+    let errors = console_errors(&client).await;
+    assert!(errors.is_empty(), "console errors in GraphiQL: {errors:?}");
+    client.close().await.unwrap();
+}
