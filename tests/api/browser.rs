@@ -2,7 +2,7 @@
 //! two browser sessions, the invite page's refusals, GraphiQL offline, the security headers,
 //! an axe-core accessibility run and a clean console. Harness: `helpers::browser`.
 
-use crate::helpers::browser::{axe_violations, browser, console_errors, fill, find, screenshot, until, webdriver};
+use crate::helpers::browser::{axe_violations, browser, choose, click, console_errors, fill, find, screenshot, until, webdriver};
 use crate::helpers::{spawn_app, PASSWORD};
 use fantoccini::{Client, Locator};
 use serde_json::json;
@@ -30,20 +30,20 @@ async fn sign_up(client: &Client, address: &str, email: &str, name: &str, accoun
     fill(client, &format!("{form} input[name=password]"), PASSWORD).await;
     fill(client, &format!("{form} input[name=displayName]"), name).await;
     fill(client, &format!("{form} input[name=accountName]"), account).await;
-    find(client, &format!("{form} button[type=submit]")).await.click().await.unwrap();
+    click(client, &format!("{form} button[type=submit]")).await;
     find(client, "tr.member").await;
 }
 
 /// Opens "Invite user", fills "Add team member" and returns the link from "Invite link".
 async fn invite(client: &Client, email: &str, role: &str) -> String {
-    find(client, ".page-head button.primary").await.click().await.unwrap();
+    click(client, ".page-head button.primary").await;
     let dialog = find(client, "dialog[open]").await;
     assert_eq!(dialog.find(Locator::Css("h2")).await.unwrap().text().await.unwrap(), "Add team member");
     let active = client.execute("return document.activeElement.closest('dialog') !== null", vec![]).await.unwrap();
     assert_eq!(active, json!(true), "focus moves into the dialog");
     fill(client, "dialog[open] input[type=email]", email).await;
-    find(client, "dialog[open] select").await.select_by_value(role).await.unwrap();
-    find(client, "dialog[open] button[type=submit]").await.click().await.unwrap();
+    choose(client, "dialog[open] select", role).await;
+    click(client, "dialog[open] button[type=submit]").await;
     let link = find(client, "dialog[open] input.invite-link").await;
     link.prop("value").await.unwrap().expect("the invite link")
 }
@@ -61,7 +61,7 @@ async fn browser_invite_journey_two_sessions_live_update_role_change_and_audit_l
 
     let link = invite(&admin, "sam@example.com", "SECURITY_ENGINEER").await;
     assert!(link.contains("/invite/"), "{link}");
-    find(&admin, "dialog[open] button.primary").await.click().await.unwrap(); // Copy invitation
+    click(&admin, "dialog[open] button.primary").await; // Copy invitation
     until(&admin, "the copy to finish", "return document.querySelector('dialog[open] [role=status]').textContent !== ''").await;
     screenshot(&admin, "invite-link.png").await;
     close_dialog(&admin).await;
@@ -85,7 +85,7 @@ async fn browser_invite_journey_two_sessions_live_update_role_change_and_audit_l
     assert_clean(&invitee, "the invite page").await;
     fill(&invitee, "input[name=displayName]", XSS_NAME).await;
     fill(&invitee, "form[aria-labelledby=create-title] input[name=password]", PASSWORD).await;
-    find(&invitee, "form[aria-labelledby=create-title] button[type=submit]").await.click().await.unwrap();
+    click(&invitee, "form[aria-labelledby=create-title] button[type=submit]").await;
     let me = find(&invitee, "#me").await;
     assert!(me.text().await.unwrap().starts_with(XSS_NAME), "the name shows as its characters");
     let images = invitee.execute("return document.querySelectorAll('img').length", vec![]).await.unwrap();
@@ -96,12 +96,11 @@ async fn browser_invite_journey_two_sessions_live_update_role_change_and_audit_l
     assert_eq!(admin.execute("return window.rosterMarker", vec![]).await.unwrap(), json!("same page"));
     let names = texts(&admin, "tr.member .name").await;
     assert!(names.contains(&XSS_NAME.to_string()), "{names:?}");
-    let admin_select = find(&admin, "tr.member[data-email=\"ada@example.com\"] select").await;
-    assert!(admin_select.prop("disabled").await.unwrap().is_some_and(|d| d == "true"), "own role and last Admin are locked");
+    let locked = admin.execute("return document.querySelector('tr.member[data-email=\"ada@example.com\"] select').disabled", vec![]).await.unwrap();
+    assert_eq!(locked, json!(true), "own role and last Admin are locked");
 
     // The role dropdown.
-    let select = find(&admin, "tr.member[data-email=\"sam@example.com\"] select").await;
-    select.select_by_value("DEVELOPER").await.unwrap();
+    choose(&admin, "tr.member[data-email=\"sam@example.com\"] select", "DEVELOPER").await;
     until(&admin, "the role change", "return document.querySelector('p.status').textContent.includes('is now Developer')").await;
     let stored = admin.execute("return [sessionStorage.getItem('roster.token'), sessionStorage.getItem('roster.account')]", vec![]).await.unwrap();
     let members = app.members(stored[0].as_str().unwrap(), stored[1].as_str().unwrap()).await;
@@ -109,14 +108,14 @@ async fn browser_invite_journey_two_sessions_live_update_role_change_and_audit_l
 
     // Resend, then cancel the other invitation; each changes what the row says.
     let row = "tr.invitation[data-email=\"dev@example.com\"]";
-    find(&admin, &format!("{row} button:first-child")).await.click().await.unwrap(); // Resend
+    click(&admin, &format!("{row} button:first-child")).await; // Resend
     let resent = find(&admin, "dialog[open] input.invite-link").await.prop("value").await.unwrap().unwrap();
     assert_ne!(resent, other, "a resend makes a new link");
     close_dialog(&admin).await;
     until(&admin, "the resend note", "return document.querySelector('p.status').textContent.includes('sent again')").await;
-    find(&admin, &format!("{row} button:last-child")).await.click().await.unwrap(); // Cancel
-    until(&admin, "the cancelled status", &format!("return document.querySelector('{row} .status-text')?.textContent === 'Invitation cancelled'")).await;
     screenshot(&admin, "users.png").await;
+    click(&admin, &format!("{row} button:last-child")).await; // Cancel
+    until(&admin, "the cancelled status", &format!("return document.querySelector('{row} .status-text')?.textContent === 'Invitation cancelled'")).await;
     assert_clean(&admin, "the Users page").await;
 
     // The audit log lists every step, and filters by action.
@@ -126,7 +125,7 @@ async fn browser_invite_journey_two_sessions_live_update_role_change_and_audit_l
     for action in ["account.created", "member.invited", "invitation.accepted", "member.joined", "member.role_changed", "invitation.resent", "invitation.cancelled"] {
         assert!(actions.iter().any(|a| a == action), "{action} missing from {actions:?}");
     }
-    find(&admin, "select[name=action]").await.select_by_value("member.role_changed").await.unwrap();
+    choose(&admin, "select[name=action]", "member.role_changed").await;
     until(&admin, "the filter", "return [...document.querySelectorAll('tr.entry .action')].every((e) => e.textContent === 'member.role_changed') && document.querySelectorAll('tr.entry').length === 1").await;
     assert_clean(&admin, "the audit log").await;
 
@@ -159,7 +158,7 @@ async fn browser_invite_page_explains_cancelled_wrong_email_and_expired() {
     client.goto(&format!("{}/", app.address)).await.unwrap();
     fill(&client, "form[aria-labelledby=login-title] input[name=email]", "bob@example.com").await;
     fill(&client, "form[aria-labelledby=login-title] input[name=password]", PASSWORD).await;
-    find(&client, "form[aria-labelledby=login-title] button[type=submit]").await.click().await.unwrap();
+    click(&client, "form[aria-labelledby=login-title] button[type=submit]").await;
     find(&client, "tr.member").await;
     client.goto(&format!("{}/invite/{for_carol}", app.address)).await.unwrap();
     let words = find(&client, "p.explain").await.text().await.unwrap();
@@ -194,7 +193,7 @@ async fn browser_graphiql_runs_a_query_offline_and_pages_carry_security_headers(
 
     let client = browser(driver).await;
     client.goto(&format!("{}/graphql?query=%7B%20roles%20%7B%20displayName%20%7D%20%7D", app.address)).await.unwrap();
-    find(&client, ".graphiql-execute-button").await.click().await.unwrap();
+    click(&client, ".graphiql-execute-button").await;
     until(&client, "the query result", "return (document.querySelector('.graphiql-response')?.textContent ?? '').includes('Security Engineer')").await;
     let outside = client
         .execute("return performance.getEntriesByType('resource').map((e) => e.name).filter((n) => !n.startsWith(location.origin))", vec![])

@@ -167,3 +167,28 @@ pub async fn screenshot(client: &Client, name: &str) {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join(name), png).unwrap();
 }
+
+/// Clicks the element matching `css`, finding it again if the page re-rendered it between
+/// the look-up and the click (live updates replace table rows).
+pub async fn click(client: &Client, css: &str) {
+    for _ in 0..20 {
+        match find(client, css).await.click().await {
+            Ok(()) => return,
+            Err(fantoccini::error::CmdError::Standard(e)) if e.error == fantoccini::error::ErrorStatus::StaleElementReference => continue,
+            Err(e) => panic!("click {css}: {e}"),
+        }
+    }
+    panic!("{css} kept being replaced");
+}
+
+/// Chooses `value` in the `<select>` matching `css`, re-finding it like [`click`].
+pub async fn choose(client: &Client, css: &str, value: &str) {
+    for _ in 0..20 {
+        match find(client, css).await.select_by_value(value).await {
+            Ok(()) => return,
+            Err(fantoccini::error::CmdError::Standard(e)) if e.error == fantoccini::error::ErrorStatus::StaleElementReference => continue,
+            Err(e) => panic!("choose {value} in {css}: {e}"),
+        }
+    }
+    panic!("{css} kept being replaced");
+}

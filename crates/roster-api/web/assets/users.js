@@ -48,10 +48,12 @@ function render(account, viewer, grantable, reload, status) {
   const invitations = account.invitations.nodes.filter((i) => i.status !== "ACCEPTED");
   const inviteRows = invitations.map((invitation) => invitationRow(invitation, { viewer, account, isAdmin, reload, status }));
   return h("table", { class: "users" },
-    h("caption", { text: `${account.members.totalCount} members, ${invitations.filter((i) => i.status === "PENDING").length} pending invitations` }),
+    h("caption", { text: `${count(account.members.totalCount, "member")}, ${count(invitations.filter((i) => i.status === "PENDING").length, "pending invitation")}` }),
     h("thead", {}, h("tr", {}, ["Name", "Email", "Role or status", "Actions"].map((t) => h("th", { scope: "col", text: t })))),
     h("tbody", {}, rows, inviteRows));
 }
+
+const count = (n, noun) => `${n} ${noun}${n === 1 ? "" : "s"}`;
 
 function memberRow(member, { viewer, account, grantable, isAdmin, admins, reload, status }) {
   const self = member.user.id === viewer.user.id;
