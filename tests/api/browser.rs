@@ -4,6 +4,7 @@
 
 use crate::helpers::browser::{axe_violations, browser, choose, click, console_errors, fill, find, screenshot, until, webdriver};
 use crate::helpers::{spawn_app, PASSWORD};
+use fantoccini::key::Key;
 use fantoccini::{Client, Locator};
 use serde_json::json;
 
@@ -58,6 +59,14 @@ async fn browser_invite_journey_two_sessions_live_update_role_change_and_audit_l
     let app = spawn_app().await;
     let admin = browser(driver).await;
     sign_up(&admin, &app.address, "ada@example.com", "Ada Admin", "Acme").await;
+
+    // Keyboard: the dialog takes focus when it opens, and Esc closes it.
+    click(&admin, ".page-head button.primary").await;
+    find(&admin, "dialog[open]").await;
+    let focused = admin.active_element().await.unwrap();
+    assert_eq!(focused.attr("type").await.unwrap().as_deref(), Some("email"), "focus on Account email");
+    focused.send_keys(&Key::Escape.to_string()).await.unwrap();
+    until(&admin, "Esc to close the dialog", "return document.querySelector('dialog') === null").await;
 
     let link = invite(&admin, "sam@example.com", "SECURITY_ENGINEER").await;
     assert!(link.contains("/invite/"), "{link}");
@@ -141,7 +150,8 @@ async fn browser_invite_page_explains_cancelled_wrong_email_and_expired() {
     let Some(driver) = webdriver() else { return };
     let app = spawn_app().await;
     let owner = app.sign_up("owner@example.com", "Acme").await;
-    app.sign_up("bob@example.com", "Bobs").await;
+    let bob = app.sign_up("bob@example.com", "Bobs").await;
+    app.ok(Some(&bob.token), "mutation { createAccount(input: {name: \"Bobs Lab\"}) { id } }", json!({})).await;
     let (cancelled_id, cancelled) = app.invite_ok(&owner.token, &owner.account_id, "gone@example.com", "GUEST").await;
     app.cancel(&owner.token, &cancelled_id).await;
     let (_, for_carol) = app.invite_ok(&owner.token, &owner.account_id, "carol@example.com", "DEVELOPER").await;
@@ -160,6 +170,13 @@ async fn browser_invite_page_explains_cancelled_wrong_email_and_expired() {
     fill(&client, "form[aria-labelledby=login-title] input[name=password]", PASSWORD).await;
     click(&client, "form[aria-labelledby=login-title] button[type=submit]").await;
     find(&client, "tr.member").await;
+    // The account switcher lists both of Bob's accounts and switches between them.
+    let accounts = texts(&client, "#top select option").await;
+    assert_eq!(accounts.len(), 2, "{accounts:?}");
+    assert!(accounts.iter().any(|a| a == "Bobs Lab (Admin)"), "{accounts:?}");
+    let other = client.execute("const s = document.querySelector('#top select'); return [...s.options].find((o) => !o.selected).value", vec![]).await.unwrap();
+    choose(&client, "#top select", other.as_str().unwrap()).await;
+    until(&client, "the switch", &format!("return sessionStorage.getItem('roster.account') === '{}' && document.querySelector('#top select').value === '{0}'", other.as_str().unwrap())).await;
     client.goto(&format!("{}/invite/{for_carol}", app.address)).await.unwrap();
     let words = find(&client, "p.explain").await.text().await.unwrap();
     assert!(words.contains("signed in as bob@example.com") && words.contains("carol@example.com") && words.contains("Log out"), "{words}");
