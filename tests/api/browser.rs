@@ -191,23 +191,37 @@ async fn browser_invite_page_explains_cancelled_wrong_email_and_expired() {
     client.close().await.unwrap();
 }
 
+/// Runs without a browser: the headers every page and asset carries, and pages that name no
+/// other origin.
 #[tokio::test]
-async fn browser_graphiql_runs_a_query_offline_and_pages_carry_security_headers() {
-    let Some(driver) = webdriver() else { return };
+async fn pages_carry_security_headers_and_load_nothing_from_another_origin() {
     let app = spawn_app().await;
-    for path in ["/", "/invite/some-token", "/graphql", "/assets/app.js"] {
+    for path in ["/", "/invite/some-token", "/graphql", "/assets/app.js", "/assets/vendor/graphiql-3.8.3/graphiql.min.css"] {
         let response = app.client.get(format!("{}{path}", app.address)).header("accept", "text/html").send().await.unwrap();
         assert_eq!(response.status(), 200, "{path}");
         let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
         let csp = header("content-security-policy");
-        for directive in ["default-src 'self'", "script-src 'self'", "frame-ancestors 'none'", "object-src 'none'"] {
+        for directive in ["default-src 'self'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'", "object-src 'none'"] {
             assert!(csp.contains(directive), "{path}: {csp}");
         }
         assert!(!csp.contains("unsafe-inline") && !csp.contains("http"), "{path}: {csp}");
         assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
         assert_eq!(header("referrer-policy"), "no-referrer", "{path}");
+        if path != "/assets/vendor/graphiql-3.8.3/graphiql.min.css" {
+            let body = response.text().await.unwrap();
+            assert!(!body.contains("http://") && !body.contains("https://") && !body.contains("//cdn"), "{path} names another origin");
+        }
     }
+    for path in ["/assets/nope.js", "/assets/../index.html", "/assets/vendor/../../src/lib.rs"] {
+        let response = app.client.get(format!("{}{path}", app.address)).send().await.unwrap();
+        assert_eq!(response.status(), 404, "{path}");
+    }
+}
 
+#[tokio::test]
+async fn browser_graphiql_runs_a_query_offline() {
+    let Some(driver) = webdriver() else { return };
+    let app = spawn_app().await;
     let client = browser(driver).await;
     client.goto(&format!("{}/graphql?query=%7B%20roles%20%7B%20displayName%20%7D%20%7D", app.address)).await.unwrap();
     click(&client, ".graphiql-execute-button").await;
