@@ -180,6 +180,8 @@ async fn browser_invite_page_explains_cancelled_wrong_email_and_expired() {
     client.goto(&format!("{}/invite/{for_carol}", app.address)).await.unwrap();
     let words = find(&client, "p.explain").await.text().await.unwrap();
     assert!(words.contains("signed in as bob@example.com") && words.contains("carol@example.com") && words.contains("Log out"), "{words}");
+    click(&client, "main .buttons button").await; // Log out and continue
+    find(&client, "form[aria-labelledby=create-title]").await;
 
     app.clock().advance(chrono::Duration::days(8));
     client.refresh().await.unwrap();

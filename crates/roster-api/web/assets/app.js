@@ -58,6 +58,8 @@ function route(ctx) {
 }
 
 function authPage() {
+  stopPage(); // a signed-out page keeps no subscription open
+  stopPage = () => {};
   replace(top, h("span", { class: "brand", text: "Roster" }));
   const signUpError = alertBox();
   const email = h("input", { type: "email", name: "email", required: true, autocomplete: "email" });
