@@ -237,3 +237,30 @@ async fn browser_graphiql_runs_a_query_offline() {
     assert!(errors.is_empty(), "console errors in GraphiQL: {errors:?}");
     client.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn browser_existing_user_logs_in_on_the_invite_page_and_joins_in_one_click() {
+    let Some(driver) = webdriver() else { return };
+    let app = spawn_app().await;
+    let owner = app.sign_up("owner@example.com", "Acme").await;
+    app.sign_up("dave@example.com", "Daves").await;
+    let (_, token) = app.invite_ok(&owner.token, &owner.account_id, "dave@example.com", "GUEST").await;
+    let client = browser(driver).await;
+    client.goto(&format!("{}/invite/{token}", app.address)).await.unwrap();
+
+    // A new tab has no session: Dave logs in as the invited email right on the page.
+    fill(&client, "form[aria-labelledby=login-title] input[name=password]", PASSWORD).await;
+    click(&client, "form[aria-labelledby=login-title] button[type=submit]").await;
+    let join = find(&client, "main > div > button.primary").await;
+    assert_eq!(join.text().await.unwrap(), "Join Acme as dave");
+    join.click().await.unwrap();
+    until(&client, "the account's Users page", "return document.querySelector('#top select option:checked')?.textContent === 'Acme (Guest)'").await;
+    let members = app.members(&owner.token, &owner.account_id).await;
+    assert!(members.contains(&("dave@example.com".to_string(), "GUEST".to_string())), "{members:?}");
+    // A Guest is offered no invitation and no role change.
+    find(&client, "tr.member").await;
+    let offered = client.execute("return [document.querySelector('.page-head button'), ...[...document.querySelectorAll('tr.member select')].filter((s) => !s.disabled)].filter(Boolean).length", vec![]).await.unwrap();
+    assert_eq!(offered, json!(0));
+    assert_clean(&client, "the Users page as a Guest").await;
+    client.close().await.unwrap();
+}
