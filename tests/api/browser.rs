@@ -126,12 +126,16 @@ async fn browser_invite_journey_two_sessions_live_update_role_change_and_audit_l
     click(&admin, &format!("{row} button:last-child")).await; // Cancel
     until(&admin, "the cancelled status", &format!("return document.querySelector('{row} .status-text')?.textContent === 'Invitation cancelled'")).await;
     assert_clean(&admin, "the Users page").await;
+    // Remove asks first, in a dialog.
+    click(&admin, "tr.member[data-email=\"sam@example.com\"] td.actions button").await;
+    click(&admin, "dialog[open] button.danger").await;
+    until(&admin, "the removal", "return document.querySelector('tr.member[data-email=\"sam@example.com\"]') === null").await;
 
     // The audit log lists every step, and filters by action.
     admin.goto(&format!("{}/#audit", app.address)).await.unwrap();
-    until(&admin, "the audit log", "return document.querySelectorAll('tr.entry').length >= 7").await;
+    until(&admin, "the audit log", "return document.querySelectorAll('tr.entry').length >= 9").await;
     let actions = texts(&admin, "tr.entry .action").await;
-    for action in ["account.created", "member.invited", "invitation.accepted", "member.joined", "member.role_changed", "invitation.resent", "invitation.cancelled"] {
+    for action in ["account.created", "member.invited", "invitation.accepted", "member.joined", "member.role_changed", "invitation.resent", "invitation.cancelled", "member.removed"] {
         assert!(actions.iter().any(|a| a == action), "{action} missing from {actions:?}");
     }
     choose(&admin, "select[name=action]", "member.role_changed").await;
