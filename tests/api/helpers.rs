@@ -21,6 +21,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+pub mod browser;
 pub mod replica;
 
 pub const OPERATOR_TOKEN: &str = "Zq8Lw2Rt6Yp4Nx0Vc7Bm5Kj3Hg1Fd9SaQe2Wr6Ty4Ui8Op0";

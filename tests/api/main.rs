@@ -3,6 +3,7 @@
 
 mod authorization;
 mod big_accounts;
+mod browser;
 mod cases;
 mod conformance;
 mod errors;

@@ -1,4 +1,4 @@
-//! HTTP: `POST /graphql`, GraphiQL on `GET /graphql`, `graphql-transport-ws` on `GET /graphql/ws`
+//! HTTP: the web pages ([`crate::pages`]), `POST /graphql`, GraphiQL on `GET /graphql`, `graphql-transport-ws` on `GET /graphql/ws`
 //! (or an upgrade on `/graphql`), `GET /healthz`, `GET /readyz`.
 //!
 //! `POST /graphql` follows GraphQL over HTTP ([`crate::media`]): the answer's media type
@@ -12,7 +12,7 @@ use crate::app::{App, RequestContext};
 use crate::client_ip::client_ip;
 use crate::graphql::{self, RosterSchema};
 use crate::media::{answer, Media};
-use async_graphql::http::{GraphiQLSource, MultipartOptions};
+use async_graphql::http::MultipartOptions;
 use async_graphql::{Data, ServerError};
 use async_graphql_axum::rejection::GraphQLRejection;
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
@@ -20,7 +20,7 @@ use axum::body::Bytes;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Extension, FromRequestParts, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{middleware, Router};
 use std::net::SocketAddr;
@@ -54,6 +54,7 @@ pub fn router(app: App) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .merge(crate::pages::routes())
         .with_state(Shared { app, schema })
         // Both: the layer refuses a too-long `Content-Length` up front and caps streamed
         // bodies; the extractor's limit makes a capped read answer 413 rather than 400.
@@ -158,7 +159,7 @@ async fn graphql_post(
 async fn graphql_get(State(shared): State<Shared>, request: Request) -> Response {
     let upgrade = request.headers().get(header::UPGRADE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
     if !upgrade {
-        return Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").finish()).into_response();
+        return crate::pages::graphiql();
     }
     let (mut parts, _) = request.into_parts();
     let protocol = GraphQLProtocol::from_request_parts(&mut parts, &shared).await;

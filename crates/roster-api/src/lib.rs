@@ -17,6 +17,7 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod media;
+pub mod pages;
 pub mod rate_limit;
 pub mod secret;
 pub mod startup;
