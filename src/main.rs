@@ -82,6 +82,16 @@ struct ServeArgs {
     /// How many password hashes may run at once (default: the number of CPUs).
     #[arg(long, env = "ROSTER_HASH_CONCURRENCY")]
     hash_concurrency: Option<usize>,
+    /// Subscriptions one websocket connection may hold open; more answer RATE_LIMITED.
+    #[arg(long, env = "ROSTER_MAX_SUBSCRIPTIONS_PER_CONNECTION", default_value_t = 10)]
+    max_subscriptions_per_connection: usize,
+    /// Subscriptions one user may hold open across connections; more answer RATE_LIMITED.
+    #[arg(long, env = "ROSTER_MAX_SUBSCRIPTIONS_PER_USER", default_value_t = 20)]
+    max_subscriptions_per_user: usize,
+    /// How long a websocket client may leave a message unread before it is closed
+    /// (code 1013, "slow consumer").
+    #[arg(long, env = "ROSTER_SLOW_CONSUMER_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    slow_consumer_timeout: std::time::Duration,
 }
 
 #[derive(Args)]
@@ -194,6 +204,9 @@ impl ServeArgs {
         if let Some(n) = self.hash_concurrency {
             config.hash_concurrency = n;
         }
+        config.max_subscriptions_per_connection = self.max_subscriptions_per_connection;
+        config.max_subscriptions_per_user = self.max_subscriptions_per_user;
+        config.slow_consumer_timeout = self.slow_consumer_timeout;
         Ok(Settings { database: DatabaseSettings::new(self.db.database_url), bind: self.bind, config })
     }
 }
@@ -308,9 +321,10 @@ async fn events(args: EventsArgs) -> Result<()> {
     if !follow {
         return flushed(out);
     }
-    let mut stream = Box::pin(reader::follow(pool.clone(), after, filter));
+    // Database outages are retried inside (logged), resuming after the last line written.
+    let tail = reader::Tail::spawn(pool.clone());
+    let mut stream = Box::pin(reader::follow(&tail, pool.clone(), after, filter));
     while let Some(event) = stream.next().await {
-        let event = event?;
         let raw = reader::RawEvent {
             position: event.position,
             recorded_at: event.recorded_at,

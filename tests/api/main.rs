@@ -19,3 +19,4 @@ mod projection_batches;
 mod races;
 mod replicas;
 mod schema;
+mod subscriptions;

@@ -20,6 +20,7 @@ pub mod media;
 pub mod rate_limit;
 pub mod secret;
 pub mod startup;
+pub mod websocket;
 
 pub use app::{App, RequestContext};
 pub use config::Config;
