@@ -221,6 +221,56 @@ async fn subscription_and_follower_resume_after_a_database_outage_without_gap_or
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_stops_reading_is_closed_with_1013_and_its_subscription_dropped() {
+    let app = spawn_app_with(|c| c.slow_consumer_timeout = Duration::from_millis(500)).await;
+    // 300 events of 20 kB each (6 MB, beyond any socket buffers), written straight to the log:
+    // a kind the read models ignore.
+    let pad = "x".repeat(20_000);
+    for n in 1..=300i64 {
+        sqlx::query("INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) VALUES ('Padding', 'p', $1, 'Padded', '1.0.0', $2, '{}')")
+            .bind(n)
+            .bind(json!({ "pad": pad }))
+            .execute(&app.pool)
+            .await
+            .unwrap();
+    }
+    // A client with a small receive buffer that subscribes from the start and then reads
+    // nothing.
+    let address: std::net::SocketAddr = app.address.trim_start_matches("http://").parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(address).await.unwrap();
+    let mut ws = WsClient::over(stream, &app, json!({ "token": crate::helpers::OPERATOR_TOKEN })).await;
+    ws.subscribe("1", "subscription { events(after: \"0\") { position payload } }", json!({})).await;
+    // The server gives up on it: the subscription is gone while the client still reads nothing.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if app.open_subscriptions() == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the slow subscription was never dropped");
+    }
+    // Reading again: what was buffered, then the close frame saying why; not all 300 events.
+    let mut delivered = 0;
+    let close = loop {
+        match ws.raw_next().await {
+            Some(Message::Text(_)) => delivered += 1,
+            Some(Message::Close(frame)) => break frame,
+            Some(_) => {}
+            None => panic!("the connection ended without a close frame after {delivered} messages: {:?}", ws.raw_next().await),
+        }
+    };
+    let close = close.expect("a close frame with a code");
+    assert_eq!(u16::from(close.code), 1013, "{close:?}");
+    assert!(close.reason.contains("slow consumer"), "{close:?}");
+    assert!(delivered < 300, "every event was delivered: the client was not slow enough to test anything");
+    // The server serves others meanwhile.
+    let other = app.sign_up("ada@example.com", "Acme").await;
+    assert_eq!(app.members(&other.token, &other.account_id).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn sigterm_closes_open_websockets_with_1001_without_waiting_for_the_grace_period() {
     let database_url = fresh_database().await;
     let mut replica = crate::helpers::replica::Replica::start(&database_url, &[]).await;

@@ -89,11 +89,11 @@ where
                 _ => None,
             })
         });
-    let output = async_graphql::http::WebSocket::new(schema, input, protocol).on_connection_init(on_init).map(|message| match message {
+    // Boxed, so that dropping it ends the subscriptions there and then.
+    let mut output = Box::pin(async_graphql::http::WebSocket::new(schema, input, protocol).on_connection_init(on_init).map(|message| match message {
         WsMessage::Text(text) => Message::Text(text.into()),
         WsMessage::Close(code, reason) => Message::Close(Some(CloseFrame { code, reason: reason.into() })),
-    });
-    futures::pin_mut!(output);
+    }));
     loop {
         let message = tokio::select! {
             message = output.next() => message,
