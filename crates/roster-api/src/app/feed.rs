@@ -123,15 +123,12 @@ impl App {
                 None => Ok(event),
             }
         });
-        // The first error is delivered, then the stream ends.
-        Ok(events.scan(false, |failed, item| {
-            let next = if *failed {
-                None
-            } else {
-                *failed = item.is_err();
-                Some(item)
-            };
-            futures::future::ready(next)
+        // The first error is delivered, then the stream ends at once (not at the next event).
+        Ok(futures::stream::unfold(Some(Box::pin(events)), |events| async move {
+            let mut events = events?;
+            let item = events.next().await?;
+            let more = item.is_ok().then_some(events);
+            Some((item, more))
         }))
     }
 
