@@ -416,14 +416,6 @@ impl WsClient {
         self.send(json!({ "id": id, "type": "complete" })).await;
     }
 
-    /// A protocol `ping`, answered once the server has handled every message sent before it;
-    /// panics if anything but `pong` arrives first.
-    pub async fn ping(&mut self) {
-        self.send(json!({ "type": "ping" })).await;
-        let body = self.next_message().await;
-        assert_eq!(body["type"], "pong", "{body}");
-    }
-
     /// Reads (and drops) messages until the server's close frame: its code and reason; `None`
     /// when the connection ends without one. Panics after 30 s.
     pub async fn close_frame(&mut self) -> Option<(u16, String)> {

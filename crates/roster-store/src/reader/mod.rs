@@ -33,8 +33,8 @@ use roster_domain::{AccountId, UserId};
 /// The channel the `events_notify` trigger notifies on each committed append.
 pub const NOTIFY_CHANNEL: &str = "roster_events";
 
-/// How long a follower waits for a notification before it reads anyway (a safety net; the
-/// notification normally arrives at once).
+/// How long the [`Tail`] waits for a notification before it reads the head anyway (a safety
+/// net; the notification normally arrives at once).
 const FOLLOW_POLL: Duration = Duration::from_secs(5);
 
 /// Events a follower reads per page.
