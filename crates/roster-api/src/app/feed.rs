@@ -3,27 +3,28 @@
 //! Who may read what is the domain's permission matrix: the rows "Event stream (account
 //! scope)" and "Audit log". The operator token reads every account's events.
 
+use super::subscriptions::{ConnectionSubscriptions, SubscriptionSlot};
 use super::{AccountView, App, RequestContext};
 use crate::auth::Caller;
-use super::subscriptions::{ConnectionSubscriptions, SubscriptionSlot};
 use crate::error::ApiResult;
 use futures::{Stream, StreamExt};
 use roster_domain::account::AccountEvent;
-use roster_domain::{AccountId, DomainError, Role, Text, UserId};
+use roster_domain::{AccountId, DomainError, Text, UserId};
 use roster_projections::queries::{self, AuditRow};
 use roster_store::{reader, EventFilter, StoredEvent};
 
-/// A user subscriber's access to an account's events, kept current by the events themselves.
+/// A user subscriber's access to an account's events, kept current by the events themselves:
+/// they may read it as of `as_of`, and only an event about their own membership changes that.
 struct Access {
     user: UserId,
-    role: Role,
-    /// The members read model's position when `role` was read: later events may change it.
+    /// The members read model's position when the start check read the role: later events
+    /// may change it.
     as_of: i64,
 }
 
 impl Access {
     /// `event`, or `FORBIDDEN` when it takes away the subscriber's read access.
-    fn check(&mut self, event: StoredEvent) -> ApiResult<StoredEvent> {
+    fn check(&self, event: StoredEvent) -> ApiResult<StoredEvent> {
         if event.position <= self.as_of || event.aggregate_type != "Account" {
             return Ok(event);
         }
@@ -31,10 +32,7 @@ impl Access {
         let change = event.decode::<AccountEvent>().ok().and_then(|e| e.membership_of(self.user));
         match change {
             None => Ok(event),
-            Some(Some(role)) if role.may_read_event_stream() => {
-                self.role = role;
-                Ok(event)
-            }
+            Some(Some(role)) if role.may_read_event_stream() => Ok(event),
             Some(_) => Err(DomainError::Forbidden.into()),
         }
     }
@@ -108,17 +106,19 @@ impl App {
             _ => None,
         };
         let slot = SubscriptionSlot::take(&self.0.subscriptions, connection, config.max_subscriptions_per_connection, user, config.max_subscriptions_per_user)?;
-        let mut access = match (&ctx.caller, filter.account_id) {
+        let access = match (&ctx.caller, filter.account_id) {
             (Caller::User { id, .. }, Some(account)) => {
                 let (role, as_of) = queries::member_role_as_of(&self.0.pool, account, *id).await?;
-                let role = role.filter(|r| r.may_read_event_stream()).ok_or(DomainError::Forbidden)?;
-                Some(Access { user: *id, role, as_of })
+                if !role.is_some_and(|r| r.may_read_event_stream()) {
+                    return Err(DomainError::Forbidden.into());
+                }
+                Some(Access { user: *id, as_of })
             }
             _ => None,
         };
         let events = reader::follow(&self.0.tail, self.0.pool.clone(), after, filter).map(move |event| {
             let _held = &slot;
-            match access.as_mut() {
+            match access.as_ref() {
                 Some(access) => access.check(event),
                 None => Ok(event),
             }

@@ -188,8 +188,8 @@ pub async fn count<'e>(db: impl PgExecutor<'e>, filter: EventFilter) -> Result<i
 }
 
 /// A connection listening on [`NOTIFY_CHANNEL`]: wakes whoever waits on it when an append
-/// commits. It holds one connection of its own (outside the pool's count); a process needs one
-/// ([`Tail`]).
+/// commits. It keeps one of `pool`'s connections for as long as it lives (sqlx's `PgListener`
+/// takes it from the pool), so a process should have one ([`Tail`]).
 pub async fn listen(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen(NOTIFY_CHANNEL).await?;

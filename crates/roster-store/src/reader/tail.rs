@@ -47,9 +47,9 @@ impl std::fmt::Debug for Tail {
 }
 
 impl Tail {
-    /// Starts the listening task on the current tokio runtime. It holds one connection of its
-    /// own, outside `pool`'s count, and borrows a pool connection for an instant to read the
-    /// head after each notification.
+    /// Starts the listening task on the current tokio runtime. It keeps one of `pool`'s
+    /// connections for listening, and borrows another for an instant to read the head after
+    /// each notification.
     pub fn spawn(pool: PgPool) -> Self {
         let (publish, head) = watch::channel(0);
         let task = tokio::spawn(run(pool, publish));
