@@ -22,4 +22,5 @@ mod projection_batches;
 mod races;
 mod replicas;
 mod schema;
+mod subscriptions;
 mod walkthrough;

@@ -22,6 +22,7 @@ pub mod rate_limit;
 pub mod secret;
 pub mod startup;
 pub mod telemetry;
+pub mod websocket;
 
 pub use app::{App, RequestContext};
 pub use config::Config;
