@@ -60,9 +60,10 @@ pub async fn events(args: EventsArgs) -> Result<()> {
     if !follow {
         return flushed(out);
     }
-    let mut stream = Box::pin(reader::follow(pool.clone(), after, filter));
+    // Database outages are retried inside (logged), resuming after the last line written.
+    let tail = reader::Tail::spawn(pool.clone());
+    let mut stream = Box::pin(reader::follow(&tail, pool.clone(), after, filter));
     while let Some(event) = stream.next().await {
-        let event = event?;
         let raw = reader::RawEvent {
             position: event.position,
             recorded_at: event.recorded_at,

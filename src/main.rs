@@ -142,6 +142,16 @@ struct ServeArgs {
     /// How many password hashes may run at once (default: the number of CPUs).
     #[arg(long, env = "ROSTER_HASH_CONCURRENCY", value_parser = hash_concurrency)]
     hash_concurrency: Option<usize>,
+    /// Subscriptions one websocket connection may hold open; more answer RATE_LIMITED.
+    #[arg(long, env = "ROSTER_MAX_SUBSCRIPTIONS_PER_CONNECTION", default_value_t = 10)]
+    max_subscriptions_per_connection: usize,
+    /// Subscriptions one user may hold open across connections; more answer RATE_LIMITED.
+    #[arg(long, env = "ROSTER_MAX_SUBSCRIPTIONS_PER_USER", default_value_t = 20)]
+    max_subscriptions_per_user: usize,
+    /// How long a websocket client may leave a message unread before it is closed
+    /// (code 1013, "slow consumer").
+    #[arg(long, env = "ROSTER_SLOW_CONSUMER_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    slow_consumer_timeout: std::time::Duration,
     #[command(flatten)]
     mail: mail_args::MailArgs,
 }
@@ -296,6 +306,9 @@ impl ServeArgs {
         if let Some(n) = self.hash_concurrency {
             config.hash_concurrency = n;
         }
+        config.max_subscriptions_per_connection = self.max_subscriptions_per_connection;
+        config.max_subscriptions_per_user = self.max_subscriptions_per_user;
+        config.slow_consumer_timeout = self.slow_consumer_timeout;
         config.mail = self.mail.settings(self.dev);
         Ok(Settings { database: DatabaseSettings::new(self.db.url()?), bind: self.bind, config })
     }

@@ -10,6 +10,8 @@
 //!   ceiling, catch-up reading, `roster events` and the rebuild of every projection;
 //! - [`big_account`]: commands and list reads on an account with N members and N invitations,
 //!   against a fresh account and a `SELECT 1` round trip;
+//! - [`subscriptions`]: query latency with many subscriptions open while clients write, as a
+//!   ratio to the same query without them;
 //! - [`report`]: the table on stdout and the same figures as JSON.
 //!
 //! `cargo bench --bench throughput` passes `--bench`: that selects the full run. Without it
@@ -23,6 +25,7 @@ mod commands;
 mod generate;
 mod log;
 mod report;
+mod subscriptions;
 
 use clap::Parser;
 use report::{Figure, Report};
@@ -82,6 +85,10 @@ pub struct Plan {
     pub baseline_time: Duration,
     /// Limit on the rebuild.
     pub rebuild_timeout: Duration,
+    /// Websocket subscriptions open in the subscription phase.
+    pub subscribers: usize,
+    /// Queries timed in each half of the subscription phase.
+    pub queries: u64,
 }
 
 impl Plan {
@@ -95,6 +102,8 @@ impl Plan {
             levels: vec![1, 4, 16],
             baseline_time: Duration::from_secs_f64(args.baseline_secs),
             rebuild_timeout: Duration::from_secs(args.rebuild_timeout),
+            subscribers: 50,
+            queries: 2_000,
         }
     }
 
@@ -108,6 +117,8 @@ impl Plan {
             levels: vec![1, 2],
             baseline_time: Duration::from_millis(200),
             rebuild_timeout: Duration::from_secs(20),
+            subscribers: 3,
+            queries: 20,
         }
     }
 
@@ -190,6 +201,10 @@ async fn main() {
     let url = fresh_database(&admin_url, "big_account").await;
     let big = big_account::run(&url, &plan, plan.big_account, started).await;
     figures.extend(big.figures());
+
+    let url = fresh_database(&admin_url, "subscriptions").await;
+    let subs = subscriptions::run(&url, &plan, started).await;
+    figures.extend(subs.figures());
 
     let url = fresh_database(&admin_url, "log").await;
     let log = log::run(&url, &plan, started).await;

@@ -33,7 +33,7 @@ async fn tailing_reader_sees_every_event_of_sixteen_concurrent_writers_once_in_o
     const WRITERS: usize = 16;
     const APPENDS: usize = 12;
 
-    let follower = tokio::spawn(reader::follow(pool.clone(), 0, EventFilter::default()).take(WRITERS * APPENDS).collect::<Vec<_>>());
+    let follower = tokio::spawn(reader::follow(&reader::Tail::spawn(pool.clone()), pool.clone(), 0, EventFilter::default()).take(WRITERS * APPENDS).collect::<Vec<_>>());
     let writers = (0..WRITERS).map(|w| {
         let pool = pool.clone();
         tokio::spawn(async move {
@@ -67,7 +67,6 @@ async fn tailing_reader_sees_every_event_of_sixteen_concurrent_writers_once_in_o
         expected.extend(writer.unwrap());
     }
     let seen = tokio::time::timeout(Duration::from_secs(60), follower).await.expect("follower finished").unwrap();
-    let seen: Vec<_> = seen.into_iter().map(|e| e.unwrap()).collect();
     let positions: Vec<i64> = seen.iter().map(|e| e.position).collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "not in strictly increasing order");
     let seen_keys: HashSet<(String, i64)> = seen.iter().map(|e| (e.aggregate_id.clone(), e.sequence)).collect();

@@ -87,7 +87,7 @@ async fn a_tailing_reader_sees_every_batched_event_once_in_order() {
     let writers = [Writer::spawn(pool.clone()), Writer::spawn(pool.clone())];
     const STREAMS: usize = 32;
     const EVENTS: usize = 10;
-    let follower = tokio::spawn(reader::follow(pool.clone(), 0, EventFilter::default()).take(STREAMS * EVENTS).collect::<Vec<_>>());
+    let follower = tokio::spawn(reader::follow(&reader::Tail::spawn(pool.clone()), pool.clone(), 0, EventFilter::default()).take(STREAMS * EVENTS).collect::<Vec<_>>());
     let tasks = (0..STREAMS).map(|s| {
         let writer = writers[s % 2].clone();
         tokio::spawn(async move {
@@ -101,7 +101,7 @@ async fn a_tailing_reader_sees_every_batched_event_once_in_order() {
         task.unwrap();
     }
     let seen = tokio::time::timeout(std::time::Duration::from_secs(20), follower).await.expect("follower saw every event").unwrap();
-    let positions: Vec<i64> = seen.into_iter().map(|e| e.unwrap().position).collect();
+    let positions: Vec<i64> = seen.into_iter().map(|e| e.position).collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "in order, no duplicate");
     assert_eq!(positions.len(), STREAMS * EVENTS);
 }

@@ -21,6 +21,8 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+pub mod browser;
+pub mod proxy;
 pub mod replica;
 pub mod smtp;
 
@@ -85,20 +87,29 @@ pub async fn spawn_app() -> TestApp {
 /// (`Application::build`); `configure` adjusts the [`Config`] first.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let database_url = fresh_database().await;
+    spawn_app_on(&database_url, &database_url, 20, configure).await
+}
+
+/// Starts the server on the existing database `database_url`, the server reaching it at
+/// `server_url` (the same, or through a [`proxy::Proxy`]) with a pool of `pool_size`; the
+/// test's own pool connects directly.
+pub async fn spawn_app_on(database_url: &str, server_url: &str, pool_size: u32, configure: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = Config::new(PUBLIC_URL, "jwt-secret-for-tests");
     config.operator_token = Some(OPERATOR_TOKEN.to_string());
     // Every test client comes from 127.0.0.1 and many sign up users: the per-IP password limit
     // is lifted unless a test sets it (tests/api/limits.rs does).
     config.password_rate_per_ip = Rate::new(u32::MAX, Duration::from_millis(1));
     configure(&mut config);
-    let settings = Settings { database: DatabaseSettings::new(&database_url), bind: "127.0.0.1:0".into(), config };
+    let database = DatabaseSettings { max_connections: pool_size, ..DatabaseSettings::new(server_url) };
+    let settings = Settings { database, bind: "127.0.0.1:0".into(), config };
     let clock = Arc::new(ShiftedClock::default());
     let application = Application::build(settings, clock.clone()).await.expect("start the server");
     let address = format!("http://{}", application.address());
     let app = application.app().clone();
     let projector = app.projector().clone();
     tokio::spawn(application.run_until_stopped(std::future::pending()));
-    let pool = PgPoolOptions::new().max_connections(20).connect(&database_url).await.expect("connect test db");
+    let pool = PgPoolOptions::new().max_connections(20).connect(database_url).await.expect("connect test db");
+    let database_url = database_url.to_string();
     TestApp { api: ApiClient { address, pool, database_url, client: reqwest::Client::new() }, clock, projector, app }
 }
 
@@ -141,6 +152,11 @@ impl TestApp {
     /// The server's projector: for injecting failures and waiting for a position.
     pub fn projector(&self) -> &Projector {
         &self.projector
+    }
+
+    /// How many subscriptions the server has open.
+    pub fn open_subscriptions(&self) -> usize {
+        self.app.open_subscriptions()
     }
 
     /// How many times the server read users by id (a batch counts once).
@@ -356,6 +372,27 @@ impl WsClient {
         client
     }
 
+    /// Like [`WsClient::connect_to`] `/graphql/ws`, over an already connected `stream` (e.g. one
+    /// with a small receive buffer).
+    pub async fn over(stream: tokio::net::TcpStream, app: &ApiClient, payload: Value) -> Self {
+        let url = format!("{}/graphql/ws", app.address.replace("http://", "ws://"));
+        let mut request = url.into_client_request().unwrap();
+        request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
+        let (socket, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)).await.expect("websocket");
+        let mut client = WsClient { socket };
+        client.send(json!({ "type": "connection_init", "payload": payload })).await;
+        let ack = client.next_message().await;
+        assert_eq!(ack["type"], "connection_ack", "{ack}");
+        client
+    }
+
+    /// The next websocket frame of any kind; `None` when the connection ended. Panics after
+    /// 30 s.
+    pub async fn raw_next(&mut self) -> Option<Message> {
+        let next = tokio::time::timeout(Duration::from_secs(30), self.socket.next()).await.expect("frame in time");
+        next.and_then(Result::ok)
+    }
+
     /// Starts subscription `id`.
     pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
         self.send(json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } })).await;
@@ -374,6 +411,27 @@ impl WsClient {
                 return serde_json::from_str(&text).expect("JSON message");
             }
         }
+    }
+
+    /// Stops subscription `id` (`complete` from the client).
+    pub async fn complete(&mut self, id: &str) {
+        self.send(json!({ "id": id, "type": "complete" })).await;
+    }
+
+    /// Reads (and drops) messages until the server's close frame: its code and reason; `None`
+    /// when the connection ends without one. Panics after 30 s.
+    pub async fn close_frame(&mut self) -> Option<(u16, String)> {
+        let read = async {
+            while let Some(frame) = self.socket.next().await {
+                match frame {
+                    Ok(Message::Close(frame)) => return frame.map(|f| (u16::from(f.code), f.reason.to_string())),
+                    Ok(_) => {}
+                    Err(_) => return None,
+                }
+            }
+            None
+        };
+        tokio::time::timeout(Duration::from_secs(30), read).await.expect("close in time")
     }
 
     /// Closes the socket cleanly.

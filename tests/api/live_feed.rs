@@ -1,5 +1,6 @@
 //! Live feeds: `Subscription.events` over `graphql-transport-ws` and `roster events --follow`
-//! catch up and then stream new events, with no gap and no duplicate at the seam.
+//! catch up and then stream new events, with no gap and no duplicate at the seam; a
+//! subscriber's access follows the events about their own membership.
 
 use crate::helpers::{roster, spawn_app, WsClient};
 use serde_json::{json, Value};
@@ -128,5 +129,69 @@ async fn subscription_ends_when_the_subscriber_stops_being_an_admin() {
     }
     // Ada saw her own invite, but not the event that removed her.
     assert_eq!(received, vec!["MemberInvited"]);
+    ws.close().await;
+}
+
+/// Appends `payload` (an `AccountEvent`, externally tagged) to `account_id`'s stream straight
+/// into the log, as the next sequence.
+async fn append_raw(app: &crate::helpers::TestApp, account_id: &str, event_type: &str, payload: Value) {
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         SELECT 'Account', $1, max(sequence) + 1, $2, '1.0.0', $3, '{}' FROM events WHERE aggregate_type = 'Account' AND aggregate_id = $1",
+    )
+    .bind(account_id)
+    .bind(event_type)
+    .bind(payload)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn subscription_decides_access_from_its_own_events_without_the_read_models() {
+    let app = spawn_app().await;
+    let ada = app.sign_up("ada@example.com", "Acme").await;
+    let mut ws = WsClient::connect(&app, &ada.token).await;
+    let head: i64 = sqlx::query_scalar("SELECT max(position) FROM events").fetch_one(&app.pool).await.unwrap();
+    let query = format!("subscription {{ events(after: \"{head}\", accountId: \"{}\") {{ type }} }}", ada.account_id);
+    ws.subscribe("1", &query, json!({})).await;
+    // An event the projections cannot apply: they stop there, and the read models stay behind
+    // everything that follows.
+    append_raw(&app, &ada.account_id, "MemberJoined", json!({ "MemberJoined": { "nonsense": true } })).await;
+    let body = ws.next_message().await;
+    assert_eq!(body["payload"]["data"]["events"]["type"], "MemberJoined", "{body}");
+    // Ada demoted, as only the log knows: one FORBIDDEN instead of that event, then the end.
+    let demoted = json!({ "MemberRoleChanged": { "user_id": ada.user_id, "from": "ADMIN", "to": "GUEST", "changed_by": ada.user_id } });
+    append_raw(&app, &ada.account_id, "MemberRoleChanged", demoted).await;
+    let body = ws.next_message().await;
+    assert_eq!(body["payload"]["errors"][0]["extensions"]["code"], "FORBIDDEN", "{body}");
+    assert!(body["payload"]["data"]["events"].is_null(), "{body}");
+    assert_eq!(ws.next_message().await["type"], "complete");
+    // The members read model never saw the demotion.
+    let role: String = sqlx::query_scalar("SELECT role FROM members WHERE user_id = $1::uuid").bind(&ada.user_id).fetch_one(&app.pool).await.unwrap();
+    assert_eq!(role, "ADMIN");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_subscriber_demoted_and_promoted_again_in_the_past_reads_the_whole_history() {
+    let app = spawn_app().await;
+    let ada = app.sign_up("ada@example.com", "Acme").await;
+    let (bob_token, bob_id) = app.add_member(&ada, "bob@example.com", "ADMIN").await;
+    for role in ["DEVELOPER", "ADMIN"] {
+        let response = app.change_role(&ada.token, &ada.account_id, &bob_id, role).await;
+        assert!(response.get("errors").is_none(), "{response}");
+    }
+    let expected: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE account_id = $1::uuid").bind(&ada.account_id).fetch_one(&app.pool).await.unwrap();
+    let mut ws = WsClient::connect(&app, &bob_token).await;
+    let query = format!("subscription {{ events(after: \"0\", accountId: \"{}\") {{ type }} }}", ada.account_id);
+    ws.subscribe("1", &query, json!({})).await;
+    // The old demotion is before what the start check saw: catch-up goes through it.
+    let mut types = Vec::new();
+    while (types.len() as i64) < expected {
+        let body = ws.next_message().await;
+        assert!(body["payload"]["errors"].is_null(), "{body}");
+        types.push(body["payload"]["data"]["events"]["type"].as_str().unwrap().to_string());
+    }
+    assert_eq!(types.iter().filter(|t| *t == "MemberRoleChanged").count(), 2, "{types:?}");
     ws.close().await;
 }

@@ -3,6 +3,7 @@
 
 mod authorization;
 mod big_accounts;
+mod browser;
 mod cases;
 mod conformance;
 mod errors;
@@ -22,4 +23,5 @@ mod projection_batches;
 mod races;
 mod replicas;
 mod schema;
+mod subscriptions;
 mod walkthrough;

@@ -42,6 +42,16 @@ pub struct Config {
     /// Password attempts (`signUp`, `logIn`, `acceptInvite` as a new user) per client IP:
     /// 20 at once, then one per 3 s.
     pub password_rate_per_ip: Rate,
+    /// Subscriptions one websocket connection may hold open
+    /// (`ROSTER_MAX_SUBSCRIPTIONS_PER_CONNECTION`, default 10); more answer `RATE_LIMITED`.
+    pub max_subscriptions_per_connection: usize,
+    /// Subscriptions one user may hold open across connections
+    /// (`ROSTER_MAX_SUBSCRIPTIONS_PER_USER`, default 20); more answer `RATE_LIMITED`.
+    pub max_subscriptions_per_user: usize,
+    /// How long a websocket may leave a message unread before it is closed (1013, "slow
+    /// consumer") rather than hold its subscriptions (`ROSTER_SLOW_CONSUMER_TIMEOUT`, default
+    /// 30 s).
+    pub slow_consumer_timeout: Duration,
     /// Invitation emails: off, SMTP or a directory (`ROSTER_SMTP_URL`, `ROSTER_MAIL_DIR`, …).
     pub mail: MailSettings,
 }
@@ -58,6 +68,9 @@ impl std::fmt::Debug for Config {
             .field("request_timeout", &self.request_timeout)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("hash_concurrency", &self.hash_concurrency)
+            .field("max_subscriptions_per_connection", &self.max_subscriptions_per_connection)
+            .field("max_subscriptions_per_user", &self.max_subscriptions_per_user)
+            .field("slow_consumer_timeout", &self.slow_consumer_timeout)
             .field("mail", &self.mail)
             .finish_non_exhaustive()
     }
@@ -79,6 +92,9 @@ impl Config {
             trusted_proxies: Vec::new(),
             hash_concurrency: std::thread::available_parallelism().map_or(2, usize::from),
             password_rate_per_ip: Rate::new(20, Duration::from_secs(3)),
+            max_subscriptions_per_connection: 10,
+            max_subscriptions_per_user: 20,
+            slow_consumer_timeout: Duration::from_secs(30),
             mail: MailSettings::default(),
         }
     }

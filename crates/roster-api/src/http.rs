@@ -1,4 +1,4 @@
-//! HTTP: `POST /graphql`, GraphiQL on `GET /graphql`, `graphql-transport-ws` on `GET /graphql/ws`
+//! HTTP: the web pages ([`crate::pages`]), `POST /graphql`, GraphiQL on `GET /graphql`, `graphql-transport-ws` on `GET /graphql/ws`
 //! (or an upgrade on `/graphql`), `GET /healthz`, `GET /readyz`.
 //!
 //! `POST /graphql` follows GraphQL over HTTP ([`crate::media`]): the answer's media type
@@ -8,19 +8,19 @@
 //! (`ROSTER_REQUEST_TIMEOUT`, 408 beyond it; an upgraded websocket is no longer a request, so
 //! subscriptions outlive it), and a server-made request id echoed in `x-request-id`.
 
-use crate::app::{App, RequestContext};
+use crate::app::{App, ConnectionSubscriptions, RequestContext};
 use crate::client_ip::client_ip;
 use crate::graphql::{self, RosterSchema};
 use crate::media::{answer, Media};
-use async_graphql::http::{GraphiQLSource, MultipartOptions};
+use crate::websocket::{self, Sockets};
+use async_graphql::http::MultipartOptions;
 use async_graphql::{Data, ServerError};
 use async_graphql_axum::rejection::GraphQLRejection;
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::body::Bytes;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Extension, FromRequestParts, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{middleware, Router};
 use std::net::SocketAddr;
@@ -35,16 +35,18 @@ const REQUEST_ID: &str = "x-request-id";
 struct Shared {
     app: App,
     schema: RosterSchema,
+    sockets: Sockets,
 }
 
 /// The `x-request-id` a client sent, when short and plain; kept apart from the server's id.
 #[derive(Clone, Debug)]
 struct ClientRequestId(Option<String>);
 
-/// The router with every route, limits, request ids and tracing. Serve it with
+/// The router with every route, limits, request ids and tracing; its websockets close when
+/// `sockets`' [`crate::websocket::Closer`] says. Serve it with
 /// `into_make_service_with_connect_info::<SocketAddr>()` so client IPs reach the event
 /// metadata.
-pub fn router(app: App) -> Router {
+pub fn router(app: App, sockets: Sockets) -> Router {
     let schema = graphql::schema(Some(app.clone()));
     let config = app.config();
     let (max_body, timeout) = (config.max_body_bytes, config.request_timeout);
@@ -54,7 +56,8 @@ pub fn router(app: App) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(Shared { app, schema })
+        .merge(crate::pages::routes())
+        .with_state(Shared { app, schema, sockets })
         // Both: the layer refuses a too-long `Content-Length` up front and caps streamed
         // bodies; the extractor's limit makes a capped read answer 413 rather than 400.
         .layer(DefaultBodyLimit::max(max_body))
@@ -158,15 +161,15 @@ async fn graphql_post(
 async fn graphql_get(State(shared): State<Shared>, request: Request) -> Response {
     let upgrade = request.headers().get(header::UPGRADE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
     if !upgrade {
-        return Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").finish()).into_response();
+        return crate::pages::graphiql();
     }
     let (mut parts, _) = request.into_parts();
-    let protocol = GraphQLProtocol::from_request_parts(&mut parts, &shared).await;
+    let protocol = websocket::protocol(&parts.headers).ok_or(());
     let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &shared).await;
     let peer = ConnectInfo::<SocketAddr>::from_request_parts(&mut parts, &shared).await;
     let client = Extension::<ClientRequestId>::from_request_parts(&mut parts, &shared).await;
     match (protocol, upgrade, peer, client) {
-        (Ok(protocol), Ok(upgrade), Ok(peer), Ok(client)) => graphql_ws(State(shared), peer, client, parts.headers, protocol, upgrade).await,
+        (Ok(_), Ok(upgrade), Ok(peer), Ok(client)) => graphql_ws(State(shared), peer, client, parts.headers, upgrade).await,
         _ => StatusCode::BAD_REQUEST.into_response(),
     }
 }
@@ -176,10 +179,12 @@ async fn graphql_ws(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Extension(client): Extension<ClientRequestId>,
     headers: HeaderMap,
-    protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let Shared { app, schema } = shared;
+    let Some(protocol) = websocket::protocol(&headers) else {
+        return (StatusCode::BAD_REQUEST, "Sec-WebSocket-Protocol must name graphql-transport-ws or graphql-ws").into_response();
+    };
+    let Shared { app, schema, sockets } = shared;
     // A websocket message is bounded like a request body.
     let max = app.config().max_body_bytes;
     upgrade
@@ -187,8 +192,8 @@ async fn graphql_ws(
         .max_frame_size(max)
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
-            GraphQLWebSocket::new(socket, schema, protocol)
-                .on_connection_init(move |payload| async move {
+            let slow_consumer_timeout = app.config().slow_consumer_timeout;
+            let on_init = move |payload: serde_json::Value| async move {
                     // The token may come in the payload (`Authorization` or `token`) or the
                     // upgrade request's header.
                     let bearer = ["Authorization", "authorization", "token"]
@@ -199,9 +204,10 @@ async fn graphql_ws(
                     let mut data = Data::default();
                     data.insert(ctx);
                     data.insert(graphql::row_loader(app.clone()));
+                    data.insert(ConnectionSubscriptions::default());
                     Ok(data)
-                })
-                .serve()
+            };
+            websocket::serve(socket, schema, protocol, on_init, slow_consumer_timeout, sockets)
         })
 }
 

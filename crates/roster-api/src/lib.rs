@@ -18,10 +18,12 @@ pub mod graphql;
 pub mod http;
 pub mod mail;
 pub mod media;
+pub mod pages;
 pub mod rate_limit;
 pub mod secret;
 pub mod startup;
 pub mod telemetry;
+pub mod websocket;
 
 pub use app::{App, RequestContext};
 pub use config::Config;

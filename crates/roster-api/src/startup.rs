@@ -7,6 +7,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::http;
 use crate::mail::{MailError, Mailer};
+use crate::websocket::Sockets;
 use roster_store::db;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -99,15 +100,28 @@ impl Application {
         &self.app
     }
 
-    /// Runs the projector (and the mailer, when mail is on) and serves HTTP until `shutdown` resolves; in-flight requests are
-    /// finished first.
+    /// Runs the projector (and the mailer, when mail is on) and serves HTTP until `shutdown`
+    /// resolves; in-flight requests are finished first, and open websockets are closed (code 1001).
     ///
     /// Errors: what the listener reports.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let projector = self.app.projector().clone().spawn();
         let mailer = self.mailer.map(|mailer| tokio::spawn(mailer.run()));
-        let service = http::router(self.app).into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
+        let (sockets, closer) = Sockets::new();
+        let service = http::router(self.app, sockets).into_make_service_with_connect_info::<SocketAddr>();
+        // Upgraded websockets are no longer the server's connections: they are closed here,
+        // with a close frame, rather than cut when the process exits.
+        let (stopped, stopping) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = async move {
+            shutdown.await;
+            let _ = stopped.send(());
+        };
+        let sockets_closed = async move {
+            if stopping.await.is_ok() {
+                closer.close_all().await;
+            }
+        };
+        let (served, ()) = tokio::join!(axum::serve(self.listener, service).with_graceful_shutdown(shutdown), sockets_closed);
         projector.abort();
         if let Some(mailer) = mailer {
             mailer.abort();

@@ -144,6 +144,21 @@ pub async fn member_role(pool: &PgPool, account_id: AccountId, user_id: UserId) 
         .await
 }
 
+/// The role of `user_id` in `account_id` (if a member) and the position the members read
+/// model had reached, read in one snapshot: the role is the one as of that position, so a
+/// follower knows which later events may still change it.
+pub async fn member_role_as_of(pool: &PgPool, account_id: AccountId, user_id: UserId) -> Result<(Option<Role>, i64), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT (SELECT role FROM members WHERE account_id = $1 AND user_id = $2),
+                coalesce((SELECT position FROM projection_checkpoints WHERE name = $3), 0)",
+    )
+    .bind(account_id)
+    .bind(user_id)
+    .bind(crate::Projection::Members.name())
+    .fetch_one(pool)
+    .await
+}
+
 /// Every account `user_id` belongs to, with the role there, oldest membership first.
 pub async fn accounts_of(pool: &PgPool, user_id: UserId) -> Result<Vec<(AccountRow, Role)>, sqlx::Error> {
     let rows: Vec<(AccountId, String, DateTime<Utc>, Role)> = sqlx::query_as(

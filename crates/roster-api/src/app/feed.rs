@@ -3,13 +3,40 @@
 //! Who may read what is the domain's permission matrix: the rows "Event stream (account
 //! scope)" and "Audit log". The operator token reads every account's events.
 
+use super::subscriptions::{ConnectionSubscriptions, SubscriptionSlot};
 use super::{AccountView, App, RequestContext};
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use futures::{Stream, StreamExt};
+use roster_domain::account::AccountEvent;
 use roster_domain::{AccountId, DomainError, Text, UserId};
 use roster_projections::queries::{self, AuditRow};
 use roster_store::{reader, EventFilter, StoredEvent};
+
+/// A user subscriber's access to an account's events, kept current by the events themselves:
+/// they may read it as of `as_of`, and only an event about their own membership changes that.
+struct Access {
+    user: UserId,
+    /// The members read model's position when the start check read the role: later events
+    /// may change it.
+    as_of: i64,
+}
+
+impl Access {
+    /// `event`, or `FORBIDDEN` when it takes away the subscriber's read access.
+    fn check(&self, event: StoredEvent) -> ApiResult<StoredEvent> {
+        if event.position <= self.as_of || event.aggregate_type != "Account" {
+            return Ok(event);
+        }
+        // An event this server cannot decode is about nobody's membership it knows of.
+        let change = event.decode::<AccountEvent>().ok().and_then(|e| e.membership_of(self.user));
+        match change {
+            None => Ok(event),
+            Some(Some(role)) if role.may_read_event_stream() => Ok(event),
+            Some(_) => Err(DomainError::Forbidden.into()),
+        }
+    }
+}
 
 /// A page of the event feed.
 #[derive(Debug, Clone)]
@@ -54,50 +81,55 @@ impl App {
     }
 
     /// `Subscription.events`: every event after `after`, then each new one as it commits.
-    /// A subscription outlives the check made when it started, so a user's access is checked
-    /// again before each event: one who lost it (including by the event itself) gets one
-    /// `FORBIDDEN` and the stream ends.
+    /// Holds a [`SubscriptionSlot`] on `connection` and for the user while it runs.
     ///
-    /// Errors: as [`App::event_filter`], before the stream starts.
-    pub async fn follow(&self, ctx: &RequestContext, account_id: Option<AccountId>, after: i64) -> ApiResult<impl Stream<Item = ApiResult<StoredEvent>> + Send + 'static> {
+    /// A subscription outlives the check made when it started, so a user's access follows the
+    /// stream itself: an event about their own membership of the account (`MemberRoleChanged`,
+    /// `MemberRemoved`) later than what the start check saw decides it, with no read-model
+    /// query and no wait for projections. One who loses access gets one `FORBIDDEN` error
+    /// instead of that event (they may not read it), and the stream ends. Database outages do
+    /// not end it: the reader retries and resumes after the last delivered event.
+    ///
+    /// Errors: as [`App::event_filter`], and `RATE_LIMITED` beyond a cap, before the stream
+    /// starts.
+    pub async fn follow(
+        &self,
+        ctx: &RequestContext,
+        account_id: Option<AccountId>,
+        after: i64,
+        connection: Option<&ConnectionSubscriptions>,
+    ) -> ApiResult<impl Stream<Item = ApiResult<StoredEvent>> + Send + 'static> {
         let filter = self.event_filter(ctx, account_id).await?;
-        let guard = match (&ctx.caller, filter.account_id) {
-            (Caller::User { id, .. }, Some(account)) => Some((*id, account)),
+        let config = &self.0.config;
+        let user = match &ctx.caller {
+            Caller::User { id, .. } => Some(*id),
             _ => None,
         };
-        let app = self.clone();
-        let events = reader::follow(self.0.pool.clone(), after, filter).then(move |item| {
-            let app = app.clone();
-            async move {
-                let event = item?;
-                if let Some((user_id, account_id)) = guard {
-                    app.still_may_read(user_id, account_id, event.position).await?;
+        let slot = SubscriptionSlot::take(&self.0.subscriptions, connection, config.max_subscriptions_per_connection, user, config.max_subscriptions_per_user)?;
+        let access = match (&ctx.caller, filter.account_id) {
+            (Caller::User { id, .. }, Some(account)) => {
+                let (role, as_of) = queries::member_role_as_of(&self.0.pool, account, *id).await?;
+                if !role.is_some_and(|r| r.may_read_event_stream()) {
+                    return Err(DomainError::Forbidden.into());
                 }
-                Ok(event)
+                Some(Access { user: *id, as_of })
+            }
+            _ => None,
+        };
+        let events = reader::follow(&self.0.tail, self.0.pool.clone(), after, filter).map(move |event| {
+            let _held = &slot;
+            match access.as_ref() {
+                Some(access) => access.check(event),
+                None => Ok(event),
             }
         });
-        // The first error is delivered, then the stream ends.
-        Ok(events.scan(false, |failed, item| {
-            let next = if *failed {
-                None
-            } else {
-                *failed = item.is_err();
-                Some(item)
-            };
-            futures::future::ready(next)
+        // The first error is delivered, then the stream ends at once (not at the next event).
+        Ok(futures::stream::unfold(Some(Box::pin(events)), |events| async move {
+            let mut events = events?;
+            let item = events.next().await?;
+            let more = item.is_ok().then_some(events);
+            Some((item, more))
         }))
-    }
-
-    /// Whether `user_id` may still read `account_id`'s events as of `position` (the read models
-    /// are first brought up to it).
-    async fn still_may_read(&self, user_id: UserId, account_id: AccountId, position: i64) -> ApiResult<()> {
-        if !self.0.projector.wait_for(position, self.0.config.read_your_writes_timeout).await {
-            return Err(ApiError::Internal("read models are behind the event stream".into()));
-        }
-        match queries::member_role(&self.0.pool, account_id, user_id).await? {
-            Some(role) if role.may_read_event_stream() => Ok(()),
-            _ => Err(DomainError::Forbidden.into()),
-        }
     }
 
     /// `Account.auditLog`: a page of the account's audit log in position order, optionally one

@@ -18,12 +18,14 @@ mod feed;
 mod invitations;
 mod members;
 mod sessions;
+mod subscriptions;
 mod unit_of_work;
 
 pub use accounts::AccountView;
 pub use context::RequestContext;
 pub use invitations::{InvitationView, InviteIssued, PreviewView};
 pub use sessions::SessionView;
+pub use subscriptions::{ConnectionSubscriptions, SubscriptionSlot, RETRY_AFTER_SECONDS};
 
 use crate::auth::{self, Caller, PasswordHasher};
 use crate::clock::Clock;
@@ -34,6 +36,7 @@ use crate::telemetry::Telemetry;
 use chrono::{DateTime, Utc};
 use roster_projections::Projector;
 use account_cache::AccountCache;
+use roster_store::reader::Tail;
 use roster_store::{EventStore, Writer};
 use sqlx::PgPool;
 use std::sync::atomic::AtomicU64;
@@ -52,6 +55,10 @@ struct Inner {
     /// Recently used accounts' states, one lock each.
     accounts: AccountCache,
     projector: Projector,
+    /// The one `LISTEN` of this process, waking every subscription.
+    tail: Tail,
+    /// Open subscriptions, in all and per user (the per-user cap).
+    subscriptions: subscriptions::OpenSubscriptions,
     config: Config,
     clock: Arc<dyn Clock>,
     /// Every password hash and check: bounded concurrency.
@@ -80,6 +87,8 @@ impl App {
             store: EventStore::new(pool.clone()),
             projector: Projector::new(pool.clone()).woken_by(writer.committed(), writer.origin()),
             writer,
+            tail: Tail::spawn(pool.clone()),
+            subscriptions: Default::default(),
             accounts: AccountCache::default(),
             pool,
             hasher: PasswordHasher::new(config.hash_concurrency),
@@ -97,6 +106,11 @@ impl App {
     /// Who presents `bearer`: the operator token, a valid session, or nobody.
     pub fn identify(&self, bearer: Option<&str>) -> Caller {
         auth::identify(&self.0.config.jwt_secret, self.0.config.operator_token.as_deref(), bearer)
+    }
+
+    /// How many subscriptions are open in this process now.
+    pub fn open_subscriptions(&self) -> usize {
+        self.0.subscriptions.count()
     }
 
     /// The deployment's configuration.

@@ -3,6 +3,7 @@
 use super::connection::Cursor;
 use super::types::Event;
 use super::{env, gql_err, parse_id};
+use crate::app::ConnectionSubscriptions;
 use async_graphql::{Context, Result, Subscription, ID};
 use futures::{Stream, StreamExt};
 
@@ -13,14 +14,17 @@ pub struct SubscriptionRoot;
 impl SubscriptionRoot {
     /// Every event after position `after` (default: from the start), then each new one as it
     /// commits: catch-up and live come from one reader, so there is no gap and no duplicate
-    /// at the seam. Authorisation as `Query.events` (token in `connection_init`'s
-    /// `Authorization` or `token`), re-checked before each event: a user who may no longer
-    /// read the account's events gets one `FORBIDDEN` error and the stream ends.
+    /// at the seam, and a database outage only delays it. Authorisation as `Query.events`
+    /// (token in `connection_init`'s `Authorization` or `token`), kept current by the events
+    /// about the subscriber's own membership: a user who may no longer read the account's
+    /// events gets one `FORBIDDEN` error (not that event) and the stream ends. At most 10
+    /// subscriptions per connection and 20 per user by default; more answer `RATE_LIMITED`.
     async fn events(&self, ctx: &Context<'_>, after: Option<String>, account_id: Option<ID>) -> Result<impl Stream<Item = Result<Event>>> {
         let (app, req) = env(ctx);
         let start = async {
             let account_id = account_id.map(|id| parse_id(&id, "accountId")).transpose()?;
-            app.follow(req, account_id, Cursor::parse_optional(after.as_deref(), "after")?.map_or(0, Cursor::get)).await
+            let after = Cursor::parse_optional(after.as_deref(), "after")?.map_or(0, Cursor::get);
+            app.follow(req, account_id, after, ctx.data_opt::<ConnectionSubscriptions>()).await
         };
         let events = start.await.map_err(|e| gql_err(ctx, e))?;
         let request_id = req.request_id.clone();

@@ -162,6 +162,22 @@ pub fn event_version(event_type: &str) -> &'static str {
     }
 }
 
+impl AccountEvent {
+    /// What this event says about `user`'s membership of its account: `Some(Some(role))` when
+    /// it gives them a role (`MemberJoined`, `MemberRoleChanged`), `Some(None)` when it ends
+    /// their membership (`MemberRemoved`), `None` when it does not concern their membership.
+    /// A follower of the account's events keeps the subscriber's access current with it,
+    /// without asking the read models.
+    pub fn membership_of(&self, user: UserId) -> Option<Option<Role>> {
+        match self {
+            AccountEvent::MemberJoined { user_id, role, .. } if *user_id == user => Some(Some(*role)),
+            AccountEvent::MemberRoleChanged { user_id, to, .. } if *user_id == user => Some(Some(*to)),
+            AccountEvent::MemberRemoved { user_id, .. } if *user_id == user => Some(None),
+            _ => None,
+        }
+    }
+}
+
 impl DomainEvent for AccountEvent {
     fn event_type(&self) -> String {
         let name = match self {
@@ -181,5 +197,26 @@ impl DomainEvent for AccountEvent {
 
     fn event_version(&self) -> String {
         event_version(&self.event_type()).to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AccountEvent;
+    use crate::{Role, UserId};
+    use chrono::Utc;
+
+    #[test]
+    fn membership_of_tells_joins_role_changes_and_removals_of_that_user_only() {
+        let (ann, bob) = (UserId::from(uuid::Uuid::new_v4()), UserId::from(uuid::Uuid::new_v4()));
+        let changed = AccountEvent::MemberRoleChanged { user_id: ann, from: Role::Admin, to: Role::Guest, changed_by: bob };
+        let removed = AccountEvent::MemberRemoved { user_id: ann, removed_by: bob, removed_at: Utc::now() };
+        let created = AccountEvent::AccountCreated { name: "Acme".into(), created_by: ann, created_at: Utc::now() };
+        assert_eq!(changed.membership_of(ann), Some(Some(Role::Guest)));
+        assert_eq!(removed.membership_of(ann), Some(None));
+        assert_eq!(changed.membership_of(bob), None);
+        assert_eq!(removed.membership_of(bob), None);
+        // Founding an account is followed by the founder's MemberJoined, which carries the role.
+        assert_eq!(created.membership_of(ann), None);
     }
 }

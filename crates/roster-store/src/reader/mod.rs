@@ -11,8 +11,10 @@
 //! Rolled-back appends leave unused numbers, never hidden events.
 
 mod raw;
+mod tail;
 
 pub use raw::{read_raw_after, stream_raw_after, RawEvent, RawMetadata};
+pub use tail::Tail;
 
 use crate::upcasting::to_current;
 use roster_domain::rfc3339;
@@ -31,9 +33,12 @@ use roster_domain::{AccountId, UserId};
 /// The channel the `events_notify` trigger notifies on each committed append.
 pub const NOTIFY_CHANNEL: &str = "roster_events";
 
-/// How long a follower waits for a notification before it reads anyway (a safety net; the
-/// notification normally arrives at once).
+/// How long the [`Tail`] waits for a notification before it reads the head anyway (a safety
+/// net; the notification normally arrives at once).
 const FOLLOW_POLL: Duration = Duration::from_secs(5);
+
+/// Events a follower reads per page.
+const FOLLOW_PAGE: i64 = 500;
 
 /// One stored event, upcast to its current version.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -183,7 +188,8 @@ pub async fn count<'e>(db: impl PgExecutor<'e>, filter: EventFilter) -> Result<i
 }
 
 /// A connection listening on [`NOTIFY_CHANNEL`]: wakes whoever waits on it when an append
-/// commits. It holds one connection of its own (outside the pool's count).
+/// commits. It keeps one of `pool`'s connections for as long as it lives (sqlx's `PgListener`
+/// takes it from the pool), so a process should have one ([`Tail`]).
 pub async fn listen(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen(NOTIFY_CHANNEL).await?;
@@ -191,39 +197,66 @@ pub async fn listen(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
 }
 
 /// Every event after `after` matching `filter`, then every new one as it commits, without end.
-/// Wakes on `LISTEN roster_events` (no busy polling); the listener is registered before the
-/// first read, so no commit between a read and the wait is missed.
-pub fn follow(pool: PgPool, after: i64, filter: EventFilter) -> impl Stream<Item = Result<StoredEvent, StoreError>> + Send {
+/// Wakes when `tail`'s head moves past what it has read (no connection held while waiting, no
+/// busy polling); each page is read from `pool`. The head is published only after the events
+/// up to it are visible, so a read made after seeing head H misses nothing at or below H.
+///
+/// A failed read (a database outage) is logged and retried with a back-off (20 ms doubling up
+/// to 5 s) from the last delivered position: nothing is skipped or repeated, and the stream
+/// never ends by itself.
+pub fn follow(tail: &Tail, pool: PgPool, after: i64, filter: EventFilter) -> impl Stream<Item = StoredEvent> + Send {
     struct State {
         pool: PgPool,
-        listener: Option<PgListener>,
+        head: tokio::sync::watch::Receiver<i64>,
+        _tail: Tail,
         buffered: VecDeque<StoredEvent>,
+        /// The last position delivered (or the start).
         after: i64,
+        /// Every event at or below this has been read into `buffered` (or delivered).
+        read_to: i64,
         filter: EventFilter,
+        backoff: Duration,
     }
-    let state = State { pool, listener: None, buffered: VecDeque::new(), after, filter };
-    futures::stream::unfold(Some(state), |state| async move {
-        let mut s = state?;
+    let state = State {
+        pool,
+        head: tail.head(),
+        _tail: tail.clone(),
+        buffered: VecDeque::new(),
+        after,
+        read_to: after,
+        filter,
+        backoff: tail::MIN_BACKOFF,
+    };
+    futures::stream::unfold(state, |mut s| async move {
         loop {
             if let Some(event) = s.buffered.pop_front() {
                 s.after = event.position;
-                return Some((Ok(event), Some(s)));
+                return Some((event, s));
             }
-            if s.listener.is_none() {
-                match listen(&s.pool).await {
-                    Ok(l) => s.listener = Some(l),
-                    Err(e) => return Some((Err(e.into()), None)),
-                }
+            let head = *s.head.borrow_and_update();
+            if head <= s.read_to {
+                // The tail ends only when the runtime does.
+                s.head.changed().await.ok()?;
+                continue;
             }
-            match read_after(&s.pool, s.after, 500, s.filter).await {
-                Ok(events) if !events.is_empty() => s.buffered.extend(events),
-                Ok(_) => {
-                    let listener = s.listener.as_mut().expect("registered above");
-                    if let Ok(Err(e)) = tokio::time::timeout(FOLLOW_POLL, listener.recv()).await {
-                        return Some((Err(e.into()), None));
+            match read_after(&s.pool, s.after, FOLLOW_PAGE, s.filter).await {
+                Ok(events) => {
+                    if s.backoff > tail::MIN_BACKOFF {
+                        tracing::info!(after = s.after, "follower reading again");
                     }
+                    s.backoff = tail::MIN_BACKOFF;
+                    // A short page reached the head seen before the read; a full one may not.
+                    s.read_to = match events.last() {
+                        Some(last) if events.len() as i64 == FOLLOW_PAGE => last.position,
+                        _ => head,
+                    };
+                    s.buffered.extend(events);
                 }
-                Err(e) => return Some((Err(e), None)),
+                Err(err) => {
+                    tracing::warn!(%err, after = s.after, retry_in_ms = s.backoff.as_millis() as u64, "follower cannot read events; retrying");
+                    tokio::time::sleep(s.backoff).await;
+                    s.backoff = (s.backoff * 2).min(tail::MAX_BACKOFF);
+                }
             }
         }
     })

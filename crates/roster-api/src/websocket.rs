@@ -1,0 +1,125 @@
+//! The websocket loop of `graphql-transport-ws` (and the older `graphql-ws`): async-graphql's
+//! protocol handling ([`async_graphql::http::WebSocket`]) between the socket's two halves,
+//! with two ways out that `async_graphql_axum::GraphQLWebSocket` does not offer:
+//!
+//! - **Slow consumers.** A client that stops reading makes sends wait once the socket buffers
+//!   are full. One send waiting longer than `ROSTER_SLOW_CONSUMER_TIMEOUT` ends the connection
+//!   with close code 1013 ("try again later") and a reason; its subscriptions are dropped at
+//!   once (their caps' places, their readers), so an idle reader holds nothing for long.
+//! - **Shutdown.** When the server stops, open websockets are closed with code 1001 ("going
+//!   away") instead of being cut without a close frame or holding shutdown up.
+
+use crate::graphql::RosterSchema;
+use async_graphql::http::{WebSocketProtocols, WsMessage};
+use async_graphql::Data;
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures::{Sink, SinkExt, StreamExt};
+use std::future::Future;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// Close code: the server is going away (RFC 6455, 7.4.1).
+pub const CLOSE_GOING_AWAY: u16 = 1001;
+/// Close code: try again later (IANA registry); sent to a slow consumer.
+pub const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
+
+/// How long a close frame may take to reach a client before the socket is dropped anyway.
+const CLOSE_FLUSH: Duration = Duration::from_secs(5);
+
+/// What every websocket of one server shares: whether it is stopping, and a token whose
+/// clones count the open sockets (the server waits until every clone is dropped).
+#[derive(Clone, Debug)]
+pub struct Sockets {
+    stopping: watch::Receiver<bool>,
+    _open: mpsc::Sender<()>,
+}
+
+/// The server's side of [`Sockets`]: [`Closer::close_all`] asks every socket to close.
+#[derive(Debug)]
+pub struct Closer {
+    stopping: watch::Sender<bool>,
+    open: mpsc::Receiver<()>,
+}
+
+impl Sockets {
+    /// A new set of sockets, and what stops them.
+    pub fn new() -> (Sockets, Closer) {
+        let (stop, stopping) = watch::channel(false);
+        let (open_tx, open) = mpsc::channel(1);
+        (Sockets { stopping, _open: open_tx }, Closer { stopping: stop, open })
+    }
+}
+
+impl Closer {
+    /// Asks every open websocket to close (1001) and resolves when all have ended and every
+    /// [`Sockets`] clone is dropped (the router's included).
+    pub async fn close_all(mut self) {
+        let _ = self.stopping.send(true);
+        // `None` once every sender (socket) is gone; nothing is ever sent.
+        let _ = self.open.recv().await;
+    }
+}
+
+/// The subprotocol a websocket upgrade asks for (`Sec-WebSocket-Protocol`: the first one
+/// async-graphql speaks), if any.
+pub fn protocol(headers: &axum::http::HeaderMap) -> Option<WebSocketProtocols> {
+    let offered = headers.get(axum::http::header::SEC_WEBSOCKET_PROTOCOL)?.to_str().ok()?;
+    offered.split(',').find_map(|p| p.trim().parse().ok())
+}
+
+/// Serves one upgraded websocket until the client leaves, the server stops, or the client
+/// leaves a message unread for `slow_consumer_timeout`.
+pub async fn serve<F, R>(socket: WebSocket, schema: RosterSchema, protocol: WebSocketProtocols, on_init: F, slow_consumer_timeout: Duration, sockets: Sockets)
+where
+    F: FnOnce(serde_json::Value) -> R + Send + 'static,
+    R: Future<Output = async_graphql::Result<Data>> + Send + 'static,
+{
+    let Sockets { mut stopping, _open } = sockets;
+    let stop = async move {
+        // Also when the sender is gone: the server is going away either way.
+        let _ = stopping.wait_for(|stop| *stop).await;
+    };
+    futures::pin_mut!(stop);
+    let (mut sink, stream) = socket.split();
+    let input = stream
+        .take_while(|message| futures::future::ready(message.is_ok()))
+        .filter_map(|message| {
+            futures::future::ready(match message {
+                Ok(message @ (Message::Text(_) | Message::Binary(_))) => Some(message.into_data()),
+                _ => None,
+            })
+        });
+    // Boxed, so that dropping it ends the subscriptions there and then.
+    let mut output = Box::pin(async_graphql::http::WebSocket::new(schema, input, protocol).on_connection_init(on_init).map(|message| match message {
+        WsMessage::Text(text) => Message::Text(text.into()),
+        WsMessage::Close(code, reason) => Message::Close(Some(CloseFrame { code, reason: reason.into() })),
+    }));
+    loop {
+        let message = tokio::select! {
+            message = output.next() => message,
+            () = &mut stop => {
+                close(&mut sink, CLOSE_GOING_AWAY, "server shutting down").await;
+                return;
+            }
+        };
+        let Some(message) = message else { return };
+        match tokio::time::timeout(slow_consumer_timeout, sink.send(message)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return,
+            Err(_) => {
+                tracing::warn!(timeout_s = slow_consumer_timeout.as_secs_f64(), "websocket client does not read; closing it (1013)");
+                // The subscriptions end here, before the close frame waits its turn.
+                drop(output);
+                let reason = format!("slow consumer: a message stayed unread for {} s", slow_consumer_timeout.as_secs_f64());
+                close(&mut sink, CLOSE_TRY_AGAIN_LATER, &reason).await;
+                return;
+            }
+        }
+    }
+}
+
+/// Sends a close frame with `code` and `reason`, waiting at most [`CLOSE_FLUSH`].
+async fn close(sink: &mut (impl Sink<Message> + Unpin), code: u16, reason: &str) {
+    let frame = Message::Close(Some(CloseFrame { code, reason: reason.to_string().into() }));
+    let _ = tokio::time::timeout(CLOSE_FLUSH, sink.send(frame)).await;
+}
