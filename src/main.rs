@@ -7,6 +7,7 @@
 mod events;
 mod healthcheck;
 mod logging;
+mod mail_args;
 mod tables;
 
 use anyhow::{bail, Context, Result};
@@ -151,6 +152,8 @@ struct ServeArgs {
     /// (code 1013, "slow consumer").
     #[arg(long, env = "ROSTER_SLOW_CONSUMER_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     slow_consumer_timeout: std::time::Duration,
+    #[command(flatten)]
+    mail: mail_args::MailArgs,
 }
 
 #[derive(Args)]
@@ -306,6 +309,7 @@ impl ServeArgs {
         config.max_subscriptions_per_connection = self.max_subscriptions_per_connection;
         config.max_subscriptions_per_user = self.max_subscriptions_per_user;
         config.slow_consumer_timeout = self.slow_consumer_timeout;
+        config.mail = self.mail.settings(self.dev);
         Ok(Settings { database: DatabaseSettings::new(self.db.url()?), bind: self.bind, config })
     }
 }

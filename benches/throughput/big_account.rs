@@ -64,7 +64,7 @@ fn seed_rows(out: &mut Vec<u8>, rng: &mut Rng, domain: &str, account: AccountId,
         }
     };
     let invite = |rng: &mut Rng, email: Email| AccountEvent::MemberInvited {
-        invitation_id: InvitationId::from_uuid(rng.uuid()), email, role: Role::Developer, invited_by: admin, token_digest: rng.digest(), sent_at: now, expires_at: now + Days::days(7),
+        invitation_id: InvitationId::from_uuid(rng.uuid()), email, role: Role::Developer, invited_by: admin, token_digest: rng.digest(), sent_at: now, expires_at: now + Days::days(7), mail_nonce: None,
     };
     for i in 0..members {
         let (user, email) = (UserId::from_uuid(rng.uuid()), seeded_email(domain, i));

@@ -62,6 +62,7 @@ pub fn sample_invitation(rng: &mut Rng) -> (serde_json::Value, serde_json::Value
         token_digest: rng.digest(),
         sent_at: now,
         expires_at: now + Duration::days(7),
+        mail_nonce: None,
     };
     let metadata = metadata(Some(inviter), rng, now);
     (serde_json::to_value(event).expect("json"), serde_json::to_value(metadata.to_map()).expect("json"))
@@ -236,7 +237,7 @@ fn account_history(w: &mut AccountWriter<'_>, account: u64) {
             // Resent by the founder (an Admin may resend any invitation): the founder's link now.
             inv.sent_by = founder;
             let digest = w.rng.digest();
-            let event = AccountEvent::InvitationResent { invitation_id: inv.id, resent_by: founder, token_digest: digest, sent_at: now, expires_at: now + Duration::days(7), send_count: inv.send_count };
+            let event = AccountEvent::InvitationResent { invitation_id: inv.id, resent_by: founder, token_digest: digest, sent_at: now, expires_at: now + Duration::days(7), send_count: inv.send_count, mail_nonce: None };
             w.command(founder, None, vec![event]);
         } else if (50..58).contains(&pick) && !pending.is_empty() {
             let inv = pending.swap_remove(w.rng.below(pending.len()));
@@ -274,7 +275,7 @@ fn account_history(w: &mut AccountWriter<'_>, account: u64) {
             let role = grantable[w.rng.below(grantable.len())];
             let inv = Invitation { id: InvitationId::from_uuid(w.rng.uuid()), email: email(account, next_email), role, sent_by: inviter, send_count: 1 };
             next_email += 1;
-            let event = AccountEvent::MemberInvited { invitation_id: inv.id, email: inv.email.clone(), role, invited_by: inviter, token_digest: w.rng.digest(), sent_at: now, expires_at: now + Duration::days(7) };
+            let event = AccountEvent::MemberInvited { invitation_id: inv.id, email: inv.email.clone(), role, invited_by: inviter, token_digest: w.rng.digest(), sent_at: now, expires_at: now + Duration::days(7), mail_nonce: None };
             w.command(inviter, None, vec![event]);
             pending.push(inv);
         }

@@ -59,6 +59,7 @@ fn invited(n: u32, admin: UserId, sent_at: DateTime<Utc>) -> AccountEvent {
         token_digest: TokenDigest::from_stored(format!("{n:064x}")),
         sent_at,
         expires_at: sent_at + Duration::days(7),
+        mail_nonce: None,
     }
 }
 

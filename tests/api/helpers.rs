@@ -24,6 +24,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 pub mod browser;
 pub mod proxy;
 pub mod replica;
+pub mod smtp;
 
 pub const OPERATOR_TOKEN: &str = "Zq8Lw2Rt6Yp4Nx0Vc7Bm5Kj3Hg1Fd9SaQe2Wr6Ty4Ui8Op0";
 pub const PUBLIC_URL: &str = "https://roster.example.test";
@@ -295,7 +296,7 @@ impl ApiClient {
         let data = self
             .ok(
                 Some(token),
-                "query($id: ID!) { account(id: $id) { invitations(first: 500) { nodes { id email role status statusText sendCount expiresAt lastSentAt cancelReason } } } }",
+                "query($id: ID!) { account(id: $id) { invitations(first: 500) { nodes { id email role status statusText sendCount expiresAt lastSentAt cancelReason delivery { status attempts lastError sentAt } } } } }",
                 json!({ "id": account_id }),
             )
             .await;

@@ -14,6 +14,7 @@ mod hygiene;
 mod invite_journey;
 mod limits;
 mod live_feed;
+mod mail;
 mod membership;
 mod metrics;
 mod operations;

@@ -32,12 +32,12 @@ async fn history(pool: &PgPool) {
         let inv = |n: u32| InvitationId::from(uuid::Uuid::from_u128(u128::from(a) << 16 | u128::from(n) | 1 << 100));
         let digest = |n: u32| TokenDigest::from_stored(format!("{:064x}", a * 1000 + n));
         let joined = |n: u32, role: Role, invitation: Option<InvitationId>, e: &str, i: u32| AccountEvent::MemberJoined { user_id: user(n), email: email(e), role, joined_at: at(i), invitation_id: invitation };
-        let invited = |n: u32, e: &str, i: u32| AccountEvent::MemberInvited { invitation_id: inv(n), email: email(e), role: Role::Developer, invited_by: admin, token_digest: digest(n), sent_at: at(i), expires_at: at(i) + Duration::days(7) };
+        let invited = |n: u32, e: &str, i: u32| AccountEvent::MemberInvited { invitation_id: inv(n), email: email(e), role: Role::Developer, invited_by: admin, token_digest: digest(n), sent_at: at(i), expires_at: at(i) + Duration::days(7), mail_nonce: None };
         let mut events = vec![
             AccountEvent::AccountCreated { name: format!("Account {a}"), created_by: admin, created_at: at(0) },
             joined(0, Role::Admin, None, &format!("u0.a{a}@example.com"), 1),
             invited(1, "x@example.com", 2),
-            AccountEvent::InvitationResent { invitation_id: inv(1), resent_by: admin, token_digest: digest(11), sent_at: at(3), expires_at: at(3) + Duration::days(7), send_count: 2 },
+            AccountEvent::InvitationResent { invitation_id: inv(1), resent_by: admin, token_digest: digest(11), sent_at: at(3), expires_at: at(3) + Duration::days(7), send_count: 2, mail_nonce: None },
             AccountEvent::InvitationCancelled { invitation_id: inv(1), cancelled_by: admin, reason: "cancelled".into(), cancelled_at: at(4) },
             invited(2, "y@example.com", 5),
             AccountEvent::InvitationAccepted { invitation_id: inv(2), user_id: user(1), accepted_at: at(6) },
@@ -55,7 +55,7 @@ async fn history(pool: &PgPool) {
         // before, look-ups of targets from earlier batches.
         if a % 2 == 0 {
             events.extend([
-                AccountEvent::InvitationResent { invitation_id: inv(3), resent_by: admin, token_digest: digest(13), sent_at: at(12), expires_at: at(12) + Duration::days(7), send_count: 2 },
+                AccountEvent::InvitationResent { invitation_id: inv(3), resent_by: admin, token_digest: digest(13), sent_at: at(12), expires_at: at(12) + Duration::days(7), send_count: 2, mail_nonce: None },
                 AccountEvent::InvitationAccepted { invitation_id: inv(3), user_id: user(3), accepted_at: at(13) },
                 joined(3, Role::Developer, Some(inv(3)), "w@example.com", 13),
                 AccountEvent::MemberRemoved { user_id: user(2), removed_by: admin, removed_at: at(14) },

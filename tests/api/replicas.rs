@@ -302,6 +302,7 @@ async fn backlog(pool: &PgPool, accounts: u32, invites: u32) -> i64 {
             token_digest: TokenDigest::from_stored(format!("{:064x}", a * 100_000 + i)),
             sent_at: now,
             expires_at: now + Days::days(7),
+            mail_nonce: None,
         }));
         let registered = UserEvent::UserRegistered { email: email(format!("admin{a}@example.com")), display_name: format!("Admin {a}"), registered_at: now };
         let mut tx = pool.begin().await.unwrap();

@@ -1,6 +1,10 @@
 //! Server configuration (contract section "Process": flags override environment).
 
+use crate::mail::MailSettings;
 use crate::rate_limit::Rate;
+use hmac::{Hmac, Mac};
+use roster_domain::TokenKey;
+use sha2::Sha256;
 use ipnet::IpNet;
 use std::time::Duration;
 
@@ -48,6 +52,8 @@ pub struct Config {
     /// consumer") rather than hold its subscriptions (`ROSTER_SLOW_CONSUMER_TIMEOUT`, default
     /// 30 s).
     pub slow_consumer_timeout: Duration,
+    /// Invitation emails: off, SMTP or a directory (`ROSTER_SMTP_URL`, `ROSTER_MAIL_DIR`, …).
+    pub mail: MailSettings,
 }
 
 impl std::fmt::Debug for Config {
@@ -65,6 +71,7 @@ impl std::fmt::Debug for Config {
             .field("max_subscriptions_per_connection", &self.max_subscriptions_per_connection)
             .field("max_subscriptions_per_user", &self.max_subscriptions_per_user)
             .field("slow_consumer_timeout", &self.slow_consumer_timeout)
+            .field("mail", &self.mail)
             .finish_non_exhaustive()
     }
 }
@@ -88,7 +95,18 @@ impl Config {
             max_subscriptions_per_connection: 10,
             max_subscriptions_per_user: 20,
             slow_consumer_timeout: Duration::from_secs(30),
+            mail: MailSettings::default(),
         }
+    }
+
+    /// The key invite tokens are derived under (`roster_domain::token`): HMAC-SHA256 of a fixed
+    /// label under the session secret, so it needs no setting of its own and is never stored.
+    /// Changing `ROSTER_JWT_SECRET` changes it: emails still queued then fail with a reason
+    /// (their links can no longer be rebuilt) and must be resent.
+    pub fn token_key(&self) -> TokenKey {
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.jwt_secret.as_bytes()).expect("HMAC takes any key length");
+        mac.update(b"roster invite-token key v1");
+        TokenKey::new(mac.finalize().into_bytes().into())
     }
 
     /// The invite link for `token`.

@@ -152,7 +152,7 @@ async fn graphql_post(
         Err(e) => return GraphQLRejection(e).into_response(),
     };
     let ctx = request_context(&shared.app, &headers, client, peer, None);
-    let loader = graphql::user_loader(shared.app.clone());
+    let loader = graphql::row_loader(shared.app.clone());
     let mut response = shared.schema.execute(request.data(ctx).data(loader)).await;
     response.errors.iter_mut().for_each(classify);
     answer(response, Media::negotiate(&headers))
@@ -203,7 +203,7 @@ async fn graphql_ws(
                     let ctx = request_context(&app, &headers, client, peer, bearer.as_deref());
                     let mut data = Data::default();
                     data.insert(ctx);
-                    data.insert(graphql::user_loader(app.clone()));
+                    data.insert(graphql::row_loader(app.clone()));
                     data.insert(ConnectionSubscriptions::default());
                     Ok(data)
             };

@@ -6,6 +6,7 @@ use crate::app::App;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::http;
+use crate::mail::{MailError, Mailer};
 use crate::websocket::Sockets;
 use roster_store::db;
 use std::future::Future;
@@ -60,11 +61,15 @@ pub enum StartupError {
     /// The address could not be bound (in use, not local, malformed).
     #[error("binding {0}: {1}")]
     Bind(String, std::io::Error),
+    /// A mail setting is wrong (it names the variable).
+    #[error("{0}")]
+    Mail(#[from] MailError),
 }
 
 /// A built server: migrated database, bound listener, application ready to serve.
 pub struct Application {
     app: App,
+    mailer: Option<Mailer>,
     listener: tokio::net::TcpListener,
     address: SocketAddr,
 }
@@ -80,7 +85,9 @@ impl Application {
         db::migrate(&pool).await?;
         let listener = tokio::net::TcpListener::bind(&settings.bind).await.map_err(|e| StartupError::Bind(settings.bind.clone(), e))?;
         let address = listener.local_addr().map_err(|e| StartupError::Bind(settings.bind.clone(), e))?;
-        Ok(Self { app: App::new(pool, settings.config, clock), listener, address })
+        let app = App::new(pool, settings.config, clock);
+        let mailer = Mailer::new(&app)?;
+        Ok(Self { app, mailer, listener, address })
     }
 
     /// The address the server listens on.
@@ -93,12 +100,13 @@ impl Application {
         &self.app
     }
 
-    /// Runs the projector and serves HTTP until `shutdown` resolves; in-flight requests are
-    /// finished first, and open websockets are closed (code 1001).
+    /// Runs the projector (and the mailer, when mail is on) and serves HTTP until `shutdown`
+    /// resolves; in-flight requests are finished first, and open websockets are closed (code 1001).
     ///
     /// Errors: what the listener reports.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let projector = self.app.projector().clone().spawn();
+        let mailer = self.mailer.map(|mailer| tokio::spawn(mailer.run()));
         let (sockets, closer) = Sockets::new();
         let service = http::router(self.app, sockets).into_make_service_with_connect_info::<SocketAddr>();
         // Upgraded websockets are no longer the server's connections: they are closed here,
@@ -115,6 +123,9 @@ impl Application {
         };
         let (served, ()) = tokio::join!(axum::serve(self.listener, service).with_graceful_shutdown(shutdown), sockets_closed);
         projector.abort();
+        if let Some(mailer) = mailer {
+            mailer.abort();
+        }
         served
     }
 }

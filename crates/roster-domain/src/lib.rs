@@ -43,5 +43,5 @@ pub use permission::{permission_matrix_markdown, Access, Permission};
 pub use role::Role;
 pub use text::Text;
 pub use time::rfc3339;
-pub use token::{InviteToken, TokenDigest};
+pub use token::{InviteToken, SendNonce, TokenDigest, TokenKey};
 pub use user::{User, UserCommand, UserEvent};

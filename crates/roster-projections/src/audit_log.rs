@@ -110,6 +110,16 @@ impl Memo {
             AccountEvent::MemberRemoved { user_id, .. } => {
                 ("member.removed", self.member(account_id, user_id), json!({ "userId": user_id }))
             }
+            AccountEvent::InvitationEmailSent { invitation_id, send_count, message_id, .. } => (
+                "invitation.email_sent",
+                self.invitation(account_id, invitation_id),
+                json!({ "invitationId": invitation_id, "sendCount": send_count, "messageId": message_id }),
+            ),
+            AccountEvent::InvitationEmailFailed { invitation_id, send_count, attempt, reply, gave_up, .. } => (
+                "invitation.email_failed",
+                self.invitation(account_id, invitation_id),
+                json!({ "invitationId": invitation_id, "sendCount": send_count, "attempt": attempt, "reply": reply, "gaveUp": gave_up }),
+            ),
         };
         let meta = event.meta();
         Ok(Some(Entry {

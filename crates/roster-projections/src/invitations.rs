@@ -53,7 +53,7 @@ enum Change {
 fn fold(ops: &mut HashMap<InvitationId, Ops>, order: &mut Vec<InvitationId>, event: &RawEvent) -> Result<(), String> {
     let Some(account_id) = event.account_id else { return Ok(()) };
     let (id, change) = match event.decode().map_err(crate::decode_error)? {
-        AccountEvent::MemberInvited { invitation_id, email, role, invited_by, token_digest, sent_at, expires_at } => {
+        AccountEvent::MemberInvited { invitation_id, email, role, invited_by, token_digest, sent_at, expires_at, .. } => {
             let entry = ops.entry(invitation_id).or_insert_with(|| {
                 order.push(invitation_id);
                 Ops::default()

@@ -56,7 +56,7 @@ impl App {
         let account_id = AccountId::from(Uuid::new_v4());
         let founder = UserRef { id: user_id, email: email.clone() };
         let now = self.now();
-        self.execute(ctx, account_id, user_id, now, || AccountCommand::Create { name: name.to_string(), founder: founder.clone(), now })
+        self.execute(ctx, account_id, Some(user_id), now, || AccountCommand::Create { name: name.to_string(), founder: founder.clone(), now })
             .await?;
         self.account_for(user_id, account_id).await
     }

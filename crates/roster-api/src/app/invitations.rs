@@ -6,7 +6,7 @@ use crate::auth::{self, Caller};
 use crate::error::{ApiError, ApiResult};
 use chrono::{DateTime, Duration, Utc};
 use roster_domain::account::UserRef;
-use roster_domain::{token, AccountCommand, AccountId, DomainError, Email, InvitationId, InvitationStatus, InviteToken, Permission, Role, TokenDigest, User, UserCommand, UserId};
+use roster_domain::{token, AccountCommand, AccountId, DomainError, Email, InvitationId, InvitationStatus, InviteToken, Permission, Role, SendNonce, TokenDigest, User, UserCommand, UserId};
 use roster_projections::queries::{self, InvitationKey, InvitationRow, Window};
 use roster_store::NewCredential;
 use uuid::Uuid;
@@ -54,13 +54,30 @@ pub struct PreviewView {
     pub expires_at: DateTime<Utc>,
 }
 
+/// What every send of a link decides with: who, the new token's digest, when, for how long,
+/// and the nonce the mailer needs (`None`: email delivery is off).
+#[derive(Clone)]
+struct Issue {
+    actor: UserId,
+    token: TokenDigest,
+    now: DateTime<Utc>,
+    ttl: Duration,
+    mail_nonce: Option<SendNonce>,
+}
+
 impl App {
     fn ttl(&self) -> Duration {
         Duration::from_std(self.0.config.invite_ttl).unwrap_or(Duration::days(7))
     }
 
-    fn new_token(&self, account_id: AccountId, invitation_id: InvitationId) -> ApiResult<InviteToken> {
-        Ok(InviteToken::new(account_id, invitation_id, auth::random_secret()?))
+    /// A fresh token for one send, derived from a new nonce and the server's token key (see
+    /// `roster_domain::token`), and the nonce to record when the email is owed.
+    fn new_token(&self, account_id: AccountId, invitation_id: InvitationId) -> ApiResult<(InviteToken, Option<SendNonce>)> {
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&auth::random_secret()?[..16]);
+        let nonce = SendNonce::new(bytes);
+        let token = InviteToken::derive(&self.0.config.token_key(), account_id, invitation_id, &nonce);
+        Ok((token, self.0.config.mail.is_on().then_some(nonce)))
     }
 
     /// The invitation `id` as the read model shows it after a command. Its absence means the
@@ -73,13 +90,12 @@ impl App {
     }
 
     /// Sends the one-time link: `invitation_id`'s new token is issued, `command` records its
-    /// digest, and the answer carries the only copy of the link.
-    async fn issue(&self, ctx: &RequestContext, account_id: AccountId, invitation_id: InvitationId, command: impl Fn(UserId, TokenDigest, DateTime<Utc>, Duration) -> AccountCommand) -> ApiResult<InviteIssued> {
+    /// digest (and its nonce when the mailer is to email it), and the answer carries the link.
+    async fn issue(&self, ctx: &RequestContext, account_id: AccountId, invitation_id: InvitationId, command: impl Fn(Issue) -> AccountCommand) -> ApiResult<InviteIssued> {
         let (actor, _) = ctx.caller.user()?;
-        let token = self.new_token(account_id, invitation_id)?;
-        let digest = token.digest();
-        let (now, ttl) = (self.now(), self.ttl());
-        self.execute(ctx, account_id, actor, now, || command(actor, digest.clone(), now, ttl)).await?;
+        let (token, mail_nonce) = self.new_token(account_id, invitation_id)?;
+        let issue = Issue { actor, token: token.digest(), now: self.now(), ttl: self.ttl(), mail_nonce };
+        self.execute(ctx, account_id, Some(actor), issue.now, || command(issue.clone())).await?;
         let invitation = self.invitation_after_command(invitation_id).await?;
         Ok(InviteIssued { invitation, link: self.0.config.invite_link(&token.encode()) })
     }
@@ -92,7 +108,7 @@ impl App {
         ctx.caller.user()?;
         let email = Email::parse(email)?;
         let invitation_id = InvitationId::from(Uuid::new_v4());
-        self.issue(ctx, account_id, invitation_id, |actor, token, now, ttl| AccountCommand::Invite {
+        self.issue(ctx, account_id, invitation_id, |Issue { actor, token, now, ttl, mail_nonce }| AccountCommand::Invite {
             actor,
             invitation_id,
             email: email.clone(),
@@ -100,6 +116,7 @@ impl App {
             token,
             now,
             ttl,
+            mail_nonce,
         })
         .await
     }
@@ -120,7 +137,14 @@ impl App {
     pub async fn resend(&self, ctx: &RequestContext, invitation_id: InvitationId) -> ApiResult<InviteIssued> {
         ctx.caller.user()?;
         let account_id = self.account_of_invitation(invitation_id).await?;
-        self.issue(ctx, account_id, invitation_id, |actor, token, now, ttl| AccountCommand::Resend { actor, invitation_id, token, now, ttl })
+        self.issue(ctx, account_id, invitation_id, |Issue { actor, token, now, ttl, mail_nonce }| AccountCommand::Resend {
+            actor,
+            invitation_id,
+            token,
+            now,
+            ttl,
+            mail_nonce,
+        })
             .await
     }
 
@@ -129,7 +153,7 @@ impl App {
         let (actor, _) = ctx.caller.user()?;
         let account_id = self.account_of_invitation(invitation_id).await?;
         let now = self.now();
-        self.execute(ctx, account_id, actor, now, || AccountCommand::Cancel { actor, invitation_id, now }).await?;
+        self.execute(ctx, account_id, Some(actor), now, || AccountCommand::Cancel { actor, invitation_id, now }).await?;
         self.invitation_after_command(invitation_id).await
     }
 
@@ -172,7 +196,7 @@ impl App {
         if let Caller::User { id, email } = &ctx.caller {
             let user = UserRef { id: *id, email: email.clone() };
             let accept = || AccountCommand::Accept { invitation_id: token.invitation_id, token: digest.clone(), user: user.clone(), now };
-            self.execute(ctx, account_id, *id, now, accept).await?;
+            self.execute(ctx, account_id, Some(*id), now, accept).await?;
             return self.open_session(*id, email, Some(account_id)).await;
         }
         let user_id = UserId::from(Uuid::new_v4());

@@ -24,7 +24,7 @@ impl App {
     /// `SELF_CHANGE`.
     pub async fn change_role(&self, ctx: &RequestContext, account_id: AccountId, user_id: UserId, role: Role) -> ApiResult<MemberRow> {
         let (actor, _) = ctx.caller.user()?;
-        self.execute(ctx, account_id, actor, self.now(), || AccountCommand::ChangeRole { actor, user_id, role }).await?;
+        self.execute(ctx, account_id, Some(actor), self.now(), || AccountCommand::ChangeRole { actor, user_id, role }).await?;
         Ok(queries::member(&self.0.pool, account_id, user_id).await?.ok_or(DomainError::NotFound("member"))?)
     }
 
@@ -34,6 +34,6 @@ impl App {
     pub async fn remove_member(&self, ctx: &RequestContext, account_id: AccountId, user_id: UserId) -> ApiResult<()> {
         let (actor, _) = ctx.caller.user()?;
         let now = self.now();
-        self.execute(ctx, account_id, actor, now, || AccountCommand::RemoveMember { actor, user_id, now }).await
+        self.execute(ctx, account_id, Some(actor), now, || AccountCommand::RemoveMember { actor, user_id, now }).await
     }
 }

@@ -13,6 +13,7 @@
 mod account_cache;
 mod accounts;
 mod context;
+mod deliveries;
 mod feed;
 mod invitations;
 mod members;

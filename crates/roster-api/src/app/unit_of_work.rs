@@ -185,8 +185,8 @@ impl App {
 
     /// Decides one account command built by `command` on the account's cached state and
     /// commits it, retrying on conflict. `now` is the time the command carries, so event
-    /// payloads and `metadata.occurred_at` agree.
-    pub(super) async fn execute(&self, ctx: &RequestContext, account_id: AccountId, actor: UserId, now: DateTime<Utc>, command: impl Fn() -> AccountCommand) -> ApiResult<()> {
+    /// payloads and `metadata.occurred_at` agree; `actor` is `None` for the system (the mailer).
+    pub(super) async fn execute(&self, ctx: &RequestContext, account_id: AccountId, actor: Option<UserId>, now: DateTime<Utc>, command: impl Fn() -> AccountCommand) -> ApiResult<()> {
         self.retry(|| async {
             let slot = self.0.accounts.slot(account_id);
             let (pending, snapshot) = {
@@ -206,7 +206,7 @@ impl App {
                 loaded.version = append.new_version();
                 let snapshot = due_snapshot(&self.0.store, &account_id.to_string(), old_version, loaded.version, &loaded.aggregate)?;
                 *cached = Some(Cached { loaded, behind: false });
-                let commit = Commit { appends: vec![append], credential: None, metadata: ctx.metadata(Some(actor), now) };
+                let commit = Commit { appends: vec![append], credential: None, metadata: ctx.metadata(actor, now) };
                 // Queued while the lock is held, so this account's commits keep decision order.
                 (self.0.writer.submit(commit), snapshot)
             };

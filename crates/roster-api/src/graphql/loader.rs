@@ -1,17 +1,19 @@
 //! Per-request batching of per-row lookups (async-graphql's `DataLoader`): the users a page
-//! names (`Invitation.invitedBy`, `cancelledBy`, `AuditEntry.actor`) are read in one query for
-//! the whole response, not one per row.
+//! names (`Invitation.invitedBy`, `cancelledBy`, `AuditEntry.actor`) and the invitations'
+//! deliveries (`Invitation.delivery`) are read in one query each for the whole response, not
+//! one per row.
 
 use crate::app::App;
 use async_graphql::dataloader::{DataLoader, Loader};
-use roster_domain::UserId;
+use crate::mail::outbox::DeliveryRow;
+use roster_domain::{InvitationId, UserId};
 use roster_projections::queries::UserRow;
 use std::collections::HashMap;
 
-/// Loads users by id, many at once.
-pub struct UserLoader(App);
+/// Loads rows by key, many at once: users by id, deliveries by invitation id.
+pub struct RowLoader(App);
 
-impl Loader<UserId> for UserLoader {
+impl Loader<UserId> for RowLoader {
     type Value = UserRow;
     /// The cause, for an `INTERNAL` error (the loader's error must be `Clone`).
     type Error = String;
@@ -21,8 +23,18 @@ impl Loader<UserId> for UserLoader {
     }
 }
 
+impl Loader<InvitationId> for RowLoader {
+    type Value = DeliveryRow;
+    /// The cause, for an `INTERNAL` error.
+    type Error = String;
+
+    async fn load(&self, keys: &[InvitationId]) -> Result<HashMap<InvitationId, DeliveryRow>, String> {
+        self.0.deliveries(keys).await.map_err(|e| format!("{e:?}"))
+    }
+}
+
 /// A loader for one request (or one websocket connection). It batches without caching, so
 /// a long-lived connection never answers from stale rows.
-pub fn user_loader(app: App) -> DataLoader<UserLoader> {
-    DataLoader::new(UserLoader(app), tokio::spawn)
+pub fn row_loader(app: App) -> DataLoader<RowLoader> {
+    DataLoader::new(RowLoader(app), tokio::spawn)
 }

@@ -2,6 +2,7 @@
 //! `schema/roster.graphql` (`roster schema` prints it).
 
 mod connection;
+mod delivery;
 pub mod limits;
 mod loader;
 mod mutation;
@@ -12,7 +13,7 @@ mod types;
 
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
-pub use loader::user_loader;
+pub use loader::row_loader;
 pub use subscription::SubscriptionRoot;
 
 use crate::error::ApiError;

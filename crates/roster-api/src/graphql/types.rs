@@ -1,7 +1,7 @@
 //! GraphQL object types.
 
 use super::connection::{offset_connection, ListArgs, ListCursor, PageArgs, Page};
-use super::loader::UserLoader;
+use super::loader::RowLoader;
 use super::{gql_err, run};
 use crate::error::ApiError;
 use async_graphql::dataloader::DataLoader;
@@ -52,7 +52,7 @@ impl From<UserRow> for User {
 
 /// A user by id through the request's loader: one query for every user a response names.
 async fn load_user(ctx: &Context<'_>, id: UserId) -> Result<User> {
-    let loader = ctx.data_unchecked::<DataLoader<UserLoader>>();
+    let loader = ctx.data_unchecked::<DataLoader<RowLoader>>();
     let user = loader.load_one(id).await.map_err(|cause| gql_err(ctx, ApiError::Internal(cause)))?;
     let user = user.ok_or_else(|| gql_err(ctx, ApiError::Internal(format!("user {id} missing from read model"))))?;
     Ok(user.into())
@@ -197,6 +197,10 @@ impl Invitation {
     /// Why it was cancelled: "cancelled" or "inviter removed".
     async fn cancel_reason(&self) -> Option<&str> {
         self.0.row.cancel_reason.as_deref()
+    }
+    /// What became of the current send's email.
+    async fn delivery(&self, ctx: &Context<'_>) -> Result<super::delivery::Delivery> {
+        super::delivery::delivery(ctx, &self.0).await
     }
 }
 

@@ -83,6 +83,8 @@ impl Aggregate for Account {
                     self.index.remove_member(user_id, &old);
                 }
             }
+            // Delivery outcomes change no rule's state: the read models keep them.
+            E::InvitationEmailSent { .. } | E::InvitationEmailFailed { .. } => {}
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The commands an account accepts. Times and fresh ids are passed in (`now`,
 //! `invitation_id`); the domain reads no clock and draws no random numbers.
 
+use crate::token::SendNonce;
 use crate::{Email, InvitationId, Role, TokenDigest, UserId};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -46,6 +47,9 @@ pub enum AccountCommand {
         now: DateTime<Utc>,
         /// Invitation lifetime (`ROSTER_INVITE_TTL`, 7 days by default); `expires_at = now + ttl`.
         ttl: Duration,
+        /// The token's nonce when the server delivers the link by email (see
+        /// [`SendNonce`]); `None` when email delivery is off.
+        mail_nonce: Option<SendNonce>,
     },
     /// Rotates the token of a pending or expired invitation and restarts its expiry (rule
     /// "Resend"). Refused with `NOT_FOUND` (account, invitation), `FORBIDDEN` (neither an Admin nor
@@ -62,6 +66,9 @@ pub enum AccountCommand {
         now: DateTime<Utc>,
         /// Invitation lifetime; the new `expires_at = now + ttl`.
         ttl: Duration,
+        /// The token's nonce when the server delivers the link by email (see
+        /// [`SendNonce`]); `None` when email delivery is off.
+        mail_nonce: Option<SendNonce>,
     },
     /// Cancels a pending or expired invitation (rule "Cancel"). Refused with `NOT_FOUND` (account,
     /// invitation), `FORBIDDEN` (neither an Admin nor the original inviter still able to invite),
@@ -109,5 +116,38 @@ pub enum AccountCommand {
         user_id: UserId,
         /// Current UTC instant; becomes `removed_at` and the cancellations' `cancelled_at`.
         now: DateTime<Utc>,
+    },
+    /// Records the outcome of a delivery attempt of an invitation email (the mailer, after the
+    /// attempt; no user acts). Refused with `NOT_FOUND` (account, invitation) and `VALIDATION`
+    /// (`sendCount` not a send of the invitation).
+    RecordEmail {
+        /// The invitation.
+        invitation_id: InvitationId,
+        /// Which send the email carried (1 ..= the invitation's send count).
+        send_count: u32,
+        /// What happened.
+        outcome: EmailOutcome,
+        /// Current UTC instant; becomes `sent_at` or `failed_at`.
+        now: DateTime<Utc>,
+    },
+}
+
+/// The outcome of one delivery attempt of an invitation email.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EmailOutcome {
+    /// Handed over; `message_id` without angle brackets.
+    Sent {
+        /// The message's `Message-ID`.
+        message_id: String,
+    },
+    /// Failed.
+    Failed {
+        /// The attempt, from 1.
+        attempt: u32,
+        /// The server's reply or the connection error, as received (cut to 500 characters
+        /// and stripped of control characters by the decision).
+        reply: String,
+        /// Whether no further attempt follows.
+        gave_up: bool,
     },
 }

@@ -6,7 +6,7 @@
 //! remove members. The authorization test (`tests/api/authorization.rs`) asks the same methods.
 
 use super::{
-    Account, AccountCommand, AccountEvent, Invitation, InvitationStatus, Member,
+    Account, AccountCommand, AccountEvent, EmailOutcome, Invitation, InvitationStatus, Member,
     MAX_ACCOUNT_NAME_LEN, REASON_CANCELLED, REASON_INVITER_REMOVED,
 };
 use crate::{Decide, DomainError, Email, InvitationId, Permission, Role, Text, UserId};
@@ -102,7 +102,7 @@ impl Decide for Account {
                     },
                 ])
             }
-            AccountCommand::Invite { actor, invitation_id, email, role, token, now, ttl } => {
+            AccountCommand::Invite { actor, invitation_id, email, role, token, now, ttl, mail_nonce } => {
                 if !self.actor_role(actor)?.may_invite(role) {
                     return Err(DomainError::Forbidden);
                 }
@@ -123,9 +123,10 @@ impl Decide for Account {
                     token_digest: token,
                     sent_at: now,
                     expires_at: now + ttl,
+                    mail_nonce,
                 }])
             }
-            AccountCommand::Resend { actor, invitation_id, token, now, ttl } => {
+            AccountCommand::Resend { actor, invitation_id, token, now, ttl, mail_nonce } => {
                 let inv = self.check_inviter_or_admin(actor, invitation_id, now, true)?;
                 if self.is_member_email(&inv.email) {
                     return Err(DomainError::AlreadyMember);
@@ -141,6 +142,7 @@ impl Decide for Account {
                     sent_at: now,
                     expires_at: now + ttl,
                     send_count: inv.send_count + 1,
+                    mail_nonce,
                 }])
             }
             AccountCommand::Cancel { actor, invitation_id, now } => {
@@ -200,6 +202,34 @@ impl Decide for Account {
                 );
                 Ok(events)
             }
+            AccountCommand::RecordEmail { invitation_id, send_count, outcome, now } => {
+                self.require_created()?;
+                let inv = self.invitation(invitation_id)?;
+                if send_count == 0 || send_count > inv.send_count {
+                    return Err(DomainError::validation("sendCount", "not a send of this invitation"));
+                }
+                Ok(vec![match outcome {
+                    EmailOutcome::Sent { message_id } => E::InvitationEmailSent { invitation_id, send_count, message_id, sent_at: now },
+                    EmailOutcome::Failed { attempt, reply, gave_up } => E::InvitationEmailFailed {
+                        invitation_id,
+                        send_count,
+                        attempt,
+                        reply: clean_reply(&reply),
+                        gave_up,
+                        failed_at: now,
+                    },
+                }])
+            }
         }
     }
 }
+
+/// A server's reply as an event keeps it: control characters (CR/LF of multi-line replies
+/// included) become spaces, at most [`MAX_REPLY_CHARS`] characters.
+fn clean_reply(reply: &str) -> String {
+    let spaced: String = reply.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    spaced.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(MAX_REPLY_CHARS).collect()
+}
+
+/// Most characters of an SMTP reply an `InvitationEmailFailed` keeps.
+pub const MAX_REPLY_CHARS: usize = 500;

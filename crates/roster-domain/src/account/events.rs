@@ -1,6 +1,7 @@
 //! The events an account emits: past-tense facts, each with a version (rule "Events").
 //! Ids serialise as bare UUIDs, so the stored JSON is what it was before the id newtypes.
 
+use crate::token::SendNonce;
 use crate::{Email, InvitationId, Role, TokenDigest, UserId};
 use chrono::{DateTime, Utc};
 use cqrs_es::DomainEvent;
@@ -33,8 +34,8 @@ pub enum AccountEvent {
         /// The invitation accepted to join; `None` for the founder.
         invitation_id: Option<InvitationId>,
     },
-    /// An invitation was sent; emitted by `Invite`. Version 2.0.0: 1.0 had `invited_at` and no
-    /// `expires_at`, and is upcast on read.
+    /// An invitation was sent; emitted by `Invite`. Version 2.1.0: 2.0 had no `mail_nonce`
+    /// (read as absent); 1.0 had `invited_at` and no `expires_at`, and is upcast on read.
     MemberInvited {
         /// The new invitation's id.
         invitation_id: InvitationId,
@@ -50,9 +51,14 @@ pub enum AccountEvent {
         sent_at: DateTime<Utc>,
         /// `sent_at` + the invite TTL, 7 days by default (rule "Expiry").
         expires_at: DateTime<Utc>,
+        /// The send's token nonce (see `roster_domain::token`): present when the server delivers
+        /// invitation emails, so its mailer can rebuild the link; absent when email delivery was
+        /// off (the delivery status is then `NOT_SENT`) and in events before this field.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mail_nonce: Option<SendNonce>,
     },
     /// A pending or expired invitation was sent again with a new token; emitted by `Resend`
-    /// (rule "Resend").
+    /// (rule "Resend"). Version 1.1.0: 1.0 had no `mail_nonce` (read as absent).
     InvitationResent {
         /// The invitation; its id is kept.
         invitation_id: InvitationId,
@@ -66,6 +72,40 @@ pub enum AccountEvent {
         expires_at: DateTime<Utc>,
         /// How many times the invitation has now been sent, the first send included.
         send_count: u32,
+        /// The send's token nonce (see `roster_domain::token`): present when the server delivers
+        /// invitation emails, so its mailer can rebuild the link; absent when email delivery was
+        /// off (the delivery status is then `NOT_SENT`) and in events before this field.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mail_nonce: Option<SendNonce>,
+    },
+    /// The email of one send of an invitation was handed over: accepted by the SMTP server, or
+    /// written to the mail directory. Emitted by `RecordEmail` (the mailer, after delivery).
+    InvitationEmailSent {
+        /// The invitation.
+        invitation_id: InvitationId,
+        /// Which send (1 for the invitation, 2 for its first resend, …).
+        send_count: u32,
+        /// The message's `Message-ID` (without angle brackets), the same on every attempt of
+        /// this send, so receivers can drop a duplicate after a crash.
+        message_id: String,
+        /// When the server accepted it (UTC instant).
+        sent_at: DateTime<Utc>,
+    },
+    /// A delivery attempt of one send failed. Emitted by `RecordEmail` (the mailer).
+    InvitationEmailFailed {
+        /// The invitation.
+        invitation_id: InvitationId,
+        /// Which send.
+        send_count: u32,
+        /// The attempt that failed, from 1.
+        attempt: u32,
+        /// The SMTP reply or connection error, at most 500 characters, without control characters.
+        reply: String,
+        /// Whether the mailer gave up on this send: a permanent (5xx) reply, or the retry limit.
+        /// `false`: another attempt follows after a back-off.
+        gave_up: bool,
+        /// When the attempt failed (UTC instant).
+        failed_at: DateTime<Utc>,
     },
     /// An invitation was cancelled; emitted by `Cancel`, and by `RemoveMember` for each pending
     /// invitation whose current link the removed member sent (rule "Remove member").
@@ -116,7 +156,8 @@ pub enum AccountEvent {
 /// compare them). `MemberInvited` 1.0 is read through an upcaster; see `roster-store`.
 pub fn event_version(event_type: &str) -> &'static str {
     match event_type {
-        "MemberInvited" => "2.0.0",
+        "MemberInvited" => "2.1.0",
+        "InvitationResent" => "1.1.0",
         _ => "1.0.0",
     }
 }
@@ -148,6 +189,8 @@ impl DomainEvent for AccountEvent {
             AccountEvent::InvitationAccepted { .. } => "InvitationAccepted",
             AccountEvent::MemberRoleChanged { .. } => "MemberRoleChanged",
             AccountEvent::MemberRemoved { .. } => "MemberRemoved",
+            AccountEvent::InvitationEmailSent { .. } => "InvitationEmailSent",
+            AccountEvent::InvitationEmailFailed { .. } => "InvitationEmailFailed",
         };
         name.to_string()
     }

@@ -13,7 +13,8 @@ mod events;
 mod index;
 mod invitation;
 
-pub use commands::{AccountCommand, UserRef};
+pub use commands::{AccountCommand, EmailOutcome, UserRef};
+pub use decide::MAX_REPLY_CHARS;
 pub use events::{event_version, AccountEvent};
 pub use index::Index;
 pub use invitation::{Invitation, InvitationState, InvitationStatus};

@@ -143,6 +143,7 @@ pub fn invited(invitation: InvitationId, email: Email, role: Role, by: UserId, n
         token_digest: token(invitation, n),
         sent_at: days(day),
         expires_at: days(day) + ttl(),
+        mail_nonce: None,
     }
 }
 
@@ -154,6 +155,7 @@ pub fn resent(invitation: InvitationId, by: UserId, n: u8, day: i64, send_count:
         sent_at: days(day),
         expires_at: days(day) + ttl(),
         send_count,
+        mail_nonce: None,
     }
 }
 
@@ -211,6 +213,7 @@ pub fn invite(actor: UserId, invitation: InvitationId, email: Email, role: Role,
         token: token(invitation, n),
         now: days(day),
         ttl: ttl(),
+        mail_nonce: None,
     }
 }
 
@@ -221,6 +224,7 @@ pub fn resend(actor: UserId, invitation: InvitationId, n: u8, day: i64) -> C {
         token: token(invitation, n),
         now: days(day),
         ttl: ttl(),
+        mail_nonce: None,
     }
 }
 

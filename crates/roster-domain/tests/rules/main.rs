@@ -16,6 +16,7 @@ mod accept;
 mod cancel;
 mod change_role;
 mod create_account;
+mod email;
 mod invite;
 mod properties;
 mod readme;

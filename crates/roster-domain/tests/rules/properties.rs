@@ -89,6 +89,7 @@ impl World {
                     token: Self::digest(id, secret),
                     now,
                     ttl: ttl(),
+                    mail_nonce: None,
                 };
                 (command, Some((id, secret)))
             }
@@ -100,6 +101,7 @@ impl World {
                     token: Self::digest(id, secret),
                     now,
                     ttl: ttl(),
+                    mail_nonce: None,
                 };
                 (command, Some((id, secret)))
             }

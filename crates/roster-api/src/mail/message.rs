@@ -1,0 +1,143 @@
+//! The invitation email: subject, text and HTML parts from templates (minijinja), built into a
+//! MIME message by lettre.
+//!
+//! The templates are embedded (`crates/roster-api/templates/mail`); an operator may override
+//! any of them with a file of the same name in `ROSTER_MAIL_TEMPLATES`. HTML templates escape
+//! every value (minijinja's auto-escaping by the `.html` extension); the subject is rendered as
+//! text and lettre encodes headers, and names and emails are parsed values without control
+//! characters, so no value can add a header.
+
+use chrono::{DateTime, Utc};
+use lettre::message::{header, Mailbox, MultiPart, SinglePart};
+use lettre::Message;
+use minijinja::Environment;
+use serde::Serialize;
+use std::path::Path;
+
+const TEMPLATES: [(&str, &str); 3] = [
+    ("invitation.subject.txt", include_str!("../../templates/mail/invitation.subject.txt")),
+    ("invitation.txt", include_str!("../../templates/mail/invitation.txt")),
+    ("invitation.html", include_str!("../../templates/mail/invitation.html")),
+];
+
+/// What an invitation email says.
+#[derive(Debug, Clone, Serialize)]
+pub struct Invitation {
+    /// The invitee's address.
+    pub to: String,
+    /// The inviting account's name.
+    pub account_name: String,
+    /// Who sent this send (the inviter, or who resent it).
+    pub inviter_name: String,
+    /// The role's display name, e.g. "Security Engineer".
+    pub role: String,
+    /// The one-time link.
+    pub link: String,
+    /// When the link stops working, as words (UTC).
+    pub expires_at: String,
+}
+
+impl Invitation {
+    /// `at` as the email shows it: `1 December 2026, 10:00 UTC`.
+    pub fn expiry_words(at: DateTime<Utc>) -> String {
+        at.format("%-d %B %Y, %H:%M UTC").to_string()
+    }
+}
+
+/// The loaded templates.
+pub struct Templates(Environment<'static>);
+
+impl Templates {
+    /// The embedded templates, each replaced by the file of the same name in `dir` if there
+    /// is one; every template is rendered once with sample values, so a broken override fails
+    /// at start-up rather than at the first send.
+    ///
+    /// Errors: an override cannot be read, does not parse or does not render, in words
+    /// naming the file.
+    pub fn load(dir: Option<&Path>) -> Result<Self, String> {
+        let mut env = Environment::new();
+        for (name, embedded) in TEMPLATES {
+            let source = match dir.map(|d| d.join(name)).filter(|p| p.exists()) {
+                Some(path) => std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?,
+                None => embedded.to_string(),
+            };
+            env.add_template_owned(name, source).map_err(|e| format!("mail template {name}: {e}"))?;
+        }
+        let templates = Self(env);
+        let sample = Invitation {
+            to: "ada@example.com".into(),
+            account_name: "Acme".into(),
+            inviter_name: "Grace".into(),
+            role: "Developer".into(),
+            link: "https://roster.example/invite/x".into(),
+            expires_at: Invitation::expiry_words(Utc::now()),
+        };
+        templates.render(&sample)?;
+        Ok(templates)
+    }
+
+    fn render(&self, invitation: &Invitation) -> Result<[String; 3], String> {
+        let render = |name: &str| {
+            self.0.get_template(name).and_then(|t| t.render(invitation)).map_err(|e| format!("mail template {name}: {e}"))
+        };
+        Ok([render(TEMPLATES[0].0)?, render(TEMPLATES[1].0)?, render(TEMPLATES[2].0)?])
+    }
+
+    /// The message for `invitation` from `from`, with `Message-ID: <message_id>`.
+    ///
+    /// Errors: an address does not parse, or a template fails to render.
+    pub fn message(&self, from: &Mailbox, message_id: &str, invitation: &Invitation) -> Result<Message, String> {
+        let [subject, text, html] = self.render(invitation)?;
+        let to: Mailbox = invitation.to.parse().map_err(|e| format!("recipient {}: {e}", invitation.to))?;
+        Message::builder()
+            .from(from.clone())
+            .to(to)
+            .subject(subject.trim().to_string())
+            .message_id(Some(format!("<{message_id}>")))
+            .multipart(
+                MultiPart::alternative()
+                    .singlepart(SinglePart::builder().header(header::ContentType::TEXT_PLAIN).body(text))
+                    .singlepart(SinglePart::builder().header(header::ContentType::TEXT_HTML).body(html)),
+            )
+            .map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_escaped_in_html_and_cannot_add_headers() {
+        let t = Templates::load(None).unwrap();
+        let inv = Invitation {
+            to: "grace@example.com".into(),
+            account_name: "<script>alert(1)</script>".into(),
+            inviter_name: "Ada\r\nBcc: victim@example.com".into(),
+            role: "Security Engineer".into(),
+            link: "http://127.0.0.1/invite/abc".into(),
+            expires_at: "8 December 2026, 10:00 UTC".into(),
+        };
+        let from: Mailbox = "Roster <roster@example.com>".parse().unwrap();
+        let raw = String::from_utf8(t.message(&from, "i.1@example.com", &inv).unwrap().formatted()).unwrap();
+        // Plain text may say `<script>`; the HTML part must not.
+        let html = raw.split("Content-Type: text/html").nth(1).expect("an HTML part");
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains("&lt;script&gt;"), "{html}");
+        let headers = raw.split("\r\n\r\n").next().unwrap();
+        assert!(!headers.lines().any(|l| l.to_ascii_lowercase().starts_with("bcc:")), "{headers}");
+        assert!(headers.contains("Message-ID: <i.1@example.com>"), "{headers}");
+    }
+
+    #[test]
+    fn a_broken_override_is_refused_at_load() {
+        let dir = std::env::temp_dir().join(format!("roster-tpl-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("invitation.txt"), "{{ link ").unwrap();
+        let err = Templates::load(Some(&dir)).err().unwrap();
+        assert!(err.contains("invitation.txt"), "{err}");
+        std::fs::write(dir.join("invitation.txt"), "Join: {{ link }}").unwrap();
+        assert!(Templates::load(Some(&dir)).is_ok());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

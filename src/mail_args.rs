@@ -1,0 +1,59 @@
+//! `roster serve`'s invitation-email settings (docs/operations.md, "Email").
+
+use clap::Args;
+use roster_api::config::parse_duration;
+use roster_api::mail::{MailDelivery, MailSettings};
+
+/// Where invitation emails go and how they are retried.
+#[derive(Args)]
+pub struct MailArgs {
+    /// SMTP server for invitation emails, lettre's URL form: smtp://host:25,
+    /// smtps://user:pass@host:465, smtp://host:587?tls=required (STARTTLS).
+    #[arg(long, env = "ROSTER_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// Without SMTP: write invitation emails as .eml files into this directory (--dev: roster-mail).
+    #[arg(long, env = "ROSTER_MAIL_DIR")]
+    pub mail_dir: Option<std::path::PathBuf>,
+    /// The From of invitation emails.
+    #[arg(long, env = "ROSTER_MAIL_FROM", default_value = "Roster <roster@localhost>")]
+    pub mail_from: String,
+    /// A directory whose invitation.subject.txt, invitation.txt, invitation.html replace the built-in templates.
+    #[arg(long, env = "ROSTER_MAIL_TEMPLATES")]
+    pub mail_templates: Option<std::path::PathBuf>,
+    /// The first retry's delay after a temporary delivery failure (doubling after each).
+    #[arg(long, env = "ROSTER_MAIL_RETRY_BASE", default_value = "5s", value_parser = parse_duration)]
+    pub mail_retry_base: std::time::Duration,
+    /// Delivery attempts per email before it is FAILED.
+    #[arg(long, env = "ROSTER_MAIL_MAX_ATTEMPTS", default_value_t = 8)]
+    pub mail_max_attempts: u32,
+    /// How long a replica holds a send it is delivering; a replica that dies holding one delays
+    /// it this long. Must exceed an SMTP attempt (30 s time-out).
+    #[arg(long, env = "ROSTER_MAIL_LEASE", default_value = "2m", value_parser = parse_duration)]
+    pub mail_lease: std::time::Duration,
+}
+
+impl MailArgs {
+    /// The settings: SMTP when `ROSTER_SMTP_URL` is set, else files in `ROSTER_MAIL_DIR`, else
+    /// (with `--dev`) files in `roster-mail`, else off. Logs which.
+    pub fn settings(self, dev: bool) -> MailSettings {
+        let delivery = match (self.smtp_url.filter(|u| !u.is_empty()), self.mail_dir, dev) {
+            (Some(url), _, _) => MailDelivery::Smtp(url),
+            (None, Some(dir), _) => MailDelivery::Directory(dir),
+            (None, None, true) => MailDelivery::Directory("roster-mail".into()),
+            (None, None, false) => MailDelivery::Off,
+        };
+        match &delivery {
+            MailDelivery::Off => tracing::info!("invitation emails are off (set ROSTER_SMTP_URL or ROSTER_MAIL_DIR): share invite links by hand"),
+            MailDelivery::Smtp(_) => tracing::info!("invitation emails go out by SMTP"),
+            MailDelivery::Directory(dir) => tracing::info!("invitation emails are written as .eml files to {}", dir.display()),
+        }
+        MailSettings {
+            delivery,
+            from: self.mail_from,
+            templates: self.mail_templates,
+            retry_base: self.mail_retry_base,
+            max_attempts: self.mail_max_attempts.max(1),
+            lease: self.mail_lease,
+        }
+    }
+}
