@@ -82,7 +82,7 @@ fn hash_concurrency(text: &str) -> Result<usize, String> {
 #[derive(Subcommand)]
 enum Command {
     /// Runs the HTTP server; applies pending migrations first.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Applies pending migrations and exits.
     Migrate(Database),
     /// Writes events as JSON Lines to stdout, in global order.
@@ -222,7 +222,7 @@ async fn main() -> std::process::ExitCode {
 /// Runs one subcommand.
 async fn run(command: Command) -> Result<()> {
     match command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Migrate(db) => {
             let pool = db::connect(db.url()?, 2).await?;
             db::migrate(&pool).await?;
