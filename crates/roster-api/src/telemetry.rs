@@ -12,9 +12,10 @@
 //!   scrape time.
 //! - `db_pool_connections{state="open"|"idle"}` and `db_pool_max_connections`: the pool, at
 //!   scrape time.
-//! - `subscriptions_open`: a gauge moved by [`SubscriptionGuard`].
+//! - `subscriptions_open`: the subscriptions streaming now (the application's own count, read
+//!   at scrape time).
 
-use metrics::{counter, gauge, histogram, with_local_recorder, Gauge};
+use metrics::{counter, gauge, histogram, with_local_recorder};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 use roster_projections::ProjectionStatus;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,7 +34,6 @@ pub struct Telemetry(Arc<Inner>);
 struct Inner {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
-    subscriptions: Gauge,
     samples: AtomicU64,
 }
 
@@ -51,7 +51,7 @@ impl Telemetry {
             .expect("the buckets are not empty")
             .build_recorder();
         let handle = recorder.handle();
-        let subscriptions = with_local_recorder(&recorder, || {
+        with_local_recorder(&recorder, || {
             metrics::describe_counter!("roster_graphql_requests_total", "GraphQL root fields run, by operation (field name) and outcome (ok or the error code)");
             metrics::describe_histogram!("roster_command_duration_seconds", metrics::Unit::Seconds, "Mutation latency, by command and outcome");
             metrics::describe_gauge!("roster_projection_lag_events", "Events committed after the projection's checkpoint");
@@ -59,11 +59,8 @@ impl Telemetry {
             metrics::describe_gauge!("roster_db_pool_connections", "Database pool connections, open and idle");
             metrics::describe_gauge!("roster_db_pool_max_connections", "The pool's largest size");
             metrics::describe_gauge!("roster_subscriptions_open", "GraphQL subscriptions currently streaming");
-            let open = gauge!("roster_subscriptions_open");
-            open.set(0.0);
-            open
         });
-        Self(Arc::new(Inner { recorder, handle, subscriptions, samples: AtomicU64::new(0) }))
+        Self(Arc::new(Inner { recorder, handle, samples: AtomicU64::new(0) }))
     }
 
     /// Counts one root field of a GraphQL operation: `operation` a schema field name,
@@ -82,16 +79,12 @@ impl Telemetry {
         }
     }
 
-    /// Marks a subscription open until the guard drops (however the stream ends).
-    pub fn subscription_opened(&self) -> SubscriptionGuard {
-        self.0.subscriptions.increment(1.0);
-        SubscriptionGuard(self.0.subscriptions.clone())
-    }
-
     /// The Prometheus text, with the scrape-time gauges set first from `pool` (open and idle
-    /// connections, and its largest size) and `projections` (checkpoint and lag each).
-    pub fn render(&self, pool: &sqlx::PgPool, projections: &[ProjectionStatus]) -> String {
+    /// connections, and its largest size), `projections` (checkpoint and lag each) and the
+    /// number of `subscriptions` streaming.
+    pub fn render(&self, pool: &sqlx::PgPool, projections: &[ProjectionStatus], subscriptions: usize) -> String {
         with_local_recorder(&self.0.recorder, || {
+            gauge!("roster_subscriptions_open").set(subscriptions as f64);
             gauge!("roster_db_pool_connections", "state" => "open").set(f64::from(pool.size()));
             gauge!("roster_db_pool_connections", "state" => "idle").set(pool.num_idle() as f64);
             gauge!("roster_db_pool_max_connections").set(f64::from(pool.options().get_max_connections()));
@@ -101,15 +94,5 @@ impl Telemetry {
             }
         });
         self.0.handle.render()
-    }
-}
-
-/// An open subscription, counted in `roster_subscriptions_open` while it lives: keep it in
-/// the subscription's stream so it drops when the stream ends or the client leaves.
-pub struct SubscriptionGuard(Gauge);
-
-impl Drop for SubscriptionGuard {
-    fn drop(&mut self) {
-        self.0.decrement(1.0);
     }
 }

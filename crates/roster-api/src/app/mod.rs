@@ -163,7 +163,7 @@ impl App {
     /// Errors: `INTERNAL` when the projections' status cannot be read.
     pub async fn metrics_text(&self) -> ApiResult<String> {
         let projections = self.0.projector.status().await.map_err(|e| crate::error::ApiError::Internal(e.to_string()))?;
-        Ok(self.0.telemetry.render(&self.0.pool, &projections))
+        Ok(self.0.telemetry.render(&self.0.pool, &projections, self.open_subscriptions()))
     }
 
     /// Whether the database is reachable and every migration is applied (`/readyz`).

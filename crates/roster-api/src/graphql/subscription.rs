@@ -28,11 +28,6 @@ impl SubscriptionRoot {
         };
         let events = start.await.map_err(|e| gql_err(ctx, e))?;
         let request_id = req.request_id.clone();
-        // Counted in `roster_subscriptions_open` until the stream is dropped.
-        let open = app.telemetry().subscription_opened();
-        Ok(events.map(move |item| {
-            let _open = &open;
-            item.map(Event).map_err(|e| e.into_graphql(&request_id))
-        }))
+        Ok(events.map(move |item| item.map(Event).map_err(|e| e.into_graphql(&request_id))))
     }
 }
