@@ -215,7 +215,11 @@ async fn f12_a_page_after_the_largest_cursor_is_empty_or_validation_on_every_pag
         .map(|name| (format!("query($id: ID!, $a: String) {{ account(id: $id) {{ {name}(after: $a) {{ nodes {{ __typename }} }} }} }}"), name));
     let events = ("query($id: ID!, $a: String) { events(accountId: $id, after: $a) { nodes { __typename } } }".to_string(), "events");
     for (query, name) in lists.into_iter().chain([events]) {
-        for after in ["9223372036854775807", "9223372036854775806", "18446744073709551616"] {
+        // Offsets at and past i64, and keyset cursors at the ends of time (PostgreSQL's
+        // timestamps end where chrono's do not).
+        let key = |micros: i64| format!("k{micros}_00000000-0000-0000-0000-000000000000");
+        let extremes = ["9223372036854775807".to_string(), "9223372036854775806".into(), "18446744073709551616".into(), key(-300_000_000_000_000_000), key(i64::MAX), key(i64::MIN)];
+        for after in &extremes {
             let response = app.gql(Some(&admin.token), &query, json!({ "id": admin.account_id, "a": after })).await;
             match code(&response) {
                 None => {

@@ -204,7 +204,9 @@ async fn two_replicas_send_each_email_once_and_log_no_token() {
 async fn without_smtp_the_email_is_written_to_a_file_named_in_the_log() {
     let dir = std::env::temp_dir().join(format!("roster-mail-{}", uuid::Uuid::new_v4().simple()));
     let database_url = fresh_database().await;
-    let replica = Replica::start(&database_url, &[("ROSTER_MAIL_DIR", dir.to_str().unwrap())]).await;
+    // Debug logs include each request's path: an invite link's token must not be in them.
+    let env = [("ROSTER_MAIL_DIR", dir.to_str().unwrap()), ("RUST_LOG", "debug,sqlx=warn,hyper=info,hyper_util=info,h2=info")];
+    let replica = Replica::start(&database_url, &env).await;
     let admin = replica.sign_up("ada@example.com", "Acme").await;
     let (id, token) = replica.invite_ok(&admin.token, &admin.account_id, "grace@example.com", "GUEST").await;
     delivery_when(&replica, &admin, &id, |d| d["status"] == "SENT").await;
@@ -213,6 +215,18 @@ async fn without_smtp_the_email_is_written_to_a_file_named_in_the_log() {
     let parsed = smtp::Received { to: vec![], raw: std::fs::read(&files[0]).unwrap() };
     assert_eq!(parsed.invite_token(), token);
     assert!(replica.log().contains(&files[0].display().to_string()), "the log names the file:\n{}", replica.log());
+    let page = replica.client.get(format!("{}/invite/{token}", replica.address)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    // The log is read from the process's stderr by a thread: give the line a moment.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !replica.log().contains("/invite/…") && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = replica.log();
+    assert!(log.contains("/invite/…"), "the request is logged, without its token:\n{log}");
+    assert!(!log.contains(&token), "a token in the log:\n{log}");
+    #[cfg(unix)]
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&dir).unwrap().permissions()) & 0o777, 0o700, "the directory is its owner's");
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -6,6 +6,7 @@ mod big_accounts;
 mod browser;
 mod cases;
 mod conformance;
+mod documents;
 mod errors;
 mod event_log;
 mod group_commit;

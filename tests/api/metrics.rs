@@ -69,6 +69,9 @@ async fn series_move_with_requests_commands_projections_and_subscriptions() {
     // Two root fields in one operation count once each, under their field names, not aliases.
     app.ok(Some(&admin.token), "{ a: viewer { user { id } } b: viewer { user { id } } }", json!({})).await;
     app.gql(None, "{ nope }", json!({})).await;
+    // Made-up names and aliases never become labels: a refused document counts once.
+    let made_up: String = (0..300).map(|i| format!("f{i}: made_up_{i} ")).collect();
+    app.gql(None, &format!("{{ {made_up} }}"), json!({})).await;
 
     let after = scrape(&app).await;
     let requests = |operation: &str, outcome: &str| sample(&after, "roster_graphql_requests_total", &[("operation", operation), ("outcome", outcome)]);
@@ -76,7 +79,9 @@ async fn series_move_with_requests_commands_projections_and_subscriptions() {
     assert_eq!(requests("inviteUser", "ok"), Some(3.0), "{after}");
     assert_eq!(requests("inviteUser", "INVITATION_PENDING"), Some(1.0), "{after}");
     assert_eq!(requests("viewer", "ok"), Some(2.0), "{after}");
-    assert_eq!(requests("nope", "VALIDATION"), Some(1.0), "{after}");
+    assert_eq!(requests("(none)", "VALIDATION"), Some(1.0), "{after}");
+    assert_eq!(requests("(none)", "QUERY_TOO_COMPLEX"), Some(1.0), "{after}");
+    assert!(!after.contains("nope") && !after.contains("made_up"), "{after}");
     let latency = |suffix: &str, outcome: &str| {
         sample(&after, &format!("roster_command_duration_seconds_{suffix}"), &[("command", "inviteUser"), ("outcome", outcome)])
     };

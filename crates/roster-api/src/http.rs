@@ -15,7 +15,6 @@ use crate::media::{answer, Media};
 use crate::websocket::{self, Sockets};
 use async_graphql::http::MultipartOptions;
 use async_graphql::{Data, ServerError};
-use async_graphql_axum::rejection::GraphQLRejection;
 use axum::body::Bytes;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Extension, FromRequestParts, Request, State};
@@ -64,8 +63,20 @@ pub fn router(app: App, sockets: Sockets) -> Router {
         .layer(RequestBodyLimitLayer::new(max_body))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(middleware::map_request(server_request_id))
+}
+
+/// The pages whose last path segment is a one-time token.
+const TOKEN_PAGES: [&str; 3] = ["/invite/", "/verify/", "/reset/"];
+
+/// The tracing span of a request: method and path, with a link's token left out (a token is a
+/// credential, and logs are no place for one). No query string: none of the routes takes one,
+/// and a client could put anything there.
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let path = request.uri().path();
+    let path = TOKEN_PAGES.iter().find(|p| path.starts_with(**p)).map_or(path.to_string(), |p| format!("{p}…"));
+    tracing::debug_span!("request", method = %request.method(), path = %path)
 }
 
 /// Replaces the request's `x-request-id` with a fresh UUID (so logs, the response header and
@@ -149,13 +160,28 @@ async fn graphql_post(
     }
     let request = match async_graphql::http::receive_body(Some(content_type), body.as_ref(), MultipartOptions::default()).await {
         Ok(request) => request,
-        Err(e) => return GraphQLRejection(e).into_response(),
+        Err(e) => return malformed(&e, Media::negotiate(&headers)),
     };
     let ctx = request_context(&shared.app, &headers, client, peer, None);
     let loader = graphql::row_loader(shared.app.clone());
     let mut response = shared.schema.execute(request.data(ctx).data(loader)).await;
     response.errors.iter_mut().for_each(classify);
     answer(response, Media::negotiate(&headers))
+}
+
+/// A body that is not one GraphQL request (not JSON, a batch, wrong types): 400 in the media
+/// type the client asked for, one error with `extensions.code` `VALIDATION` and the parser's
+/// words (never a debug dump).
+fn malformed(error: &async_graphql::ParseRequestError, media: Media) -> Response {
+    let message = match error {
+        async_graphql::ParseRequestError::InvalidRequest(cause) => format!("the body is not a GraphQL request: {cause}"),
+        async_graphql::ParseRequestError::UnsupportedBatch => "batched requests are not supported: send one operation per request".to_string(),
+        other => format!("the body is not a GraphQL request: {other}"),
+    };
+    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": "VALIDATION" } }] });
+    let mut answer = (StatusCode::BAD_REQUEST, body.to_string()).into_response();
+    answer.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(media.content_type()));
+    answer
 }
 
 async fn graphql_get(State(shared): State<Shared>, request: Request) -> Response {

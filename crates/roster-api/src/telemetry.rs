@@ -5,8 +5,8 @@
 //! - `graphql_requests_total{operation, outcome}`: one per root field of each GraphQL
 //!   operation (`operation` is the schema's field name, never a client-chosen alias or
 //!   operation name, so the label stays bounded); `outcome` is `ok` or the error's
-//!   `extensions.code`. Documents refused before any field is known count as operation
-//!   `(none)`.
+//!   `extensions.code`. A document refused before it runs (unknown fields, too complex, …)
+//!   counts once, as operation `(none)`, whatever fields it names.
 //! - `command_duration_seconds{command, outcome}`: a histogram of mutation latency, seconds.
 //! - `projection_lag_events{projection}` and `projection_checkpoint{projection}`: read at
 //!   scrape time.

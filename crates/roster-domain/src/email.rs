@@ -40,6 +40,9 @@ impl Email {
             _ => return Err(invalid()),
         }
         let (local, domain) = email.rsplit_once('@').ok_or_else(invalid)?;
+        if !is_dot_atom(local) {
+            return Err(DomainError::validation("email", "must not quote its local part or carry an encoded word (`=?`)"));
+        }
         let email = format!("{local}@{}", idn_domain(domain).ok_or_else(invalid)?);
         if email.chars().count() > MAX_EMAIL_LEN {
             return Err(too_long());
@@ -59,6 +62,18 @@ impl std::fmt::Display for Email {
     }
 }
 
+/// Whether `local` is an RFC 5322 dot-atom of `atext` (or non-ASCII, RFC 6531) characters
+/// without `=?`: quoted local parts (`"a b"@x`) are valid addresses but many mail servers and
+/// lettre refuse them, and an RFC 2047 encoded word (`=?utf-8?q?…?=`) is decoded by mail clients
+/// into whatever it hides, so an invitation could never be emailed to the first and would show
+/// something else than was typed for the second.
+fn is_dot_atom(local: &str) -> bool {
+    let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c) || !c.is_ascii();
+    !local.is_empty()
+        && !local.contains("=?")
+        && local.split('.').all(|atom| !atom.is_empty() && atom.chars().all(atext))
+}
+
 /// The domain as stored, or `None` when it is not a valid domain name: ASCII domains as typed
 /// (already lower-cased; `xn--` labels stay as they are), others in their UTS #46 Unicode form.
 /// Domain literals such as `[192.0.2.1]` are refused: an invitee has a named domain.
@@ -74,6 +89,16 @@ fn idn_domain(domain: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoted_local_parts_and_encoded_words_are_refused() {
+        for bad in ["\"x\\\"y\"@example.com", "\"a b\"@example.com", "=?utf-8?q?x?=@example.com", "a..b@example.com"] {
+            assert!(Email::parse(bad).is_err(), "{bad}");
+        }
+        for good in ["o'brien+tag@example.com", "a.b-c_d@example.com", "josé@example.com"] {
+            assert!(Email::parse(good).is_ok(), "{good}");
+        }
+    }
 
     #[test]
     fn email_is_trimmed_and_lower_cased() {

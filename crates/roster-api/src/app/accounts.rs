@@ -50,9 +50,11 @@ impl App {
 
     /// `createAccount`: the signed-in user opens another account and is its only Admin.
     ///
-    /// Errors: `UNAUTHENTICATED`; `VALIDATION` on `name`.
+    /// Errors: `UNAUTHENTICATED`; `VALIDATION` on `name`; `RATE_LIMITED` beyond 10 accounts at
+    /// once per user, then one per 6 minutes.
     pub async fn create_account(&self, ctx: &RequestContext, name: &str) -> ApiResult<AccountView> {
         let (user_id, email) = ctx.caller.user()?;
+        self.0.account_creations.attempt(&user_id.to_string())?;
         let account_id = AccountId::from(Uuid::new_v4());
         let founder = UserRef { id: user_id, email: email.clone() };
         let now = self.now();

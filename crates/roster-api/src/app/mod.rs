@@ -69,6 +69,9 @@ struct Inner {
     login_failures: Limiter,
     /// Invite-token attempts per client IP: 30 at once, then one per 2 s.
     token_limiter: Limiter,
+    /// Accounts created per user: 10 at once, then one per 6 minutes (every account a user
+    /// belongs to is listed by `viewer.accounts`, whose cost the limits assume is modest).
+    account_creations: Limiter,
     /// Reads of users by id (for tests: per-row lookups are batched).
     user_reads: AtomicU64,
     /// Conflict retries since start (for the benchmark and operators).
@@ -95,6 +98,7 @@ impl App {
             password_limiter: Limiter::new(config.password_rate_per_ip),
             login_failures: Limiter::new(Rate::new(10, Duration::from_secs(6))),
             token_limiter: Limiter::new(Rate::new(30, Duration::from_secs(2))),
+            account_creations: Limiter::new(Rate::new(10, Duration::from_secs(360))),
             user_reads: AtomicU64::new(0),
             config,
             clock,

@@ -11,7 +11,7 @@
 use crate::error::ApiError;
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{OutputType, SimpleObject};
-use chrono::{DateTime, Utc};
+use chrono::{Datelike, DateTime, Utc};
 use roster_projections::queries::Window;
 use uuid::Uuid;
 
@@ -140,14 +140,16 @@ impl ListCursor {
     /// Parses the cursor argument `field` (e.g. `after`).
     ///
     /// Errors: `VALIDATION` on `field` for anything [`ListCursor::encode`] or [`Cursor::parse`]
-    /// did not make (including a time outside chrono's range).
+    /// did not make (including a time outside the years 1–9999).
     pub fn parse(raw: &str, field: &str) -> Result<Self, ApiError> {
         let Some(key) = raw.strip_prefix('k') else { return Cursor::parse(raw, field).map(Self::Offset) };
         let invalid = || ApiError::validation(field, "is not a valid cursor: use a cursor from a previous page");
         let (micros, id) = key.split_once('_').ok_or_else(invalid)?;
         let well_formed = !micros.is_empty() && micros.bytes().enumerate().all(|(i, b)| b.is_ascii_digit() || (i == 0 && b == b'-'));
         let micros: i64 = if well_formed { micros.parse().map_err(|_| invalid())? } else { return Err(invalid()) };
-        let at = DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?;
+        // Years 1–9999: chrono reaches further back than PostgreSQL's timestamps (4713 BC), and
+        // no item was made outside them.
+        let at = DateTime::from_timestamp_micros(micros).filter(|at| (1..=9999).contains(&at.year())).ok_or_else(invalid)?;
         let id = Uuid::try_parse(id).map_err(|_| invalid())?;
         Ok(Self::Key(at, id))
     }
@@ -258,7 +260,7 @@ mod tests {
         let window: Window<(DateTime<Utc>, Uuid)> = ListCursor::window(Some(ListCursor::parse("7", "after").unwrap()));
         assert_eq!(window, Window::Offset(8));
         assert_eq!(ListCursor::window::<Uuid>(None), Window::After(None));
-        for bad in ["k", "k_", "k1", "k1_", "k-_x", "k+1_0123", "k99999999999999999999_00000000-0000-0000-0000-000000000000", "kk1_x", "-1"] {
+        for bad in ["k", "k_", "k1", "k1_", "k-_x", "k+1_0123", "k99999999999999999999_00000000-0000-0000-0000-000000000000", "k-300000000000000000_00000000-0000-0000-0000-000000000000", "kk1_x", "-1"] {
             assert_eq!(field(ListCursor::parse(bad, "after").unwrap_err()), "after", "{bad:?}");
         }
     }

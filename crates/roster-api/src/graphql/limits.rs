@@ -3,12 +3,16 @@
 //! Cost is async-graphql's complexity: 1 per field, and a connection field costs its page size
 //! (`first`, default 50, at most 500) times what each item selects ([`page_cost`]). Depth is
 //! the nesting of selections. Root fields (aliases included) are counted apart, since each is
-//! a separate use case: a login, a sign-up, an account's page. An operation over any limit is
+//! a separate use case: a login, a sign-up, an account's page. Before any of that, the document
+//! itself is bounded ([`MAX_DOCUMENT_BYTES`], [`MAX_DOCUMENT_NODES`]): validation's work and its
+//! error list grow with the document, and a few hundred kilobytes of unknown fields would
+//! otherwise cost seconds of CPU and a many-megabyte answer. An operation over any limit is
 //! refused whole with `extensions.code` [`TOO_COMPLEX`] and nothing runs.
 
 use super::connection::{DEFAULT_FIRST, MAX_FIRST};
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::Positioned;
 use async_graphql::{ErrorExtensionValues, ServerError, ServerResult, ValidationResult, Variables};
 use std::sync::Arc;
 
@@ -20,6 +24,11 @@ pub const MAX_COMPLEXITY: usize = 20_000;
 pub const MAX_DEPTH: usize = 16;
 /// Most root fields (aliases included) in one operation.
 pub const MAX_ROOT_FIELDS: usize = 20;
+/// Longest document, in bytes (GraphiQL's introspection query is about 2 KiB).
+pub const MAX_DOCUMENT_BYTES: usize = 32 * 1024;
+/// Most fields, fragment spreads, inline fragments, directives and variable definitions in one
+/// document, counted before validation.
+pub const MAX_DOCUMENT_NODES: usize = 2_000;
 
 /// The cost of a connection field: its page size times what each item costs, plus itself.
 pub fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
@@ -68,10 +77,38 @@ fn root_fields(document: &ExecutableDocument, set: &SelectionSet, budget: usize)
     count
 }
 
+/// The nodes of `set` (fields, spreads, inline fragments, their directives), without following
+/// spreads: each fragment's own nodes are counted once, with its definition.
+fn nodes(set: &Positioned<SelectionSet>) -> usize {
+    set.node.items.iter().fold(0usize, |n, selection| {
+        n.saturating_add(match &selection.node {
+            Selection::Field(f) => 1 + f.node.directives.len() + f.node.arguments.len() + nodes(&f.node.selection_set),
+            Selection::InlineFragment(f) => 1 + f.node.directives.len() + nodes(&f.node.selection_set),
+            Selection::FragmentSpread(f) => 1 + f.node.directives.len(),
+        })
+    })
+}
+
+/// Every node of `document`, see [`MAX_DOCUMENT_NODES`].
+fn document_nodes(document: &ExecutableDocument) -> usize {
+    let operations = document.operations.iter().map(|(_, op)| {
+        op.node.variable_definitions.len() + op.node.directives.len() + nodes(&op.node.selection_set)
+    });
+    let fragments = document.fragments.values().map(|f| f.node.directives.len() + nodes(&f.node.selection_set));
+    operations.chain(fragments).fold(0usize, usize::saturating_add)
+}
+
 #[async_graphql::async_trait::async_trait]
 impl Extension for LimitsExtension {
     async fn parse_query(&self, ctx: &ExtensionContext<'_>, query: &str, variables: &Variables, next: NextParseQuery<'_>) -> ServerResult<ExecutableDocument> {
+        if query.len() > MAX_DOCUMENT_BYTES {
+            return Err(too_complex(format!("the document is {} bytes (at most {MAX_DOCUMENT_BYTES})", query.len())));
+        }
         let document = next.run(ctx, query, variables).await?;
+        let count = document_nodes(&document);
+        if count > MAX_DOCUMENT_NODES {
+            return Err(too_complex(format!("the document has {count} fields, fragments, directives and variables (at most {MAX_DOCUMENT_NODES})")));
+        }
         for (_, operation) in document.operations.iter() {
             let count = root_fields(&document, &operation.node.selection_set.node, MAX_ROOT_FIELDS);
             if count > MAX_ROOT_FIELDS {

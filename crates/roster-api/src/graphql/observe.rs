@@ -59,15 +59,20 @@ fn code(error: &ServerError) -> String {
     }
 }
 
+/// A refused document's code, as a label: one of the codes the server makes, else `VALIDATION`.
+fn bounded(code: String) -> String {
+    const KNOWN: [&str; 4] = ["VALIDATION", "QUERY_TOO_COMPLEX", "UNAUTHENTICATED", "RATE_LIMITED"];
+    if KNOWN.contains(&code.as_str()) { code } else { "VALIDATION".to_string() }
+}
+
 #[async_graphql::async_trait::async_trait]
 impl Extension for Observer {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let response = next.run(ctx).await;
-        let fields = self.chosen.lock().expect("not poisoned").take().or_else(|| {
-            // Refused before it ran: a document of one operation still names its fields.
-            let operations = self.operations.lock().expect("not poisoned");
-            (operations.len() == 1).then(|| operations[0].1.clone())
-        });
+        // Only an operation that ran names its fields: those are then the schema's (validation
+        // passed), so the label stays bounded. A refused document counts once, as `(none)`,
+        // whatever names it made up.
+        let fields = self.chosen.lock().expect("not poisoned").take();
         let general = response.errors.iter().find(|e| e.path.is_empty()).map(code);
         match fields {
             Some(fields) if !fields.is_empty() => {
@@ -79,6 +84,7 @@ impl Extension for Observer {
             }
             _ => {
                 let outcome = general.or_else(|| response.errors.first().map(code)).unwrap_or_else(|| "ok".to_string());
+                let outcome = if response.errors.is_empty() { outcome } else { bounded(outcome) };
                 self.telemetry.count_request("(none)", &outcome);
             }
         }

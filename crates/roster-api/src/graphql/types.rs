@@ -298,7 +298,9 @@ pub struct RemoveMemberPayload {
 #[derive(SimpleObject)]
 pub struct Viewer {
     pub user: User,
-    /// Every account the user belongs to, with the user's role there as `viewerRole`.
+    /// Every account the user belongs to, with the user's role there as `viewerRole`. Costed
+    /// as a page of 50 (the list is not paged; `createAccount` is rate-limited per user).
+    #[graphql(complexity = "super::limits::page_cost(None, child_complexity)")]
     pub accounts: Vec<Account>,
 }
 

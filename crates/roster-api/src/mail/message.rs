@@ -5,7 +5,9 @@
 //! any of them with a file of the same name in `ROSTER_MAIL_TEMPLATES`. HTML templates escape
 //! every value (minijinja's auto-escaping by the `.html` extension); the subject is rendered as
 //! text and lettre encodes headers, and names and emails are parsed values without control
-//! characters, so no value can add a header.
+//! characters, so no value can add a header. A name may still look like an RFC 2047 encoded
+//! word (`=?utf-8?q?…?=`, plain ASCII), which mail clients would decode into whatever it hides
+//! (a CR LF, a bidi override): [`subject_text`] breaks every `=?` so it shows as typed.
 
 use chrono::{DateTime, Utc};
 use lettre::message::{header, Mailbox, MultiPart, SinglePart};
@@ -92,7 +94,7 @@ impl Templates {
         Message::builder()
             .from(from.clone())
             .to(to)
-            .subject(subject.trim().to_string())
+            .subject(subject_text(subject.trim()))
             .message_id(Some(format!("<{message_id}>")))
             .multipart(
                 MultiPart::alternative()
@@ -101,6 +103,12 @@ impl Templates {
             )
             .map_err(|e| e.to_string())
     }
+}
+
+/// `subject` with each `=?` broken by a zero-width space: shown the same, never decoded as an
+/// encoded word (the space also makes lettre encode the whole subject itself).
+fn subject_text(subject: &str) -> String {
+    subject.replace("=?", "=\u{200B}?")
 }
 
 #[cfg(test)]
@@ -127,6 +135,25 @@ mod tests {
         let headers = raw.split("\r\n\r\n").next().unwrap();
         assert!(!headers.lines().any(|l| l.to_ascii_lowercase().starts_with("bcc:")), "{headers}");
         assert!(headers.contains("Message-ID: <i.1@example.com>"), "{headers}");
+    }
+
+    #[test]
+    fn an_encoded_word_in_a_name_is_not_decoded_into_the_subject() {
+        let t = Templates::load(None).unwrap();
+        let inv = Invitation {
+            to: "grace@example.com".into(),
+            account_name: "=?utf-8?q?Acme=0D=0ABcc:_x@evil.test?=".into(),
+            inviter_name: "=?utf-8?b?4oCuZXZpbA==?=".into(),
+            role: "Guest".into(),
+            link: "http://127.0.0.1/invite/abc".into(),
+            expires_at: "8 December 2026, 10:00 UTC".into(),
+        };
+        let from: Mailbox = "Roster <roster@example.com>".parse().unwrap();
+        let raw = t.message(&from, "i.1@example.com", &inv).unwrap().formatted();
+        let parsed = mailparse::parse_mail(&raw).unwrap();
+        let subject = parsed.headers.iter().find(|h| h.get_key() == "Subject").unwrap().get_value();
+        assert!(!subject.contains('\u{202e}') && !subject.contains('\r') && !subject.contains('\n'), "{subject:?}");
+        assert!(subject.replace('\u{200B}', "").contains("=?utf-8?b?4oCuZXZpbA==?= invited you"), "{subject:?}");
     }
 
     #[test]

@@ -32,11 +32,14 @@ impl Transport {
         Ok(Self::Smtp(builder.timeout(Some(std::time::Duration::from_secs(30))).build()))
     }
 
-    /// The directory transport; creates `dir` if needed.
+    /// The directory transport; creates `dir` if needed, readable by its owner only (its files
+    /// hold working invite links).
     ///
     /// Errors: the directory cannot be created.
     pub fn directory(dir: PathBuf) -> std::io::Result<Self> {
         std::fs::create_dir_all(&dir)?;
+        #[cfg(unix)]
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
         Ok(Self::Directory(AsyncFileTransport::new(&dir), dir))
     }
 
