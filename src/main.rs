@@ -152,6 +152,9 @@ struct ServeArgs {
     /// (code 1013, "slow consumer").
     #[arg(long, env = "ROSTER_SLOW_CONSUMER_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     slow_consumer_timeout: std::time::Duration,
+    /// How long a websocket may stay open without graphql-ws's connection_init (closed 4408).
+    #[arg(long, env = "ROSTER_CONNECTION_INIT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    connection_init_timeout: std::time::Duration,
     #[command(flatten)]
     mail: mail_args::MailArgs,
 }
@@ -309,6 +312,7 @@ impl ServeArgs {
         config.max_subscriptions_per_connection = self.max_subscriptions_per_connection;
         config.max_subscriptions_per_user = self.max_subscriptions_per_user;
         config.slow_consumer_timeout = self.slow_consumer_timeout;
+        config.connection_init_timeout = self.connection_init_timeout;
         config.mail = self.mail.settings(self.dev);
         Ok(Settings { database: DatabaseSettings::new(self.db.url()?), bind: self.bind, config })
     }

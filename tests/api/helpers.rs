@@ -372,6 +372,15 @@ impl WsClient {
         client
     }
 
+    /// Opens `/graphql/ws` (graphql-transport-ws) and sends nothing: no `connection_init`.
+    pub async fn open_uninitialised(app: &ApiClient) -> Self {
+        let url = format!("{}/graphql/ws", app.address.replace("http://", "ws://"));
+        let mut request = url.into_client_request().unwrap();
+        request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
+        let (socket, _) = tokio_tungstenite::connect_async(request).await.expect("websocket");
+        WsClient { socket }
+    }
+
     /// Like [`WsClient::connect_to`] `/graphql/ws`, over an already connected `stream` (e.g. one
     /// with a small receive buffer).
     pub async fn over(stream: tokio::net::TcpStream, app: &ApiClient, payload: Value) -> Self {

@@ -285,3 +285,16 @@ async fn sigterm_closes_open_websockets_with_1001_without_waiting_for_the_grace_
     assert_eq!(code, 1001, "{reason}");
     assert!(!replica.log().contains("grace period over"), "shutdown waited for the websocket:\n{}", replica.log());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_websocket_without_connection_init_is_closed_with_4408_and_an_initialised_one_is_not() {
+    let app = spawn_app_with(|c| c.connection_init_timeout = Duration::from_millis(300)).await;
+    let admin = app.sign_up("ada@example.com", "Acme").await;
+    let mut idle = WsClient::open_uninitialised(&app).await;
+    let mut live = WsClient::connect(&app, &admin.token).await;
+    assert_eq!(idle.close_frame().await, Some((4408, "Connection initialisation timeout".to_string())));
+    // Well past the timeout, the initialised connection still serves a subscription.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    live.subscribe("1", "subscription($a: ID!) { events(accountId: $a) { position } }", json!({ "a": admin.account_id })).await;
+    assert_eq!(live.next_message().await["type"], "next");
+}

@@ -52,6 +52,9 @@ pub struct Config {
     /// consumer") rather than hold its subscriptions (`ROSTER_SLOW_CONSUMER_TIMEOUT`, default
     /// 30 s).
     pub slow_consumer_timeout: Duration,
+    /// How long a websocket may stay open without `connection_init` before it is closed (4408)
+    /// (`ROSTER_CONNECTION_INIT_TIMEOUT`, default 10 s).
+    pub connection_init_timeout: Duration,
     /// Invitation emails: off, SMTP or a directory (`ROSTER_SMTP_URL`, `ROSTER_MAIL_DIR`, …).
     pub mail: MailSettings,
 }
@@ -71,6 +74,7 @@ impl std::fmt::Debug for Config {
             .field("max_subscriptions_per_connection", &self.max_subscriptions_per_connection)
             .field("max_subscriptions_per_user", &self.max_subscriptions_per_user)
             .field("slow_consumer_timeout", &self.slow_consumer_timeout)
+            .field("connection_init_timeout", &self.connection_init_timeout)
             .field("mail", &self.mail)
             .finish_non_exhaustive()
     }
@@ -95,6 +99,7 @@ impl Config {
             max_subscriptions_per_connection: 10,
             max_subscriptions_per_user: 20,
             slow_consumer_timeout: Duration::from_secs(30),
+            connection_init_timeout: Duration::from_secs(10),
             mail: MailSettings::default(),
         }
     }

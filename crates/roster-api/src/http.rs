@@ -218,7 +218,7 @@ async fn graphql_ws(
         .max_frame_size(max)
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
-            let slow_consumer_timeout = app.config().slow_consumer_timeout;
+            let timeouts = websocket::Timeouts { init: app.config().connection_init_timeout, slow_consumer: app.config().slow_consumer_timeout };
             let on_init = move |payload: serde_json::Value| async move {
                     // The token may come in the payload (`Authorization` or `token`) or the
                     // upgrade request's header.
@@ -233,7 +233,7 @@ async fn graphql_ws(
                     data.insert(ConnectionSubscriptions::default());
                     Ok(data)
             };
-            websocket::serve(socket, schema, protocol, on_init, slow_consumer_timeout, sockets)
+            websocket::serve(socket, schema, protocol, on_init, timeouts, sockets)
         })
 }
 

@@ -22,6 +22,19 @@ use tokio::sync::{mpsc, watch};
 pub const CLOSE_GOING_AWAY: u16 = 1001;
 /// Close code: try again later (IANA registry); sent to a slow consumer.
 pub const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
+/// Close code: no `connection_init` in time (graphql-transport-ws, "Connection initialisation
+/// timeout"); an idle socket would otherwise hold its connection for ever.
+pub const CLOSE_INIT_TIMEOUT: u16 = 4408;
+
+/// How long a websocket may stay open without its `connection_init`, and how long a message
+/// may stay unread before the client counts as a slow consumer.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// From the upgrade to `connection_init` (`ROSTER_CONNECTION_INIT_TIMEOUT`, default 10 s).
+    pub init: Duration,
+    /// `ROSTER_SLOW_CONSUMER_TIMEOUT`, default 30 s.
+    pub slow_consumer: Duration,
+}
 
 /// How long a close frame may take to reach a client before the socket is dropped anyway.
 const CLOSE_FLUSH: Duration = Duration::from_secs(5);
@@ -67,9 +80,10 @@ pub fn protocol(headers: &axum::http::HeaderMap) -> Option<WebSocketProtocols> {
     offered.split(',').find_map(|p| p.trim().parse().ok())
 }
 
-/// Serves one upgraded websocket until the client leaves, the server stops, or the client
-/// leaves a message unread for `slow_consumer_timeout`.
-pub async fn serve<F, R>(socket: WebSocket, schema: RosterSchema, protocol: WebSocketProtocols, on_init: F, slow_consumer_timeout: Duration, sockets: Sockets)
+/// Serves one upgraded websocket until the client leaves, the server stops, the client sends
+/// no `connection_init` within `timeouts.init` (closed 4408), or leaves a message unread for
+/// `timeouts.slow_consumer` (closed 1013).
+pub async fn serve<F, R>(socket: WebSocket, schema: RosterSchema, protocol: WebSocketProtocols, on_init: F, timeouts: Timeouts, sockets: Sockets)
 where
     F: FnOnce(serde_json::Value) -> R + Send + 'static,
     R: Future<Output = async_graphql::Result<Data>> + Send + 'static,
@@ -80,6 +94,19 @@ where
         let _ = stopping.wait_for(|stop| *stop).await;
     };
     futures::pin_mut!(stop);
+    let slow_consumer_timeout = timeouts.slow_consumer;
+    let (initialised, init) = tokio::sync::oneshot::channel::<()>();
+    let on_init = move |payload| {
+        let _ = initialised.send(());
+        on_init(payload)
+    };
+    // Resolves only if `connection_init` does not come in time.
+    let uninitialised = async move {
+        if tokio::time::timeout(timeouts.init, init).await.is_ok() {
+            std::future::pending::<()>().await;
+        }
+    };
+    futures::pin_mut!(uninitialised);
     let (mut sink, stream) = socket.split();
     let input = stream
         .take_while(|message| futures::future::ready(message.is_ok()))
@@ -99,6 +126,10 @@ where
             message = output.next() => message,
             () = &mut stop => {
                 close(&mut sink, CLOSE_GOING_AWAY, "server shutting down").await;
+                return;
+            }
+            () = &mut uninitialised => {
+                close(&mut sink, CLOSE_INIT_TIMEOUT, "Connection initialisation timeout").await;
                 return;
             }
         };
