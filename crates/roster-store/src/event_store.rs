@@ -25,8 +25,9 @@ use roster_domain::{AccountId, InvitationId};
 /// The snapshot format stored in `snapshots.current_snapshot`; snapshots of another format are
 /// ignored (the aggregate is replayed from its events instead). Bump when a state shape changes
 /// (`tests/snapshot_format.rs` fails until you do). 2: `Invitation.last_sent_by` (format 1
-/// snapshots predate it and would decode with a nil sender).
-pub const SNAPSHOT_FORMAT: i64 = 2;
+/// snapshots predate it and would decode with a nil sender). 3: `Invitation.last_sent_at` (the
+/// resend cooldown's start; format 2 snapshots lack it and are replayed).
+pub const SNAPSHOT_FORMAT: i64 = 3;
 
 /// Default number of events between two snapshots of one aggregate.
 pub const DEFAULT_SNAPSHOT_EVERY: usize = 50;
