@@ -127,6 +127,20 @@ impl EventStore {
         self.apply_tail(id, Loaded { aggregate: A::default(), version: 0 }).await
     }
 
+    /// The stored version of aggregate `id`: its last sequence, 0 for a stream with no events
+    /// (one probe of the primary key). A state cached at a lower version misses events another
+    /// process appended.
+    ///
+    /// Errors: database errors.
+    pub async fn version<A: Aggregate>(&self, id: &str) -> Result<usize, StoreError> {
+        let version: i64 = sqlx::query_scalar("SELECT coalesce(max(sequence), 0) FROM events WHERE aggregate_type = $1 AND aggregate_id = $2")
+            .bind(A::TYPE)
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(usize::try_from(version).unwrap_or(0))
+    }
+
     /// Brings `loaded` (aggregate `id` at some version) up to date with the events appended
     /// after its version: one indexed read of the tail, not a reload.
     ///

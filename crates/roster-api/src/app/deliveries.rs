@@ -26,11 +26,6 @@ impl App {
         };
         let now = self.now();
         let send_count = u32::try_from(send_count).unwrap_or(0);
-        // The mailer read this send from the log, perhaps committed by another replica moments
-        // ago: this process's cached state may not hold the invitation yet, and deciding on it
-        // would refuse with NOT_FOUND (no version conflict to trigger a reload). Reading the
-        // stream's tail first (one indexed read) makes the state at least as new as the log.
-        self.0.accounts.mark_behind(account_id).await;
         self.execute(&ctx, account_id, None, now, || AccountCommand::RecordEmail { invitation_id, send_count, outcome: outcome.clone(), now })
             .await
     }
