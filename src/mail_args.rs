@@ -1,7 +1,7 @@
 //! `roster serve`'s invitation-email settings (docs/operations.md, "Email").
 
 use clap::Args;
-use roster_api::config::parse_duration;
+use roster_api::config::{parse_duration, parse_duration_or_zero};
 use roster_api::mail::{MailDelivery, MailSettings};
 
 /// Where invitation emails go and how they are retried.
@@ -30,6 +30,14 @@ pub struct MailArgs {
     /// it this long. Must exceed an SMTP attempt (30 s time-out).
     #[arg(long, env = "ROSTER_MAIL_LEASE", default_value = "2m", value_parser = parse_duration)]
     pub mail_lease: std::time::Duration,
+    /// Least time between two emailed sends of one invitation: a resendInvite sooner answers
+    /// RATE_LIMITED with retryAfterSeconds. 0 turns it off.
+    #[arg(long, env = "ROSTER_RESEND_COOLDOWN", default_value = "60s", value_parser = parse_duration_or_zero)]
+    pub resend_cooldown: std::time::Duration,
+    /// Most invitation emails one account may send in any 24 hours; beyond it invitations
+    /// still work (the link is shown) but their email is FAILED with the reason.
+    #[arg(long, env = "ROSTER_MAIL_DAILY_CAP_PER_ACCOUNT", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
+    pub mail_daily_cap_per_account: u32,
 }
 
 impl MailArgs {
@@ -54,6 +62,8 @@ impl MailArgs {
             retry_base: self.mail_retry_base,
             max_attempts: self.mail_max_attempts.max(1),
             lease: self.mail_lease,
+            resend_cooldown: self.resend_cooldown,
+            daily_cap_per_account: self.mail_daily_cap_per_account,
         }
     }
 }

@@ -5,21 +5,28 @@ use crate::helpers::replica::{start_replicas, Replica};
 use crate::helpers::smtp::{self, SmtpServer};
 use crate::helpers::{code, fresh_database, spawn_app_with, ApiClient, Signed, TestApp};
 use roster_api::mail::MailDelivery;
+use roster_api::Config;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-async fn mail_app(server: &SmtpServer) -> TestApp {
+/// A server emailing through `server`, retrying fast; `configure` adjusts the config after.
+pub async fn mail_app_with(server: &SmtpServer, configure: impl FnOnce(&mut Config)) -> TestApp {
     let url = server.url();
     spawn_app_with(|c| {
         c.mail.delivery = MailDelivery::Smtp(url);
         c.mail.retry_base = Duration::from_millis(50);
         c.mail.max_attempts = 50;
+        configure(c);
     })
     .await
 }
 
+pub async fn mail_app(server: &SmtpServer) -> TestApp {
+    mail_app_with(server, |_| {}).await
+}
+
 /// Polls invitation `id`'s `delivery` (up to 30 s) until `done` holds; returns it.
-async fn delivery_when(app: &ApiClient, admin: &Signed, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+pub async fn delivery_when(app: &ApiClient, admin: &Signed, id: &str, done: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let delivery = app.invitation(&admin.token, &admin.account_id, id).await["delivery"].clone();
@@ -89,6 +96,8 @@ async fn a_resend_emails_a_new_link_and_the_old_one_is_refused() {
     let (id, _) = app.invite_ok(&admin.token, &admin.account_id, "grace@example.com", "DEVELOPER").await;
     let first = server.wait_for(1).await.remove(0).invite_token();
     delivery_when(&app, &admin, &id, |d| d["status"] == "SENT").await;
+    // Past the resend cooldown (tests/api/mail_limits.rs tests it).
+    app.clock().advance(chrono::Duration::seconds(61));
     let resent = app.resend(&admin.token, &id).await;
     assert!(resent.get("errors").is_none(), "{resent}");
     let second = server.wait_for(2).await.remove(1);
@@ -144,7 +153,7 @@ async fn a_550_reply_fails_at_once_with_the_reason() {
 }
 
 /// Invites `email` on `replica` as `admin`; returns the invitation id.
-async fn invite_on(replica: &Replica, admin: &Signed, email: &str) -> String {
+pub async fn invite_on(replica: &Replica, admin: &Signed, email: &str) -> String {
     replica.invite_ok(&admin.token, &admin.account_id, email, "DEVELOPER").await.0
 }
 
@@ -237,4 +246,68 @@ async fn with_mail_off_the_delivery_is_not_sent() {
     let (id, _) = app.invite_ok(&admin.token, &admin.account_id, "grace@example.com", "GUEST").await;
     let delivery = app.invitation(&admin.token, &admin.account_id, &id).await["delivery"].clone();
     assert_eq!(delivery, json!({ "status": "NOT_SENT", "attempts": 0, "lastError": null, "sentAt": null }));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn templates_from_roster_mail_templates_change_the_delivered_message() {
+    if !smtp::available() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("roster-tpl-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("invitation.subject.txt"), "Come work with {{ inviter_name }} at {{ account_name }}").unwrap();
+    std::fs::write(dir.join("invitation.txt"), "Our own words. Your {{ role }} seat: {{ link }}\n").unwrap();
+    let server = SmtpServer::start_new();
+    let templates = dir.clone();
+    let app = mail_app_with(&server, |c| c.mail.templates = Some(templates)).await;
+    let admin = app.sign_up("ada@example.com", "Acme").await;
+    let (_, shown) = app.invite_ok(&admin.token, &admin.account_id, "grace@example.com", "SECURITY_ENGINEER").await;
+    let message = server.wait_for(1).await.remove(0);
+    assert_eq!(message.header("Subject").as_deref(), Some("Come work with ada at Acme"));
+    let text = message.part("text/plain");
+    assert!(text.starts_with("Our own words. Your Security Engineer seat: "), "{text}");
+    assert_eq!(message.invite_token(), shown);
+    // A template without an override stays the built-in one.
+    assert!(message.part("text/html").contains("If you did not expect this invitation"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn names_are_escaped_in_the_html_part_and_cannot_add_headers() {
+    if !smtp::available() {
+        return;
+    }
+    let server = SmtpServer::start_new();
+    let app = mail_app(&server).await;
+    let sign_up = "mutation($input: SignUpInput!) { signUp(input: $input) { token account { id } } }";
+    let signed = |display: &str, account: &str| json!({ "input": { "email": "ada@example.com", "password": crate::helpers::PASSWORD, "displayName": display, "accountName": account } });
+    // A line break in a name or an email is refused where it is typed, so none reaches a header.
+    for (display, account) in [("Ada\r\nBcc: victim@example.com", "Acme"), ("Ada", "Acme\nBcc: victim@example.com")] {
+        let refused = app.gql(None, sign_up, signed(display, account)).await;
+        assert_eq!(code(&refused), Some("VALIDATION"), "{refused}");
+    }
+    let (display, account) = ("<b>Ada</b> & \"Co\"", "<script>alert(1)</script> Bcc: victim@example.com");
+    let data = app.ok(None, sign_up, signed(display, account)).await;
+    let admin = Signed {
+        token: data["signUp"]["token"].as_str().unwrap().to_string(),
+        user_id: String::new(),
+        account_id: data["signUp"]["account"]["id"].as_str().unwrap().to_string(),
+    };
+    let refused = app.invite(&admin.token, &admin.account_id, "grace@example.com\r\nBcc: victim@example.com", "GUEST").await;
+    assert_eq!(code(&refused), Some("VALIDATION"), "{refused}");
+    app.invite_ok(&admin.token, &admin.account_id, "grace@example.com", "GUEST").await;
+    let message = server.wait_for(1).await.remove(0);
+    assert_eq!(message.to, ["grace@example.com"], "the envelope has the invitee only");
+    let raw = String::from_utf8_lossy(&message.raw).to_string();
+    let headers = raw.split("\r\n\r\n").next().unwrap().to_ascii_lowercase();
+    assert!(!headers.lines().any(|l| l.starts_with("bcc:") || l.starts_with("cc:")), "{headers}");
+    // The names stay inside the Subject, as typed.
+    assert_eq!(message.header("Subject"), Some(format!("{display} invited you to join {account} on Roster")));
+    let html = message.part("text/html").replace("&#x2f;", "/");
+    assert!(!html.contains("<script>") && !html.contains("<b>Ada"), "{html}");
+    for escaped in ["&lt;script&gt;alert(1)&lt;/script&gt;", "&lt;b&gt;Ada&lt;/b&gt; &amp; &quot;Co&quot;"] {
+        assert!(html.contains(escaped), "{escaped} missing from:\n{html}");
+    }
+    // Plain text needs no escaping: the names read as typed.
+    assert!(message.part("text/plain").contains(&format!("{display} invited you to join {account}")));
 }

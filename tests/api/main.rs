@@ -16,6 +16,7 @@ mod invite_journey;
 mod limits;
 mod live_feed;
 mod mail;
+mod mail_limits;
 mod membership;
 mod metrics;
 mod operations;

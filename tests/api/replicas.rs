@@ -327,3 +327,29 @@ async fn sigterm_stops_a_replica_cleanly_and_says_so() {
     assert!(log.contains("roster stopped"), "no stopped line in the log:\n{log}");
     assert!(!log.contains('\u{1b}'), "colour codes in a log that is not a terminal:\n{log}");
 }
+
+/// A replica that already holds an account's state decides on it: events another replica
+/// appended since must not make it refuse what the log allows (an invitation it has not
+/// seen is not NOT_FOUND, its token not INVALID_TOKEN, a member not NOT_FOUND).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replica_with_a_cached_account_sees_what_another_replica_appended() {
+    let url = fresh_database().await;
+    let [a, b]: [Replica; 2] = start_replicas(&url, 2, &[]).await.try_into().ok().unwrap();
+    let ada = a.sign_up("ada@example.com", "Acme").await;
+    // B decides once on the account, so it keeps its state.
+    b.invite_ok(&ada.token, &ada.account_id, "first@example.com", "GUEST").await;
+    // A appends an invitation B has not seen; B resends it, then accepts its new link.
+    let (id, _) = a.invite_ok(&ada.token, &ada.account_id, "grace@example.com", "DEVELOPER").await;
+    let resent = b.resend(&ada.token, &id).await;
+    assert!(resent.get("errors").is_none(), "{resent}");
+    let token = crate::helpers::token_of(resent["data"]["resendInvite"]["inviteLink"].as_str().unwrap());
+    // Now A is the one behind: it accepts B's resent link and an invitation B made.
+    let (_, bob_token) = b.invite_ok(&ada.token, &ada.account_id, "bob@example.com", "GUEST").await;
+    let (_, bob_id) = a.join(&bob_token, "Bob").await;
+    let (_, grace_id) = a.join(&token, "Grace").await;
+    // B has not seen Grace or Bob join: it removes Bob and changes Grace's role.
+    let removed = b.remove_member(&ada.token, &ada.account_id, &bob_id).await;
+    assert!(removed.get("errors").is_none(), "{removed}");
+    let changed = b.change_role(&ada.token, &ada.account_id, &grace_id, "GUEST").await;
+    assert!(changed.get("errors").is_none(), "{changed}");
+}

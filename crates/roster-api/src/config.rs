@@ -148,6 +148,18 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// Parses a duration as [`parse_duration`] does, and also zero (`0`, `0s`, `0m`, …), for
+/// settings where zero turns a limit off (`ROSTER_RESEND_COOLDOWN`).
+///
+/// Errors: as [`parse_duration`], less the zero case.
+pub fn parse_duration_or_zero(text: &str) -> Result<Duration, String> {
+    let digits = text.trim().trim_end_matches(['s', 'm', 'h', 'd']);
+    if !digits.is_empty() && digits.bytes().all(|b| b == b'0') {
+        return Ok(Duration::ZERO);
+    }
+    parse_duration(text)
+}
+
 /// Parses `ROSTER_TRUSTED_PROXIES`: comma-separated IP addresses or CIDRs (`10.0.0.0/8`,
 /// `127.0.0.1`, `::1`); blanks are ignored.
 ///
@@ -177,6 +189,17 @@ mod tests {
         assert_eq!(parse_duration("3650d").unwrap(), MAX_DURATION);
         for bad in ["", "0", "-1d", "7w", "d", "3651d", "213503982334602d", "99999999999999999999"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn zero_durations_parse_where_zero_turns_a_limit_off() {
+        for zero in ["0", "0s", "00m", " 0d "] {
+            assert_eq!(parse_duration_or_zero(zero).unwrap(), Duration::ZERO, "{zero}");
+        }
+        assert_eq!(parse_duration_or_zero("60s").unwrap(), Duration::from_secs(60));
+        for bad in ["", "s", "-1", "0w", "1w"] {
+            assert!(parse_duration_or_zero(bad).is_err(), "{bad}");
         }
     }
 

@@ -63,7 +63,9 @@ impl ApiError {
             match &self {
                 ApiError::Domain(DomainError::Validation { field, .. }) => ext.set("field", field.as_str()),
                 ApiError::EmailTaken => ext.set("field", "email"),
-                ApiError::RateLimited(seconds) => ext.set("retryAfterSeconds", *seconds),
+                ApiError::RateLimited(seconds) | ApiError::Domain(DomainError::ResendTooSoon { retry_after_seconds: seconds }) => {
+                    ext.set("retryAfterSeconds", *seconds)
+                }
                 _ => {}
             }
         })

@@ -42,6 +42,13 @@ pub enum DomainError {
     /// Changing one's own role or removing oneself.
     #[error("you cannot change your own role or remove yourself")]
     SelfChange,
+    /// An emailed resend of an invitation came within the resend cooldown of its last send
+    /// (`ROSTER_RESEND_COOLDOWN`); answered as `RATE_LIMITED` with `retryAfterSeconds`.
+    #[error("this invitation was sent moments ago; resend it in {retry_after_seconds} s")]
+    ResendTooSoon {
+        /// Whole seconds until a resend is allowed, at least 1.
+        retry_after_seconds: u64,
+    },
 }
 
 impl DomainError {
@@ -67,6 +74,7 @@ impl DomainError {
             Self::EmailMismatch => "EMAIL_MISMATCH",
             Self::LastAdmin => "LAST_ADMIN",
             Self::SelfChange => "SELF_CHANGE",
+            Self::ResendTooSoon { .. } => "RATE_LIMITED",
         }
     }
 }

@@ -25,8 +25,9 @@ use roster_domain::{AccountId, InvitationId};
 /// The snapshot format stored in `snapshots.current_snapshot`; snapshots of another format are
 /// ignored (the aggregate is replayed from its events instead). Bump when a state shape changes
 /// (`tests/snapshot_format.rs` fails until you do). 2: `Invitation.last_sent_by` (format 1
-/// snapshots predate it and would decode with a nil sender).
-pub const SNAPSHOT_FORMAT: i64 = 2;
+/// snapshots predate it and would decode with a nil sender). 3: `Invitation.last_sent_at` (the
+/// resend cooldown's start; format 2 snapshots lack it and are replayed).
+pub const SNAPSHOT_FORMAT: i64 = 3;
 
 /// Default number of events between two snapshots of one aggregate.
 pub const DEFAULT_SNAPSHOT_EVERY: usize = 50;
@@ -124,6 +125,20 @@ impl EventStore {
     /// Loads aggregate `id` from all its events, ignoring snapshots (for checks and tests).
     pub async fn load_from_events<A: Aggregate>(&self, id: &str) -> Result<Loaded<A>, StoreError> {
         self.apply_tail(id, Loaded { aggregate: A::default(), version: 0 }).await
+    }
+
+    /// The stored version of aggregate `id`: its last sequence, 0 for a stream with no events
+    /// (one probe of the primary key). A state cached at a lower version misses events another
+    /// process appended.
+    ///
+    /// Errors: database errors.
+    pub async fn version<A: Aggregate>(&self, id: &str) -> Result<usize, StoreError> {
+        let version: i64 = sqlx::query_scalar("SELECT coalesce(max(sequence), 0) FROM events WHERE aggregate_type = $1 AND aggregate_id = $2")
+            .bind(A::TYPE)
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(usize::try_from(version).unwrap_or(0))
     }
 
     /// Brings `loaded` (aggregate `id` at some version) up to date with the events appended

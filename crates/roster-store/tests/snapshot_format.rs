@@ -13,9 +13,10 @@ use roster_store::event_store::SNAPSHOT_FORMAT;
 use serde_json::Value;
 
 /// One sample `Account` snapshot per format, every field present.
-const ACCOUNT_SAMPLES: &[(i64, &str)] = &[(
-    2,
-    r#"{
+const ACCOUNT_SAMPLES: &[(i64, &str)] = &[
+    (
+        2,
+        r#"{
         "created": true,
         "name": "Acme",
         "members": {
@@ -34,7 +35,31 @@ const ACCOUNT_SAMPLES: &[(i64, &str)] = &[(
             }
         }
     }"#,
-)];
+    ),
+    (
+        3,
+        r#"{
+        "created": true,
+        "name": "Acme",
+        "members": {
+            "00000000-0000-0000-0000-000000000ada": { "email": "ada@acme.test", "role": "ADMIN" }
+        },
+        "invitations": {
+            "00000000-0000-0000-0000-000000001001": {
+                "email": "new@acme.test",
+                "role": "DEVELOPER",
+                "invited_by": "00000000-0000-0000-0000-000000000ada",
+                "last_sent_by": "00000000-0000-0000-0000-000000000ada",
+                "token_digest": "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                "last_sent_at": "2025-03-03T09:00:00Z",
+                "expires_at": "2025-03-10T09:00:00Z",
+                "send_count": 2,
+                "state": "Pending"
+            }
+        }
+    }"#,
+    ),
+];
 
 #[test]
 fn the_account_snapshot_shape_is_pinned_to_its_format() {

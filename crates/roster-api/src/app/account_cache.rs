@@ -13,6 +13,10 @@
 //! events after the cached version (one indexed read), never the whole account again. So no
 //! command's cost grows with the account's size once it is cached; only a cold load (first
 //! use, eviction, a conflict with another server) reads the snapshot and its tail.
+//!
+//! Another server's appends reach a cached state only through a conflict, and a refused command
+//! appends nothing: so a refusal checks the stream's last sequence and, when the store is
+//! ahead, is decided again on the stored state (`App::stored_if_newer`).
 
 use roster_domain::{Account, AccountId};
 use roster_store::{EventStore, Loaded, StoreError};

@@ -133,10 +133,13 @@ impl App {
     /// `sendCount` + 1.
     ///
     /// Errors: `UNAUTHENTICATED`; `NOT_FOUND`; `FORBIDDEN` (neither the inviter nor an Admin);
-    /// `INVITATION_NOT_PENDING`; `ALREADY_MEMBER`; `INVITATION_PENDING` (a newer one exists).
+    /// `INVITATION_NOT_PENDING`; `ALREADY_MEMBER`; `INVITATION_PENDING` (a newer one exists);
+    /// `RATE_LIMITED` with `retryAfterSeconds` when it would email within the resend cooldown
+    /// (`ROSTER_RESEND_COOLDOWN`) of the last send.
     pub async fn resend(&self, ctx: &RequestContext, invitation_id: InvitationId) -> ApiResult<InviteIssued> {
         ctx.caller.user()?;
         let account_id = self.account_of_invitation(invitation_id).await?;
+        let cooldown = Duration::from_std(self.0.config.mail.resend_cooldown).unwrap_or(Duration::seconds(60));
         self.issue(ctx, account_id, invitation_id, |Issue { actor, token, now, ttl, mail_nonce }| AccountCommand::Resend {
             actor,
             invitation_id,
@@ -144,8 +147,9 @@ impl App {
             now,
             ttl,
             mail_nonce,
+            cooldown,
         })
-            .await
+        .await
     }
 
     /// `cancelInvite`. Errors as [`App::resend`], less the last two.

@@ -166,17 +166,39 @@ impl App {
         }
     }
 
+    /// The account as stored, when the store holds events `loaded` lacks: another replica
+    /// appended them (this process's own appends are in `loaded` before they are stored).
+    /// A refusal decided on such a state is decided again on this one, since no version
+    /// conflict would ever tell (an invitation another replica created is no `NOT_FOUND`).
+    /// Costs a refusal one probe of the stream's last sequence.
+    ///
+    /// Errors: store errors.
+    async fn stored_if_newer(&self, account_id: AccountId, loaded: &Loaded<Account>) -> ApiResult<Option<Loaded<Account>>> {
+        let id = account_id.to_string();
+        if self.0.store.version::<Account>(&id).await? <= loaded.version {
+            return Ok(None);
+        }
+        Ok(Some(self.0.store.load(&id).await?))
+    }
+
     /// Decides the account command that `command` builds from the account's current state
     /// (with a result of its own, e.g. a value read from the state), on the cached state and
     /// without changing it: for commands that write other streams too and commit through
     /// [`App::commit`], which marks the cached state behind.
     ///
     /// Errors: what `command` or the domain refuses with; store errors.
-    pub(super) async fn decide_on_cached<T>(&self, account_id: AccountId, command: impl FnOnce(&Account) -> ApiResult<(T, AccountCommand)>) -> ApiResult<(T, Decided<Account>)> {
+    pub(super) async fn decide_on_cached<T>(&self, account_id: AccountId, command: impl Fn(&Account) -> ApiResult<(T, AccountCommand)>) -> ApiResult<(T, Decided<Account>)> {
         let slot = self.0.accounts.slot(account_id);
         let mut cached = slot.lock().await;
-        let loaded = current(&self.0.store, account_id, &mut cached).await?;
-        let decided = command(&loaded.aggregate).and_then(|(out, command)| Ok((out, Decide::decide(&loaded.aggregate, command)?)));
+        let mut loaded = current(&self.0.store, account_id, &mut cached).await?;
+        let decide = |account: &Account| command(account).and_then(|(out, command)| Ok((out, Decide::decide(account, command)?)));
+        let mut decided = decide(&loaded.aggregate);
+        if decided.is_err() {
+            if let Some(fresh) = self.stored_if_newer(account_id, &loaded).await? {
+                loaded = fresh;
+                decided = decide(&loaded.aggregate);
+            }
+        }
         let version = loaded.version;
         *cached = Some(Cached { loaded, behind: false });
         let (out, events) = decided?;
@@ -192,8 +214,15 @@ impl App {
             let (pending, snapshot) = {
                 let mut cached = slot.lock().await;
                 let mut loaded = current(&self.0.store, account_id, &mut cached).await?;
-                let sink = EventSink::default();
-                let decided = loaded.aggregate.handle(command(), &(), &sink).await;
+                let mut sink = EventSink::default();
+                let mut decided = loaded.aggregate.handle(command(), &(), &sink).await;
+                if decided.is_err() {
+                    if let Some(fresh) = self.stored_if_newer(account_id, &loaded).await? {
+                        loaded = fresh;
+                        sink = EventSink::default();
+                        decided = loaded.aggregate.handle(command(), &(), &sink).await;
+                    }
+                }
                 let events = sink.collect().await;
                 if decided.is_err() || events.is_empty() {
                     // Refused or a no-op: the state is as it was (events are applied only after

@@ -114,7 +114,8 @@ impl MutationRoot {
     /// Sends a pending or expired invitation again with a new link and expiry.
     ///
     /// Errors: `UNAUTHENTICATED`, `NOT_FOUND`, `FORBIDDEN`, `INVITATION_NOT_PENDING`,
-    /// `ALREADY_MEMBER`, `INVITATION_PENDING`, `CONFLICT`.
+    /// `ALREADY_MEMBER`, `INVITATION_PENDING`, `CONFLICT`, `RATE_LIMITED` (with email on: within
+    /// the resend cooldown of the last send; `retryAfterSeconds` says when).
     async fn resend_invite(&self, ctx: &Context<'_>, input: ResendInviteInput) -> Result<InvitePayload> {
         run(ctx, |app, req| async move { Ok(app.resend(req, parse_id(&input.invitation_id, "invitationId")?).await?.into()) }).await
     }

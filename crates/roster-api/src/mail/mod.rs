@@ -15,9 +15,15 @@
 //! between commit and delivery delivers after restart; a crash after the server accepted the
 //! message but before its event was recorded delivers it again, with the same `Message-ID`
 //! (`<invitation id>.<send>@<public host>`) for receivers to drop the duplicate.
+//!
+//! **Abuse limits**: a resend within [`MailSettings::resend_cooldown`] of the last send is
+//! refused by the domain (`RATE_LIMITED`); each account has at most
+//! [`MailSettings::daily_cap_per_account`] emails in any 24 hours, counted in the database by
+//! [`quota`], beyond which a send is `FAILED` with the reason and nothing goes out.
 
 pub mod message;
 pub mod outbox;
+pub mod quota;
 pub mod transport;
 
 use crate::app::App;
@@ -63,6 +69,14 @@ pub struct MailSettings {
     /// 2 minutes: longer than an SMTP attempt's 30 s time-out, so no two replicas send one
     /// email at once; a replica killed while sending delays that email this long).
     pub lease: Duration,
+    /// Least time between two emailed sends of one invitation (`ROSTER_RESEND_COOLDOWN`,
+    /// default 60 s; zero: none). A `resendInvite` sooner answers `RATE_LIMITED` with
+    /// `retryAfterSeconds` (rule in `roster_domain`'s `decide`, "Resend cooldown").
+    pub resend_cooldown: Duration,
+    /// Most invitation emails one account may have sent in any rolling 24 hours
+    /// (`ROSTER_MAIL_DAILY_CAP_PER_ACCOUNT`, default 500); beyond it a send is `FAILED` with
+    /// the reason and the admin shares the link (see [`quota`]).
+    pub daily_cap_per_account: u32,
 }
 
 impl Default for MailSettings {
@@ -74,6 +88,8 @@ impl Default for MailSettings {
             retry_base: Duration::from_secs(5),
             max_attempts: 8,
             lease: Duration::from_secs(120),
+            resend_cooldown: Duration::from_secs(60),
+            daily_cap_per_account: 500,
         }
     }
 }
@@ -179,19 +195,17 @@ impl Mailer {
             return;
         }
         let attempt = u32::try_from(due.attempts).unwrap_or(0) + 1;
-        let outcome = match self.message(&due) {
-            Err(reply) => EmailOutcome::Failed { attempt, reply, gave_up: true },
-            Ok(message) => match self.transport.send(message).await {
-                Ok(went) => {
-                    tracing::info!(invitation = %due.invitation_id, send = due.send_count, to = %went, "invitation email sent");
-                    EmailOutcome::Sent { message_id: self.message_id(&due) }
-                }
-                Err(failure) => {
-                    let gave_up = failure.permanent || attempt >= settings.max_attempts;
-                    tracing::warn!(invitation = %due.invitation_id, attempt, gave_up, reply = %failure.reply, "invitation email failed");
-                    EmailOutcome::Failed { attempt, reply: failure.reply, gave_up }
-                }
-            },
+        let outcome = match quota::take_place(pool, &due, now, settings.daily_cap_per_account).await {
+            Err(err) => {
+                // Its lease runs out and it is tried again.
+                tracing::warn!(%err, invitation = %due.invitation_id, "mailer: counting the account's daily emails failed");
+                return;
+            }
+            Ok(false) => {
+                tracing::warn!(invitation = %due.invitation_id, account = %due.account_id, cap = settings.daily_cap_per_account, "invitation email not sent: the account's daily cap is reached");
+                EmailOutcome::Failed { attempt, reply: quota::cap_reply(settings.daily_cap_per_account), gave_up: true }
+            }
+            Ok(true) => self.send(&due, attempt).await,
         };
         let retry_at = match &outcome {
             EmailOutcome::Failed { gave_up: false, .. } => Some(now + chrono::Duration::from_std(settings.backoff(attempt, jitter())).unwrap_or_default()),
@@ -206,6 +220,25 @@ impl Mailer {
         if let Some(at) = retry_at {
             if let Err(err) = outbox::retry_at(pool, &due, at).await {
                 tracing::warn!(%err, "mailer: scheduling a retry");
+            }
+        }
+    }
+
+    /// Builds and hands over `due`'s message: attempt `attempt`'s outcome.
+    async fn send(&self, due: &Due, attempt: u32) -> EmailOutcome {
+        let message = match self.message(due) {
+            Ok(message) => message,
+            Err(reply) => return EmailOutcome::Failed { attempt, reply, gave_up: true },
+        };
+        match self.transport.send(message).await {
+            Ok(went) => {
+                tracing::info!(invitation = %due.invitation_id, send = due.send_count, to = %went, "invitation email sent");
+                EmailOutcome::Sent { message_id: self.message_id(due) }
+            }
+            Err(failure) => {
+                let gave_up = failure.permanent || attempt >= self.app.config().mail.max_attempts;
+                tracing::warn!(invitation = %due.invitation_id, attempt, gave_up, reply = %failure.reply, "invitation email failed");
+                EmailOutcome::Failed { attempt, reply: failure.reply, gave_up }
             }
         }
     }

@@ -32,13 +32,14 @@ impl Aggregate for Account {
                 }
                 self.index.add_member(user_id, &member);
             }
-            E::MemberInvited { invitation_id, email, role, invited_by, token_digest, expires_at, .. } => {
+            E::MemberInvited { invitation_id, email, role, invited_by, token_digest, sent_at, expires_at, .. } => {
                 let inv = Invitation {
                     email,
                     role,
                     invited_by,
                     last_sent_by: invited_by,
                     token_digest,
+                    last_sent_at: sent_at,
                     expires_at,
                     send_count: 1,
                     state: InvitationState::Pending,
@@ -49,11 +50,12 @@ impl Aggregate for Account {
                 self.index.add_invitation(invitation_id, &inv);
                 self.invitations.insert(invitation_id, inv);
             }
-            E::InvitationResent { invitation_id, resent_by, token_digest, expires_at, send_count, .. } => {
+            E::InvitationResent { invitation_id, resent_by, token_digest, sent_at, expires_at, send_count, .. } => {
                 if let Some(inv) = self.invitations.get_mut(&invitation_id) {
                     self.index.remove_invitation(invitation_id, inv);
                     inv.last_sent_by = resent_by;
                     inv.token_digest = token_digest;
+                    inv.last_sent_at = sent_at;
                     inv.expires_at = expires_at;
                     inv.send_count = send_count;
                     self.index.add_invitation(invitation_id, inv);

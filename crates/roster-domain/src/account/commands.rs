@@ -54,7 +54,9 @@ pub enum AccountCommand {
     /// Rotates the token of a pending or expired invitation and restarts its expiry (rule
     /// "Resend"). Refused with `NOT_FOUND` (account, invitation), `FORBIDDEN` (neither an Admin nor
     /// the original inviter still able to grant its role), `INVITATION_NOT_PENDING`,
-    /// `ALREADY_MEMBER`, `INVITATION_PENDING` (another pending invitation for the email).
+    /// `ALREADY_MEMBER`, `INVITATION_PENDING` (another pending invitation for the email), and
+    /// `RATE_LIMITED` ([`DomainError::ResendTooSoon`](crate::DomainError::ResendTooSoon)) when it
+    /// would email the invitee (`mail_nonce` present) within `cooldown` of the last send.
     Resend {
         /// The user resending: the original inviter or an Admin.
         actor: UserId,
@@ -69,6 +71,10 @@ pub enum AccountCommand {
         /// The token's nonce when the server delivers the link by email (see
         /// [`SendNonce`]); `None` when email delivery is off.
         mail_nonce: Option<SendNonce>,
+        /// Least time between two emailed sends of one invitation (`ROSTER_RESEND_COOLDOWN`,
+        /// 60 s by default; zero: none). Only a resend that emails is held back: without email
+        /// a resend only shows the admin a new link, which bothers nobody.
+        cooldown: Duration,
     },
     /// Cancels a pending or expired invitation (rule "Cancel"). Refused with `NOT_FOUND` (account,
     /// invitation), `FORBIDDEN` (neither an Admin nor the original inviter still able to invite),

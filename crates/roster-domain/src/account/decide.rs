@@ -126,7 +126,7 @@ impl Decide for Account {
                     mail_nonce,
                 }])
             }
-            AccountCommand::Resend { actor, invitation_id, token, now, ttl, mail_nonce } => {
+            AccountCommand::Resend { actor, invitation_id, token, now, ttl, mail_nonce, cooldown } => {
                 let inv = self.check_inviter_or_admin(actor, invitation_id, now, true)?;
                 if self.is_member_email(&inv.email) {
                     return Err(DomainError::AlreadyMember);
@@ -134,6 +134,9 @@ impl Decide for Account {
                 // An expired invitation may have been followed by a fresh one for the same email.
                 if self.has_pending_for(&inv.email, now, Some(invitation_id)) {
                     return Err(DomainError::InvitationPending);
+                }
+                if mail_nonce.is_some() {
+                    check_cooldown(inv.last_sent_at + cooldown, now)?;
                 }
                 Ok(vec![E::InvitationResent {
                     invitation_id,
@@ -222,6 +225,17 @@ impl Decide for Account {
             }
         }
     }
+}
+
+/// Rule "Resend cooldown" (issue 12, abuse limits): an emailed resend before `ready_at` (the
+/// last send + the cooldown) is refused with the whole seconds left, at least 1.
+fn check_cooldown(ready_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), DomainError> {
+    let left = ready_at - now;
+    if left <= chrono::Duration::zero() {
+        return Ok(());
+    }
+    let millis = u64::try_from(left.num_milliseconds()).unwrap_or(0);
+    Err(DomainError::ResendTooSoon { retry_after_seconds: millis.div_ceil(1000).max(1) })
 }
 
 /// A server's reply as an event keeps it: control characters (CR/LF of multi-line replies

@@ -81,6 +81,10 @@ pub struct Invitation {
     pub last_sent_by: UserId,
     /// SHA-256 digest of the current token, 64 lower-case hex characters.
     pub token_digest: TokenDigest,
+    /// When the current link was sent (UTC instant): the `sent_at` of the last `MemberInvited`
+    /// or `InvitationResent`. The resend cooldown counts from it.
+    #[serde(default = "long_ago")]
+    pub last_sent_at: DateTime<Utc>,
     /// When the current link expires (UTC instant): last `sent_at` + invite TTL.
     pub expires_at: DateTime<Utc>,
     /// How many times the invitation has been sent, the first send included.
@@ -100,6 +104,12 @@ impl Invitation {
 /// user, so removing a member cancels none of those invitations (as before).
 fn unknown_sender() -> UserId {
     UserId::from_uuid(Uuid::nil())
+}
+
+/// `last_sent_at` of states encoded before the field existed (snapshot format 2 and older,
+/// which the store no longer loads): the Unix epoch, so no cooldown holds a resend back.
+fn long_ago() -> DateTime<Utc> {
+    DateTime::UNIX_EPOCH
 }
 
 #[cfg(test)]

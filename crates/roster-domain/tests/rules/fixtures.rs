@@ -217,6 +217,7 @@ pub fn invite(actor: UserId, invitation: InvitationId, email: Email, role: Role,
     }
 }
 
+/// A resend without email (mail off), so the cooldown does not apply.
 pub fn resend(actor: UserId, invitation: InvitationId, n: u8, day: i64) -> C {
     C::Resend {
         actor,
@@ -225,6 +226,43 @@ pub fn resend(actor: UserId, invitation: InvitationId, n: u8, day: i64) -> C {
         now: days(day),
         ttl: ttl(),
         mail_nonce: None,
+        cooldown: cooldown(),
+    }
+}
+
+/// `ROSTER_RESEND_COOLDOWN`'s default.
+pub fn cooldown() -> Duration {
+    Duration::seconds(60)
+}
+
+/// The nonce of an emailed send with secret `[n; 16]`.
+pub fn nonce(n: u8) -> roster_domain::SendNonce {
+    roster_domain::SendNonce::new([n; 16])
+}
+
+/// A resend that emails the invitee (mail on), at instant `at`, held back by [`cooldown`].
+pub fn resend_emailed(actor: UserId, invitation: InvitationId, n: u8, at: DateTime<Utc>) -> C {
+    C::Resend {
+        actor,
+        invitation_id: invitation,
+        token: token(invitation, n),
+        now: at,
+        ttl: ttl(),
+        mail_nonce: Some(nonce(n)),
+        cooldown: cooldown(),
+    }
+}
+
+/// The event of [`resend_emailed`].
+pub fn resent_emailed(invitation: InvitationId, by: UserId, n: u8, at: DateTime<Utc>, send_count: u32) -> E {
+    E::InvitationResent {
+        invitation_id: invitation,
+        resent_by: by,
+        token_digest: token(invitation, n),
+        sent_at: at,
+        expires_at: at + ttl(),
+        send_count,
+        mail_nonce: Some(nonce(n)),
     }
 }
 

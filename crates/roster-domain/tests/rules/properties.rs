@@ -102,6 +102,7 @@ impl World {
                     now,
                     ttl: ttl(),
                     mail_nonce: None,
+                    cooldown: cooldown(),
                 };
                 (command, Some((id, secret)))
             }

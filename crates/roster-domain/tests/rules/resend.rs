@@ -134,3 +134,66 @@ fn resend_to_an_email_that_has_since_joined_is_already_member() {
         .when(resend(ADA, INV1, 3, 10))
         .then_expect_error(DomainError::AlreadyMember);
 }
+
+/// Rule "Resend cooldown" (issue 12, abuse limits): an emailed resend within the cooldown of
+/// the invitation's last send is refused with the whole seconds left, rounded up.
+#[test]
+fn an_emailed_resend_within_the_cooldown_is_rate_limited_with_the_seconds_left() {
+    let at = |secs: i64, millis: i64| t0() + Duration::seconds(secs) + Duration::milliseconds(millis);
+    for (now, left) in [(at(0, 0), 60), (at(20, 0), 40), (at(59, 200), 1), (at(59, 999), 1)] {
+        given(team_and([new_invited_by_sam()]))
+            .when(resend_emailed(SAM, INV1, 2, now))
+            .then_expect_error(DomainError::ResendTooSoon { retry_after_seconds: left });
+    }
+    assert_eq!(DomainError::ResendTooSoon { retry_after_seconds: 1 }.code(), "RATE_LIMITED");
+    // At the cooldown's end it goes.
+    given(team_and([new_invited_by_sam()]))
+        .when(resend_emailed(SAM, INV1, 2, at(60, 0)))
+        .then_expect_events(vec![resent_emailed(INV1, SAM, 2, at(60, 0), 2)]);
+}
+
+#[test]
+fn the_cooldown_counts_from_the_last_resend_not_the_first_send() {
+    let first_resend = days(2);
+    let history = team_and([new_invited_by_sam(), resent_emailed(INV1, ADA, 2, first_resend, 2)]);
+    given(history.clone())
+        .when(resend_emailed(SAM, INV1, 3, first_resend + Duration::seconds(45)))
+        .then_expect_error(DomainError::ResendTooSoon { retry_after_seconds: 15 });
+    given(history)
+        .when(resend_emailed(SAM, INV1, 3, first_resend + Duration::seconds(61)))
+        .then_expect_events(vec![resent_emailed(INV1, SAM, 3, first_resend + Duration::seconds(61), 3)]);
+}
+
+#[test]
+fn a_resend_without_email_is_not_held_back() {
+    // Mail off: the resend only shows the admin a new link, so no cooldown.
+    let mut command = resend_emailed(SAM, INV1, 2, t0() + Duration::seconds(5));
+    if let C::Resend { mail_nonce, .. } = &mut command {
+        *mail_nonce = None;
+    }
+    let mut expected = resent_emailed(INV1, SAM, 2, t0() + Duration::seconds(5), 2);
+    if let E::InvitationResent { mail_nonce, .. } = &mut expected {
+        *mail_nonce = None;
+    }
+    given(team_and([new_invited_by_sam()])).when(command).then_expect_events(vec![expected]);
+}
+
+#[test]
+fn an_emailed_resend_of_an_expired_invitation_is_not_held_back() {
+    // Case F4: expired a day ago, sent eight days ago, far beyond any cooldown.
+    given(team_and([new_invited_by_sam()]))
+        .when(resend_emailed(SAM, INV1, 2, days(8)))
+        .then_expect_events(vec![resent_emailed(INV1, SAM, 2, days(8), 2)]);
+}
+
+#[test]
+fn the_other_resend_rules_are_checked_before_the_cooldown() {
+    // Within the cooldown, a Developer still hears FORBIDDEN, and a cancelled invitation
+    // INVITATION_NOT_PENDING: the cooldown says nothing to whom the rules refuse anyway.
+    given(team_and([new_invited_by_sam()]))
+        .when(resend_emailed(DEV, INV1, 2, t0() + Duration::seconds(1)))
+        .then_expect_error(DomainError::Forbidden);
+    given(team_and([new_invited_by_sam(), cancelled(INV1, SAM, REASON_CANCELLED, 0)]))
+        .when(resend_emailed(SAM, INV1, 2, t0() + Duration::seconds(1)))
+        .then_expect_error(DomainError::InvitationNotPending);
+}

@@ -36,6 +36,7 @@ fn every_domain_error_code_is_in_the_contract_table() {
         DomainError::EmailMismatch,
         DomainError::LastAdmin,
         DomainError::SelfChange,
+        DomainError::ResendTooSoon { retry_after_seconds: 1 },
     ];
     for error in all {
         assert!(
