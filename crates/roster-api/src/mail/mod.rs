@@ -19,6 +19,7 @@
 pub mod message;
 pub mod outbox;
 pub mod transport;
+pub mod user_mail;
 
 use crate::app::App;
 use crate::error::ApiError;
@@ -163,6 +164,8 @@ impl Mailer {
         for due in outbox::claim(self.app.pool(), now, now + settings.lease, 16).await? {
             self.deliver(due).await;
         }
+        // Verification and password-reset emails (see [`user_mail`]).
+        self.user_round().await?;
         Ok(())
     }
 
