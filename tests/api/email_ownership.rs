@@ -182,3 +182,56 @@ async fn expired_superseded_and_used_links_are_refused() {
     assert!(log_in(&app, "ada@example.com", "a new password").await["data"]["logIn"]["token"].is_string());
     assert_nowhere_at_rest(&app, &[verification, first, second, third]).await;
 }
+
+/// Waits until the page's text contains `words`.
+async fn until_text(client: &fantoccini::Client, words: &str) {
+    let condition = format!("return document.body.textContent.includes({})", serde_json::to_string(words).unwrap());
+    crate::helpers::browser::until(client, words, &condition).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn browser_sign_up_confirm_forget_and_reset_through_the_emailed_links() {
+    use crate::helpers::browser::{axe_violations, browser, click, console_errors, fill, find, webdriver};
+    let Some(driver) = webdriver() else { return };
+    if !smtp::available() {
+        return;
+    }
+    let server = SmtpServer::start_new();
+    let app = app_with(&server, true).await;
+    let client = browser(driver).await;
+    client.goto(&format!("{}/", app.address)).await.unwrap();
+    let form = "form[aria-labelledby=signup-title]";
+    for (name, value) in [("email", "ada@example.com"), ("password", PASSWORD), ("displayName", "Ada"), ("accountName", "Acme")] {
+        fill(&client, &format!("{form} input[name={name}]"), value).await;
+    }
+    click(&client, &format!("{form} button[type=submit]")).await;
+    until_text(&client, "Confirm your email first").await;
+    let verification = link_token(&server.wait_for(1).await[0], "verify");
+    client.goto(&format!("{}/verify/{verification}", app.address)).await.unwrap();
+    until_text(&client, "Your email is confirmed").await;
+    let clean = |page: &'static str| {
+        let client = client.clone();
+        async move {
+            assert!(axe_violations(&client).await.is_empty(), "axe on {page}");
+            assert!(console_errors(&client).await.is_empty(), "console errors on {page}");
+        }
+    };
+    clean("/verify").await;
+    // Forgotten password: the log-in form asks for a link.
+    client.goto(&format!("{}/", app.address)).await.unwrap();
+    fill(&client, "form[aria-labelledby=login-title] input[name=email]", "ada@example.com").await;
+    click(&client, "form[aria-labelledby=login-title] button[type=button]").await;
+    until_text(&client, "a link to choose a new password is on its way").await;
+    let token = link_token(&server.wait_for(2).await[1], "reset");
+    client.goto(&format!("{}/reset/{token}", app.address)).await.unwrap();
+    fill(&client, "form[aria-labelledby=reset-title] input[name=password]", "a brand new password").await;
+    clean("/reset").await;
+    click(&client, "form[aria-labelledby=reset-title] button[type=submit]").await;
+    until_text(&client, "Your password is changed").await;
+    client.goto(&format!("{}/", app.address)).await.unwrap();
+    fill(&client, "form[aria-labelledby=login-title] input[name=email]", "ada@example.com").await;
+    fill(&client, "form[aria-labelledby=login-title] input[name=password]", "a brand new password").await;
+    click(&client, "form[aria-labelledby=login-title] button[type=submit]").await;
+    find(&client, "tr.member").await;
+    client.close().await.unwrap();
+}
