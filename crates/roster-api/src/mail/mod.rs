@@ -1,4 +1,6 @@
-//! Invitation emails: the outbox, its mailer loop, templates and transports (issue 12).
+//! Emails: the outbox, its mailer loop, templates and transports (issue 12). Invitations are
+//! described here; a user's own emails (email verification, password reset) go through the same
+//! loop and transport from their own table, see [`user_mail`].
 //!
 //! **What is owed** is recorded with the command, in the same commit: `MemberInvited` and
 //! `InvitationResent` carry a `mail_nonce` when the server delivers email. The event log is the
