@@ -235,3 +235,34 @@ async fn browser_sign_up_confirm_forget_and_reset_through_the_emailed_links() {
     find(&client, "tr.member").await;
     client.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn accepting_an_invitation_verifies_a_new_user_and_refuses_an_unverified_session() {
+    if !smtp::available() {
+        return;
+    }
+    let server = SmtpServer::start_new();
+    let url = server.url();
+    let database_url = fresh_database().await;
+    // Two servers on one database: one requiring verified emails, one not (as after a change
+    // of the setting); sessions are good on both.
+    let strict = crate::helpers::spawn_app_on(&database_url, &database_url, 5, |c| {
+        c.mail.delivery = MailDelivery::Smtp(url.clone());
+        c.ownership.require_verified_email = true;
+    })
+    .await;
+    let lax = crate::helpers::spawn_app_on(&database_url, &database_url, 5, |_| {}).await;
+    assert_eq!(code(&sign_up(&strict, "ada@example.com", PASSWORD).await), Some("EMAIL_NOT_VERIFIED"));
+    let session = log_in(&lax, "ada@example.com", PASSWORD).await["data"]["logIn"]["token"].as_str().unwrap().to_string();
+    let admin = lax.sign_up("grace@example.com", "Labs").await;
+    let (_, ada_link) = lax.invite_ok(&admin.token, &admin.account_id, "ada@example.com", "DEVELOPER").await;
+    let before = strict.event_count().await;
+    let refused = strict.accept_as(&session, &ada_link).await;
+    strict.assert_refused(&refused, "EMAIL_NOT_VERIFIED", before).await;
+    // A new user who accepts proved the address with the invitation link.
+    let (_, bob_link) = lax.invite_ok(&admin.token, &admin.account_id, "bob@example.com", "GUEST").await;
+    strict.join(&bob_link, "Bob").await;
+    let proof: Vec<Value> = sqlx::query_scalar("SELECT payload FROM events WHERE event_type = 'EmailVerified'").fetch_all(&strict.pool).await.unwrap();
+    assert_eq!(proof, [json!({ "EmailVerified": { "proof": "INVITATION", "verified_at": proof[0]["EmailVerified"]["verified_at"] } })]);
+    assert!(log_in(&strict, "bob@example.com", PASSWORD).await["data"]["logIn"]["token"].is_string());
+}

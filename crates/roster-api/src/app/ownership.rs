@@ -47,15 +47,22 @@ impl Default for OwnershipSettings {
     }
 }
 
-/// The limiters of `requestPasswordReset`.
+/// The limiters of this module: `requestPasswordReset` per IP and per email, and link tokens
+/// presented (`verifyEmail`, `resetPassword`) per IP.
 pub(super) struct ResetLimits {
     per_ip: Limiter,
     per_email: Limiter,
+    tokens: Limiter,
 }
 
 impl ResetLimits {
     pub(super) fn new(settings: &OwnershipSettings) -> Self {
-        Self { per_ip: Limiter::new(settings.reset_rate_per_ip), per_email: Limiter::new(settings.reset_rate_per_email) }
+        Self {
+            per_ip: Limiter::new(settings.reset_rate_per_ip),
+            per_email: Limiter::new(settings.reset_rate_per_email),
+            // As invite tokens: 30 at once, then one per 2 s (a 256-bit secret is not guessed).
+            tokens: Limiter::new(Rate::new(30, Duration::from_secs(2))),
+        }
     }
 }
 
@@ -103,9 +110,9 @@ impl App {
     /// `verifyEmail`: opens the verification link.
     ///
     /// Errors: `INVALID_TOKEN` (malformed, unknown, already used), `TOKEN_EXPIRED`,
-    /// `RATE_LIMITED` (token attempts per IP, shared with invitations).
+    /// `RATE_LIMITED` (link tokens presented per IP: 30, then one per 2 s).
     pub async fn verify_email(&self, ctx: &RequestContext, token: &str) -> ApiResult<()> {
-        self.0.token_limiter.attempt(&ctx.ip_key())?;
+        self.0.reset_limits.tokens.attempt(&ctx.ip_key())?;
         let token = UserToken::parse(token)?;
         let digest = token.digest();
         let now = self.now();
@@ -161,7 +168,7 @@ impl App {
     /// Errors: `INVALID_TOKEN` (malformed, unknown, used, superseded), `TOKEN_EXPIRED`,
     /// `VALIDATION` (`password`), `RATE_LIMITED` (token attempts or password hashes per IP).
     pub async fn reset_password(&self, ctx: &RequestContext, token: &str, password: String) -> ApiResult<()> {
-        self.0.token_limiter.attempt(&ctx.ip_key())?;
+        self.0.reset_limits.tokens.attempt(&ctx.ip_key())?;
         let token = UserToken::parse(token)?;
         let (user_id, digest) = (token.user_id, token.digest());
         roster_domain::password::check_password(&password)?;
