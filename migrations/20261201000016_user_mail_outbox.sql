@@ -29,3 +29,8 @@ CREATE TABLE user_mail_outbox (
 CREATE INDEX user_mail_outbox_due ON user_mail_outbox (next_attempt_at NULLS FIRST) WHERE status = 'QUEUED' AND nonce IS NOT NULL;
 
 INSERT INTO mail_checkpoint (name, position) VALUES ('users', 0);
+
+-- Sessions are stateless tokens; a password reset sets this, and a session issued before it is
+-- refused (crates/roster-api/src/app/ownership.rs): the owner who reclaims an address ends the
+-- other person's sessions.
+ALTER TABLE credentials ADD COLUMN sessions_valid_after timestamptz;

@@ -266,3 +266,24 @@ async fn accepting_an_invitation_verifies_a_new_user_and_refuses_an_unverified_s
     assert_eq!(proof, [json!({ "EmailVerified": { "proof": "INVITATION", "verified_at": proof[0]["EmailVerified"]["verified_at"] } })]);
     assert!(log_in(&strict, "bob@example.com", PASSWORD).await["data"]["logIn"]["token"].is_string());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reset_ends_the_sessions_issued_before_it() {
+    if !smtp::available() {
+        return;
+    }
+    let server = SmtpServer::start_new();
+    // Not required: the registrant got a session at sign-up.
+    let app = app_with(&server, false).await;
+    let squatter = app.sign_up("victim@example.com", "Squat").await;
+    let viewer = "{ viewer { user { email } } }";
+    assert_eq!(app.ok(Some(&squatter.token), viewer, json!({})).await["viewer"]["user"]["email"], "victim@example.com");
+    request_reset(&app, "victim@example.com").await;
+    let token = link_token(&server.wait_for(1).await[0], "reset");
+    assert_eq!(reset(&app, &token, "the owner's new password").await["data"]["resetPassword"], true);
+    assert_eq!(app.ok(Some(&squatter.token), viewer, json!({})).await["viewer"], Value::Null, "the old session is over");
+    let refused = app.gql(Some(&squatter.token), "mutation { createAccount(input: {name: \"Mine\"}) { id } }", json!({})).await;
+    assert_eq!(code(&refused), Some("UNAUTHENTICATED"), "{refused}");
+    let owner = log_in(&app, "victim@example.com", "the owner's new password").await["data"]["logIn"]["token"].as_str().unwrap().to_string();
+    assert_eq!(app.ok(Some(&owner), viewer, json!({})).await["viewer"]["user"]["email"], "victim@example.com", "a session after the reset works");
+}

@@ -8,7 +8,7 @@
 
 use super::unit_of_work::{decide, UnitOfWork};
 use super::{App, RequestContext};
-use crate::auth;
+use crate::auth::{self, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::rate_limit::{Limiter, Rate};
 use chrono::{DateTime, Utc};
@@ -107,6 +107,24 @@ impl App {
         }
     }
 
+    /// Who presents `bearer`, as [`App::identify`], with one more rule: a session issued before
+    /// the user's password was last reset is nobody, so the owner who reclaims an address ends
+    /// the other person's sessions. One primary-key read per signed-in request; when it fails,
+    /// the caller is nobody (fail closed).
+    pub async fn identify_current(&self, bearer: Option<&str>) -> Caller {
+        let config = &self.0.config;
+        let (caller, issued_ms) = auth::identify_session(&config.jwt_secret, config.operator_token.as_deref(), bearer);
+        let Caller::User { id, .. } = &caller else { return caller };
+        match credentials::sessions_valid_after(&self.0.pool, *id).await {
+            Ok(Some(after)) if issued_ms.unwrap_or(0) < after.timestamp_millis() => Caller::Anonymous,
+            Ok(_) => caller,
+            Err(err) => {
+                tracing::warn!(%err, "session check failed: treating the caller as signed out");
+                Caller::Anonymous
+            }
+        }
+    }
+
     /// `verifyEmail`: opens the verification link.
     ///
     /// Errors: `INVALID_TOKEN` (malformed, unknown, already used), `TOKEN_EXPIRED`,
@@ -162,8 +180,8 @@ impl App {
 
     /// `resetPassword`: replaces the password through a reset link, in one commit with
     /// `PasswordChanged` (and `EmailVerified` when the email was not verified yet). The old
-    /// password stops working at once; sessions already issued stay valid until they expire
-    /// (docs/operations.md, "Email").
+    /// password stops working at once, and so do sessions issued before (see
+    /// [`App::identify_current`]).
     ///
     /// Errors: `INVALID_TOKEN` (malformed, unknown, used, superseded), `TOKEN_EXPIRED`,
     /// `VALIDATION` (`password`), `RATE_LIMITED` (token attempts or password hashes per IP).
@@ -184,9 +202,11 @@ impl App {
                 })
                 .await?;
             let mut tx = self.0.pool.begin().await.map_err(roster_store::StoreError::from)?;
-            sqlx::query("UPDATE credentials SET password_hash = $2 WHERE user_id = $1")
+            // Sessions issued until now end (by the real clock: sessions carry real time).
+            sqlx::query("UPDATE credentials SET password_hash = $2, sessions_valid_after = $3 WHERE user_id = $1")
                 .bind(user_id)
                 .bind(hash)
+                .bind(Utc::now())
                 .execute(&mut *tx)
                 .await
                 .map_err(roster_store::StoreError::from)?;
