@@ -157,6 +157,11 @@ struct ServeArgs {
     connection_init_timeout: std::time::Duration,
     #[command(flatten)]
     mail: mail_args::MailArgs,
+    /// Whether a new sign-up must open the emailed verification link before logging in or
+    /// accepting an invitation with a session (default: on, off with --dev). Needs email
+    /// (ROSTER_SMTP_URL or ROSTER_MAIL_DIR); without it sign-ups owe no link.
+    #[arg(long, env = "ROSTER_REQUIRE_VERIFIED_EMAIL", value_parser = clap::builder::BoolishValueParser::new())]
+    require_verified_email: Option<bool>,
 }
 
 #[derive(Args)]
@@ -314,6 +319,10 @@ impl ServeArgs {
         config.slow_consumer_timeout = self.slow_consumer_timeout;
         config.connection_init_timeout = self.connection_init_timeout;
         config.mail = self.mail.settings(self.dev);
+        if self.require_verified_email == Some(true) && !config.mail.is_on() {
+            bail!("ROSTER_REQUIRE_VERIFIED_EMAIL is on but email is off: set ROSTER_SMTP_URL or ROSTER_MAIL_DIR so sign-ups get their link");
+        }
+        config.ownership.require_verified_email = self.require_verified_email.unwrap_or(!self.dev);
         Ok(Settings { database: DatabaseSettings::new(self.db.url()?), bind: self.bind, config })
     }
 }

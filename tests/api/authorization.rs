@@ -173,6 +173,29 @@ impl World {
                 variables: json!({ "t": self.preview_token }),
                 expected: Allowed,
             },
+            // Email ownership: public; the emailed token is the credential, and a reset request
+            // answers the same for any email (an unknown one here: nothing is appended later).
+            Cell {
+                field: "requestPasswordReset",
+                label: String::new(),
+                query: "mutation($e: String!) { requestPasswordReset(email: $e) }",
+                variables: json!({ "e": format!("nobody-{n}@example.com") }),
+                expected: Allowed,
+            },
+            Cell {
+                field: "verifyEmail",
+                label: "someone else's token".into(),
+                query: "mutation($t: String!) { verifyEmail(token: $t) }",
+                variables: json!({ "t": "A".repeat(64) }),
+                expected: Refused("INVALID_TOKEN"),
+            },
+            Cell {
+                field: "resetPassword",
+                label: "someone else's token".into(),
+                query: "mutation($t: String!) { resetPassword(token: $t, password: \"a new password\") }",
+                variables: json!({ "t": "A".repeat(64) }),
+                expected: Refused("INVALID_TOKEN"),
+            },
             Cell { field: "roles", label: String::new(), query: "{ roles { role } }", variables: json!({}), expected: Allowed },
             Cell { field: "viewer", label: String::new(), query: "{ viewer { user { id } } }", variables: json!({}), expected: Allowed },
             Cell {

@@ -5,6 +5,7 @@ mod authorization;
 mod big_accounts;
 mod browser;
 mod cases;
+mod email_ownership;
 mod conformance;
 mod documents;
 mod errors;

@@ -44,31 +44,45 @@ struct Claims {
     email: String,
     iat: i64,
     exp: i64,
+    /// When issued, in Unix milliseconds (a reset in the same second as a log-in must tell
+    /// them apart); absent in tokens issued before it existed.
+    #[serde(default)]
+    iat_ms: Option<i64>,
 }
 
 /// Issues a session token for `user_id` valid for `ttl`.
 pub fn issue_session(secret: &str, user_id: UserId, email: &Email, ttl: Duration) -> ApiResult<String> {
-    let now = chrono::Utc::now().timestamp();
-    let claims = Claims { sub: user_id, email: email.to_string(), iat: now, exp: now + ttl.as_secs() as i64 };
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let now = now_ms.div_euclid(1000);
+    let claims = Claims { sub: user_id, email: email.to_string(), iat: now, exp: now + ttl.as_secs() as i64, iat_ms: Some(now_ms) };
     encode(&Header::default(), &claims, &EncodingKey::from_secret(secret.as_bytes()))
         .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 /// Identifies the caller from a bearer token: the operator token, a valid session, or nobody.
 pub fn identify(secret: &str, operator_token: Option<&str>, bearer: Option<&str>) -> Caller {
-    let Some(token) = bearer.map(str::trim).filter(|t| !t.is_empty()) else { return Caller::Anonymous };
+    identify_session(secret, operator_token, bearer).0
+}
+
+/// As [`identify`], with when a session was issued (Unix milliseconds; `None` for anyone but
+/// a signed-in user).
+pub fn identify_session(secret: &str, operator_token: Option<&str>, bearer: Option<&str>) -> (Caller, Option<i64>) {
+    let Some(token) = bearer.map(str::trim).filter(|t| !t.is_empty()) else { return (Caller::Anonymous, None) };
     if let Some(op) = operator_token {
         if bool::from(op.as_bytes().ct_eq(token.as_bytes())) {
-            return Caller::Operator;
+            return (Caller::Operator, None);
         }
     }
     let validation = Validation::default();
     match decode::<Claims>(token, &DecodingKey::from_secret(secret.as_bytes()), &validation) {
         Ok(data) => match Email::parse(&data.claims.email) {
-            Ok(email) => Caller::User { id: data.claims.sub, email },
-            Err(_) => Caller::Anonymous,
+            Ok(email) => {
+                let issued = data.claims.iat_ms.unwrap_or(data.claims.iat.saturating_mul(1000));
+                (Caller::User { id: data.claims.sub, email }, Some(issued))
+            }
+            Err(_) => (Caller::Anonymous, None),
         },
-        Err(_) => Caller::Anonymous,
+        Err(_) => (Caller::Anonymous, None),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Server configuration (contract section "Process": flags override environment).
 
+use crate::app::OwnershipSettings;
 use crate::mail::MailSettings;
 use crate::rate_limit::Rate;
 use hmac::{Hmac, Mac};
@@ -57,6 +58,9 @@ pub struct Config {
     pub connection_init_timeout: Duration,
     /// Invitation emails: off, SMTP or a directory (`ROSTER_SMTP_URL`, `ROSTER_MAIL_DIR`, …).
     pub mail: MailSettings,
+    /// Email verification and password reset (`ROSTER_REQUIRE_VERIFIED_EMAIL`, link lifetimes,
+    /// reset-request limits).
+    pub ownership: OwnershipSettings,
 }
 
 impl std::fmt::Debug for Config {
@@ -76,6 +80,7 @@ impl std::fmt::Debug for Config {
             .field("slow_consumer_timeout", &self.slow_consumer_timeout)
             .field("connection_init_timeout", &self.connection_init_timeout)
             .field("mail", &self.mail)
+            .field("ownership", &self.ownership)
             .finish_non_exhaustive()
     }
 }
@@ -101,6 +106,7 @@ impl Config {
             slow_consumer_timeout: Duration::from_secs(30),
             connection_init_timeout: Duration::from_secs(10),
             mail: MailSettings::default(),
+            ownership: OwnershipSettings::default(),
         }
     }
 
@@ -112,6 +118,16 @@ impl Config {
         let mut mac = Hmac::<Sha256>::new_from_slice(self.jwt_secret.as_bytes()).expect("HMAC takes any key length");
         mac.update(b"roster invite-token key v1");
         TokenKey::new(mac.finalize().into_bytes().into())
+    }
+
+    /// The email-verification link for `token`.
+    pub fn verify_link(&self, token: &str) -> String {
+        format!("{}/verify/{token}", self.public_url)
+    }
+
+    /// The password-reset link for `token`.
+    pub fn reset_link(&self, token: &str) -> String {
+        format!("{}/reset/{token}", self.public_url)
     }
 
     /// The invite link for `token`.

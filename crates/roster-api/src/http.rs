@@ -94,13 +94,13 @@ async fn server_request_id(mut request: Request) -> Request {
     request
 }
 
-fn request_context(app: &App, headers: &HeaderMap, client: ClientRequestId, peer: SocketAddr, bearer: Option<&str>) -> RequestContext {
+async fn request_context(app: &App, headers: &HeaderMap, client: ClientRequestId, peer: SocketAddr, bearer: Option<&str>) -> RequestContext {
     let request_id = headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()).map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_string);
     let header_bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
-    let caller = app.identify(bearer.or(header_bearer));
+    let caller = app.identify_current(bearer.or(header_bearer)).await;
     RequestContext {
         request_id,
         client_request_id: client.0,
@@ -162,7 +162,7 @@ async fn graphql_post(
         Ok(request) => request,
         Err(e) => return malformed(&e, Media::negotiate(&headers)),
     };
-    let ctx = request_context(&shared.app, &headers, client, peer, None);
+    let ctx = request_context(&shared.app, &headers, client, peer, None).await;
     let loader = graphql::row_loader(shared.app.clone());
     let mut response = shared.schema.execute(request.data(ctx).data(loader)).await;
     response.errors.iter_mut().for_each(classify);
@@ -226,7 +226,7 @@ async fn graphql_ws(
                         .iter()
                         .find_map(|k| payload.get(*k).and_then(|v| v.as_str()))
                         .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).to_string());
-                    let ctx = request_context(&app, &headers, client, peer, bearer.as_deref());
+                    let ctx = request_context(&app, &headers, client, peer, bearer.as_deref()).await;
                     let mut data = Data::default();
                     data.insert(ctx);
                     data.insert(graphql::row_loader(app.clone()));

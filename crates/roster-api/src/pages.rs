@@ -1,11 +1,12 @@
 //! The web pages `roster serve` serves itself (docs/web.md): the app at `/`, the page an invite
-//! link opens at `/invite/<token>`, GraphiQL at `GET /graphql` (see [`graphiql`]), and their
+//! link opens at `/invite/<token>`, the email-verification and password-reset pages at
+//! `/verify/<token>` and `/reset/<token>`, GraphiQL at `GET /graphql` (see [`graphiql`]), and their
 //! static files under `/assets/`. Everything comes from `crates/roster-api/web/`, embedded in
 //! the binary, vendored libraries included: no page loads anything from another origin.
 //!
 //! Every answer here carries a strict Content-Security-Policy (scripts and styles from this
 //! origin only, no inline code, no framing), `X-Content-Type-Options: nosniff` and
-//! `Referrer-Policy: no-referrer` (the invite page's URL holds a credential).
+//! `Referrer-Policy: no-referrer` (the invite, verify and reset pages' URLs hold a credential).
 
 use axum::extract::Path;
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
@@ -29,6 +30,8 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/", get(|| async { page("index.html") }))
         .route("/invite/{token}", get(|_: Path<String>| async { page("invite.html") }))
+        .route("/verify/{token}", get(|_: Path<String>| async { page("verify.html") }))
+        .route("/reset/{token}", get(|_: Path<String>| async { page("reset.html") }))
         .route("/assets/{*path}", get(asset))
 }
 

@@ -39,6 +39,12 @@ pub enum DomainError {
     /// The change would leave the account without an admin.
     #[error("the account must keep at least one admin")]
     LastAdmin,
+    /// A one-time email link (verification, password reset) is past its expiry.
+    #[error("this link has expired: ask for a new one")]
+    TokenExpired,
+    /// Logging in or accepting before the email is verified (issue 12).
+    #[error("verify your email first: open the link we sent to it")]
+    EmailNotVerified,
     /// Changing one's own role or removing oneself.
     #[error("you cannot change your own role or remove yourself")]
     SelfChange,
@@ -75,6 +81,8 @@ impl DomainError {
             Self::LastAdmin => "LAST_ADMIN",
             Self::SelfChange => "SELF_CHANGE",
             Self::ResendTooSoon { .. } => "RATE_LIMITED",
+            Self::TokenExpired => "TOKEN_EXPIRED",
+            Self::EmailNotVerified => "EMAIL_NOT_VERIFIED",
         }
     }
 }

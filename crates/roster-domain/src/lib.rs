@@ -32,6 +32,7 @@ pub mod text;
 pub mod time;
 pub mod token;
 pub mod user;
+pub mod user_token;
 
 pub use account::{Account, AccountCommand, AccountEvent, InvitationStatus};
 pub use aggregate::Decide;
@@ -44,4 +45,5 @@ pub use role::Role;
 pub use text::Text;
 pub use time::rfc3339;
 pub use token::{InviteToken, SendNonce, TokenDigest, TokenKey};
-pub use user::{User, UserCommand, UserEvent};
+pub use user::{EmailCheck, EmailProof, OwedLink, User, UserCommand, UserEvent};
+pub use user_token::{Purpose, UserToken};

@@ -100,6 +100,10 @@ impl TokenKey {
     pub fn new(bytes: [u8; 32]) -> Self {
         Self(bytes)
     }
+
+    pub(crate) fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
 }
 
 impl std::fmt::Debug for TokenKey {
@@ -119,6 +123,10 @@ impl SendNonce {
     /// A nonce from 16 random bytes.
     pub fn new(bytes: [u8; 16]) -> Self {
         Self(bytes)
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8; 16] {
+        &self.0
     }
 }
 

@@ -55,7 +55,9 @@ impl Fold {
         match event.aggregate_type.as_str() {
             "User" => {
                 let user_id: UserId = event.aggregate_id.parse().map_err(crate::decode_error)?;
-                let UserEvent::UserRegistered { email, display_name, registered_at } = event.decode().map_err(crate::decode_error)?;
+                // The profile comes from `UserRegistered` only; email-ownership events change
+                // no read model.
+                let UserEvent::UserRegistered { email, display_name, registered_at } = event.decode().map_err(crate::decode_error)? else { return Ok(()) };
                 if !self.user_ids.insert(user_id) {
                     return Err(crate::duplicate("users_pkey"));
                 }

@@ -37,3 +37,13 @@ pub async fn find_by_email(pool: &PgPool, email: &str) -> Result<Option<Credenti
         .fetch_optional(pool)
         .await?)
 }
+
+/// When `user_id`'s sessions start to count: a session issued before it is refused (set by a
+/// password reset). `None`: no reset, or no such user.
+pub async fn sessions_valid_after(pool: &PgPool, user_id: UserId) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+    let found: Option<Option<chrono::DateTime<chrono::Utc>>> = sqlx::query_scalar("SELECT sessions_valid_after FROM credentials WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await?;
+    Ok(found.flatten())
+}

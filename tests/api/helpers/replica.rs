@@ -63,6 +63,9 @@ fn spawn(database_url: &str, env: &[(&str, &str)]) -> (Child, Arc<Mutex<String>>
         .env("ROSTER_JWT_SECRET", JWT_SECRET)
         .env("ROSTER_PUBLIC_URL", PUBLIC_URL)
         .env("ROSTER_OPERATOR_TOKEN", OPERATOR_TOKEN)
+        // As in the in-process test config: tests sign up and act at once (tests/api/verify.rs
+        // turns it on).
+        .env("ROSTER_REQUIRE_VERIFIED_EMAIL", "false")
         .env("RUST_LOG", "info,sqlx=warn,roster_projections=debug")
         .env("NO_COLOR", "1")
         .stdout(Stdio::null())

@@ -188,7 +188,8 @@ impl App {
     /// and `password`, and a session for them is returned.
     ///
     /// Errors: `INVALID_TOKEN`; `INVITATION_NOT_PENDING`; `INVITATION_EXPIRED`;
-    /// `EMAIL_MISMATCH`; `ALREADY_MEMBER`; `UNAUTHENTICATED` (no session, but the invited email
+    /// `EMAIL_MISMATCH`; `ALREADY_MEMBER`; `EMAIL_NOT_VERIFIED` (a session of an unverified
+    /// user where verification is required); `UNAUTHENTICATED` (no session, but the invited email
     /// already has a user); `VALIDATION` (`displayName`, `password`); `RATE_LIMITED` (too many
     /// token attempts from one IP).
     pub async fn accept(&self, ctx: &RequestContext, token: &str, display_name: Option<&str>, password: Option<String>) -> ApiResult<SessionView> {
@@ -198,6 +199,7 @@ impl App {
         let account_id = token.account_id;
         let now = self.now();
         if let Caller::User { id, email } = &ctx.caller {
+            self.ensure_verified(*id).await?;
             let user = UserRef { id: *id, email: email.clone() };
             let accept = || AccountCommand::Accept { invitation_id: token.invitation_id, token: digest.clone(), user: user.clone(), now };
             self.execute(ctx, account_id, Some(*id), now, accept).await?;
@@ -220,7 +222,9 @@ impl App {
             let display_name = display_name.ok_or_else(|| ApiError::validation("displayName", "is required"))?;
             let password = password.clone().ok_or_else(|| ApiError::validation("password", "is required"))?;
             roster_domain::password::check_password(&password)?;
-            let register = UserCommand::Register { email: invited_email.clone(), display_name: display_name.to_string(), now };
+            // The invitation link reached this address: that proves it.
+            let check = roster_domain::EmailCheck::ProvenByInvitation;
+            let register = UserCommand::Register { email: invited_email.clone(), display_name: display_name.to_string(), now, check };
             let user = decide::<User>(&self.0.store, user_id, register).await?;
             let hash = hash
                 .get_or_try_init(|| async {

@@ -17,6 +17,7 @@ mod deliveries;
 mod feed;
 mod invitations;
 mod members;
+mod ownership;
 mod sessions;
 mod subscriptions;
 mod unit_of_work;
@@ -24,6 +25,7 @@ mod unit_of_work;
 pub use accounts::AccountView;
 pub use context::RequestContext;
 pub use invitations::{InvitationView, InviteIssued, PreviewView};
+pub use ownership::OwnershipSettings;
 pub use sessions::SessionView;
 pub use subscriptions::{ConnectionSubscriptions, SubscriptionSlot, RETRY_AFTER_SECONDS};
 
@@ -72,6 +74,8 @@ struct Inner {
     /// Accounts created per user: 10 at once, then one per 6 minutes (every account a user
     /// belongs to is listed by `viewer.accounts`, whose cost the limits assume is modest).
     account_creations: Limiter,
+    /// `requestPasswordReset` per client IP and per email.
+    reset_limits: ownership::ResetLimits,
     /// Reads of users by id (for tests: per-row lookups are batched).
     user_reads: AtomicU64,
     /// Conflict retries since start (for the benchmark and operators).
@@ -99,6 +103,7 @@ impl App {
             login_failures: Limiter::new(Rate::new(10, Duration::from_secs(6))),
             token_limiter: Limiter::new(Rate::new(30, Duration::from_secs(2))),
             account_creations: Limiter::new(Rate::new(10, Duration::from_secs(360))),
+            reset_limits: ownership::ResetLimits::new(&config.ownership),
             user_reads: AtomicU64::new(0),
             config,
             clock,

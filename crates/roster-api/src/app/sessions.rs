@@ -37,14 +37,21 @@ impl App {
 
     /// `signUp`: a new user and a new account in which the user is the only Admin.
     ///
+    /// On a server that sends email, the sign-up owes a verification link (see
+    /// [`super::ownership`]); where verification is required, the user and account are
+    /// committed and the answer is `EMAIL_NOT_VERIFIED` instead of a session.
+    ///
     /// Errors: `VALIDATION` on `email`, `password`, `displayName` or `accountName` (an email
-    /// that is already registered is a `VALIDATION` error on `email`, via [`ApiError::EmailTaken`]).
+    /// that is already registered is a `VALIDATION` error on `email`, via [`ApiError::EmailTaken`]);
+    /// `EMAIL_NOT_VERIFIED` (see above).
     pub async fn sign_up(&self, ctx: &RequestContext, email: &str, password: String, display_name: &str, account_name: &str) -> ApiResult<SessionView> {
         let email = Email::parse(email)?;
         roster_domain::password::check_password(&password)?;
         let now = self.now();
         let (user_id, account_id) = (UserId::from(Uuid::new_v4()), AccountId::from(Uuid::new_v4()));
-        let register = UserCommand::Register { email: email.clone(), display_name: display_name.to_string(), now };
+        let check = self.sign_up_check(user_id, now)?;
+        let held_back = self.held_back(&check);
+        let register = UserCommand::Register { email: email.clone(), display_name: display_name.to_string(), now, check };
         let user = decide::<User>(&self.0.store, user_id, register).await?;
         let founder = UserRef { id: user_id, email: email.clone() };
         let create = AccountCommand::Create { name: account_name.to_string(), founder, now };
@@ -56,6 +63,10 @@ impl App {
         let credential = NewCredential { user_id, email: email.to_string(), password_hash: hash };
         let work = UnitOfWork { account: Some(&account), user: Some(&user), credential: Some(credential) };
         self.commit(work, ctx, user_id, now).await?;
+        if held_back {
+            // Registered, but no session until the emailed link proves the address.
+            return Err(DomainError::EmailNotVerified.into());
+        }
         self.open_session(user_id, &email, Some(account_id)).await
     }
 
@@ -63,7 +74,9 @@ impl App {
     ///
     /// Errors: `UNAUTHENTICATED` for an unknown email or a wrong password (the same answer for
     /// both); `RATE_LIMITED` after too many attempts from one IP, or 10 quick failures for one
-    /// email (a success clears those), or while too many passwords are being checked.
+    /// email (a success clears those), or while too many passwords are being checked;
+    /// `EMAIL_NOT_VERIFIED` for the right password of an unverified user where verification
+    /// is required.
     pub async fn log_in(&self, ctx: &RequestContext, email: &str, password: String) -> ApiResult<SessionView> {
         self.0.password_limiter.attempt(&ctx.ip_key())?;
         let email = Email::parse(email).map_err(|_| ApiError::Unauthenticated("wrong email or password"))?;
@@ -77,6 +90,8 @@ impl App {
         match user_id.filter(|_| verified) {
             Some(user_id) => {
                 self.0.login_failures.reset(email.as_str());
+                // Only after the right password: a guesser learns nothing of the address.
+                self.ensure_verified(user_id).await?;
                 self.open_session(user_id, &email, None).await
             }
             None => {

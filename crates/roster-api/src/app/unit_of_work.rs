@@ -40,7 +40,8 @@ pub(super) struct Decided<A: Aggregate> {
 }
 
 impl<A: Aggregate> Decided<A> {
-    fn append(&self) -> Result<Append, StoreError> {
+    /// The append of these events at the version they were decided at.
+    pub(super) fn append(&self) -> Result<Append, StoreError> {
         Append::new::<A>(self.id.clone(), self.version, &self.events)
     }
 }

@@ -76,7 +76,8 @@ impl MutationRoot {
     /// A new user and a new account in which the user is the only `ADMIN`.
     ///
     /// Errors: `VALIDATION` (`email` — also when already registered —, `password`,
-    /// `displayName`, `accountName`).
+    /// `displayName`, `accountName`); `EMAIL_NOT_VERIFIED` where verification is required: the
+    /// user and account exist, and a verification email is on its way.
     async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> Result<SessionPayload> {
         run(ctx, |app, req| async move {
             let session = app.sign_up(req, &input.email, input.password, &input.display_name, &input.account_name).await?;
@@ -87,7 +88,8 @@ impl MutationRoot {
 
     /// A session for an existing user.
     ///
-    /// Errors: `UNAUTHENTICATED` (wrong email or password), `RATE_LIMITED`.
+    /// Errors: `UNAUTHENTICATED` (wrong email or password), `RATE_LIMITED`,
+    /// `EMAIL_NOT_VERIFIED` (right password, email not verified where that is required).
     async fn log_in(&self, ctx: &Context<'_>, input: LogInInput) -> Result<SessionPayload> {
         run(ctx, |app, req| async move { Ok(app.log_in(req, &input.email, input.password).await?.into()) }).await
     }
@@ -131,10 +133,50 @@ impl MutationRoot {
     /// `password`).
     ///
     /// Errors: `INVALID_TOKEN`, `INVITATION_NOT_PENDING`, `INVITATION_EXPIRED`, `EMAIL_MISMATCH`,
-    /// `ALREADY_MEMBER`, `UNAUTHENTICATED`, `VALIDATION`, `RATE_LIMITED`, `CONFLICT`.
+    /// `ALREADY_MEMBER`, `UNAUTHENTICATED`, `VALIDATION`, `RATE_LIMITED`, `CONFLICT`,
+    /// `EMAIL_NOT_VERIFIED` (with the session of an unverified user, where that is required).
+    /// Accepting as a new user verifies the email (the link reached it).
     async fn accept_invite(&self, ctx: &Context<'_>, input: AcceptInviteInput) -> Result<SessionPayload> {
         run(ctx, |app, req| async move {
             Ok(app.accept(req, &input.token, input.display_name.as_deref(), input.password).await?.into())
+        })
+        .await
+    }
+
+    /// Opens the link of the verification email sign-up sent (`<public url>/verify/<token>`);
+    /// the user may then log in. Returns `true`.
+    ///
+    /// Errors: `INVALID_TOKEN` (malformed, unknown, already used), `TOKEN_EXPIRED` (after 24 h:
+    /// `requestPasswordReset` also proves the email), `RATE_LIMITED`.
+    async fn verify_email(&self, ctx: &Context<'_>, token: String) -> Result<bool> {
+        run(ctx, |app, req| async move {
+            app.verify_email(req, &token).await?;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Emails a password-reset link (`<public url>/reset/<token>`, valid 1 h; a newer request
+    /// replaces it) if `email` is registered. Answers `true` at once, whether or not it is.
+    ///
+    /// Errors: `VALIDATION` (`email` not an address), `RATE_LIMITED` (per client IP, per email).
+    async fn request_password_reset(&self, ctx: &Context<'_>, email: String) -> Result<bool> {
+        run(ctx, |app, req| async move {
+            app.request_password_reset(req, &email).await?;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Sets a new password with the emailed reset link (once); also verifies the email. The old
+    /// password stops working. Returns `true`; log in with the new password.
+    ///
+    /// Errors: `INVALID_TOKEN` (malformed, unknown, used, superseded), `TOKEN_EXPIRED`,
+    /// `VALIDATION` (`password`: 8 to 128 characters), `RATE_LIMITED`.
+    async fn reset_password(&self, ctx: &Context<'_>, token: String, password: String) -> Result<bool> {
+        run(ctx, |app, req| async move {
+            app.reset_password(req, &token, password).await?;
+            Ok(true)
         })
         .await
     }

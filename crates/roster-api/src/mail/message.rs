@@ -1,5 +1,6 @@
-//! The invitation email: subject, text and HTML parts from templates (minijinja), built into a
-//! MIME message by lettre.
+//! The emails: invitation, email verification and password reset (issue 12). Each has a
+//! subject, a text and an HTML part from templates (minijinja), built into a MIME message by
+//! lettre.
 //!
 //! The templates are embedded (`crates/roster-api/templates/mail`); an operator may override
 //! any of them with a file of the same name in `ROSTER_MAIL_TEMPLATES`. HTML templates escape
@@ -16,11 +17,30 @@ use minijinja::Environment;
 use serde::Serialize;
 use std::path::Path;
 
-const TEMPLATES: [(&str, &str); 3] = [
+const TEMPLATES: [(&str, &str); 9] = [
     ("invitation.subject.txt", include_str!("../../templates/mail/invitation.subject.txt")),
     ("invitation.txt", include_str!("../../templates/mail/invitation.txt")),
     ("invitation.html", include_str!("../../templates/mail/invitation.html")),
+    ("verify.subject.txt", include_str!("../../templates/mail/verify.subject.txt")),
+    ("verify.txt", include_str!("../../templates/mail/verify.txt")),
+    ("verify.html", include_str!("../../templates/mail/verify.html")),
+    ("reset.subject.txt", include_str!("../../templates/mail/reset.subject.txt")),
+    ("reset.txt", include_str!("../../templates/mail/reset.txt")),
+    ("reset.html", include_str!("../../templates/mail/reset.html")),
 ];
+
+/// What a verification or password-reset email says (templates `verify.*`, `reset.*`).
+#[derive(Debug, Clone, Serialize)]
+pub struct UserLink {
+    /// The user's address.
+    pub to: String,
+    /// The user's display name.
+    pub display_name: String,
+    /// The one-time link.
+    pub link: String,
+    /// When the link stops working, as words (UTC).
+    pub expires_at: String,
+}
 
 /// What an invitation email says.
 #[derive(Debug, Clone, Serialize)]
@@ -74,23 +94,39 @@ impl Templates {
             link: "https://roster.example/invite/x".into(),
             expires_at: Invitation::expiry_words(Utc::now()),
         };
-        templates.render(&sample)?;
+        templates.render("invitation", &sample)?;
+        let user = UserLink { to: sample.to, display_name: "Ada".into(), link: sample.link, expires_at: sample.expires_at };
+        templates.render("verify", &user)?;
+        templates.render("reset", &user)?;
         Ok(templates)
     }
 
-    fn render(&self, invitation: &Invitation) -> Result<[String; 3], String> {
-        let render = |name: &str| {
-            self.0.get_template(name).and_then(|t| t.render(invitation)).map_err(|e| format!("mail template {name}: {e}"))
+    /// The subject, text and HTML of email `kind` (`invitation`, `verify`, `reset`).
+    fn render(&self, kind: &str, context: &impl Serialize) -> Result<[String; 3], String> {
+        let render = |part: &str| {
+            let name = format!("{kind}.{part}");
+            self.0.get_template(&name).and_then(|t| t.render(context)).map_err(|e| format!("mail template {name}: {e}"))
         };
-        Ok([render(TEMPLATES[0].0)?, render(TEMPLATES[1].0)?, render(TEMPLATES[2].0)?])
+        Ok([render("subject.txt")?, render("txt")?, render("html")?])
     }
 
     /// The message for `invitation` from `from`, with `Message-ID: <message_id>`.
     ///
     /// Errors: an address does not parse, or a template fails to render.
     pub fn message(&self, from: &Mailbox, message_id: &str, invitation: &Invitation) -> Result<Message, String> {
-        let [subject, text, html] = self.render(invitation)?;
-        let to: Mailbox = invitation.to.parse().map_err(|e| format!("recipient {}: {e}", invitation.to))?;
+        Self::build(from, message_id, &invitation.to, self.render("invitation", invitation)?)
+    }
+
+    /// The `kind` email (`verify` or `reset`) for `link` from `from`, with
+    /// `Message-ID: <message_id>`.
+    ///
+    /// Errors: an address does not parse, or a template fails to render.
+    pub fn user_message(&self, kind: &str, from: &Mailbox, message_id: &str, link: &UserLink) -> Result<Message, String> {
+        Self::build(from, message_id, &link.to, self.render(kind, link)?)
+    }
+
+    fn build(from: &Mailbox, message_id: &str, to: &str, [subject, text, html]: [String; 3]) -> Result<Message, String> {
+        let to: Mailbox = to.parse().map_err(|e| format!("recipient {to}: {e}"))?;
         Message::builder()
             .from(from.clone())
             .to(to)

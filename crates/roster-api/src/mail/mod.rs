@@ -1,4 +1,6 @@
-//! Invitation emails: the outbox, its mailer loop, templates and transports (issue 12).
+//! Emails: the outbox, its mailer loop, templates and transports (issue 12). Invitations are
+//! described here; a user's own emails (email verification, password reset) go through the same
+//! loop and transport from their own table, see [`user_mail`].
 //!
 //! **What is owed** is recorded with the command, in the same commit: `MemberInvited` and
 //! `InvitationResent` carry a `mail_nonce` when the server delivers email. The event log is the
@@ -25,6 +27,7 @@ pub mod message;
 pub mod outbox;
 pub mod quota;
 pub mod transport;
+pub mod user_mail;
 
 use crate::app::App;
 use crate::error::ApiError;
@@ -179,6 +182,8 @@ impl Mailer {
         for due in outbox::claim(self.app.pool(), now, now + settings.lease, 16).await? {
             self.deliver(due).await;
         }
+        // Verification and password-reset emails (see [`user_mail`]).
+        self.user_round().await?;
         Ok(())
     }
 

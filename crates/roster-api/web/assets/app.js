@@ -77,8 +77,23 @@ function authPage() {
   const logIn = h("form", { "aria-labelledby": "login-title", onsubmit: (e) => submit(e, logInError, `mutation($input: LogInInput!) { logIn(input: $input) { ${SESSION} } }`,
     { email: loginEmail.value, password: loginPassword.value }, "logIn") },
   h("h2", { id: "login-title", text: "Log in" }), field("Email", loginEmail), field("Password", loginPassword),
-  h("button", { type: "submit", class: "primary" }, "Log in"), logInError);
+  h("button", { type: "submit", class: "primary" }, "Log in"), forgot(loginEmail, logInError), logInError);
   replace(main, h("div", { class: "auth" }, signUp, logIn));
+}
+
+// Emails a reset link to the typed address; the answer is the same whether or not it has an
+// account.
+function forgot(email, box) {
+  return h("button", { type: "button", onclick: async () => {
+    box.textContent = "";
+    if (!email.value) return void (box.textContent = "Type your email above first.");
+    try {
+      await gql(`mutation($email: String!) { requestPasswordReset(email: $email) }`, { email: email.value });
+      box.textContent = `If ${email.value} has a Roster account, a link to choose a new password is on its way (valid for one hour).`;
+    } catch (error) {
+      box.textContent = explain(error);
+    }
+  } }, "Forgot your password?");
 }
 
 async function submit(event, errorBox, mutation, input, name) {

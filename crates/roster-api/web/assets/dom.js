@@ -77,6 +77,7 @@ export function explain(error) {
     SELF_CHANGE: "You cannot change your own role or remove yourself: ask another Admin.",
     RATE_LIMITED: `Too many attempts: try again in ${error.extensions?.retryAfterSeconds ?? "a few"} seconds.`,
     CONFLICT: "Someone changed this at the same moment: try again.",
+    EMAIL_NOT_VERIFIED: "Confirm your email first: open the link we sent to it (no email? use “Forgot your password?”).",
   };
   if (error.code === "VALIDATION") return `Please check ${error.extensions?.field ?? "the input"}: ${error.message}`;
   return words[error.code] ?? error.message;

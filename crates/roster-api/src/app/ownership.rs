@@ -1,0 +1,220 @@
+//! Email ownership (issue 12, "Email ownership"): the verification link a sign-up owes,
+//! `verifyEmail`, `requestPasswordReset`, `resetPassword`, and the check that logging in and
+//! accepting an invitation with a session make.
+//!
+//! Links are derived like invitation links ([`roster_domain::user_token`]): the user's stream
+//! records a nonce and the token's digest, the mailer rebuilds the link after commit, and no
+//! table, event or log line holds the token.
+
+use super::unit_of_work::{decide, UnitOfWork};
+use super::{App, RequestContext};
+use crate::auth::{self, Caller};
+use crate::error::{ApiError, ApiResult};
+use crate::rate_limit::{Limiter, Rate};
+use chrono::{DateTime, Utc};
+use roster_domain::{DomainError, Email, EmailCheck, OwedLink, Purpose, SendNonce, User, UserCommand, UserId, UserToken};
+use roster_store::{credentials, EventStore};
+use std::time::Duration;
+
+/// How the server treats email ownership (`roster serve`: `ROSTER_REQUIRE_VERIFIED_EMAIL`;
+/// docs/operations.md, "Email").
+#[derive(Debug, Clone)]
+pub struct OwnershipSettings {
+    /// Whether a sign-up owes a verification link and may not log in (nor accept an invitation
+    /// with a session) before opening it. Has effect only on a server that sends email; `false`
+    /// (the default here; `roster serve` turns it on unless `--dev`): sign-ups owe no link.
+    pub require_verified_email: bool,
+    /// How long a verification link works (24 h).
+    pub verify_ttl: Duration,
+    /// How long a password-reset link works (1 h).
+    pub reset_ttl: Duration,
+    /// `requestPasswordReset` per client IP (10 at once, then one per 30 s).
+    pub reset_rate_per_ip: Rate,
+    /// `requestPasswordReset` per email, known or not (3 at once, then one per 5 minutes), so
+    /// nobody floods an inbox.
+    pub reset_rate_per_email: Rate,
+}
+
+impl Default for OwnershipSettings {
+    fn default() -> Self {
+        Self {
+            require_verified_email: false,
+            verify_ttl: Duration::from_secs(24 * 3600),
+            reset_ttl: Duration::from_secs(3600),
+            reset_rate_per_ip: Rate::new(10, Duration::from_secs(30)),
+            reset_rate_per_email: Rate::new(3, Duration::from_secs(300)),
+        }
+    }
+}
+
+/// The limiters of this module: `requestPasswordReset` per IP and per email, and link tokens
+/// presented (`verifyEmail`, `resetPassword`) per IP.
+pub(super) struct ResetLimits {
+    per_ip: Limiter,
+    per_email: Limiter,
+    tokens: Limiter,
+}
+
+impl ResetLimits {
+    pub(super) fn new(settings: &OwnershipSettings) -> Self {
+        Self {
+            per_ip: Limiter::new(settings.reset_rate_per_ip),
+            per_email: Limiter::new(settings.reset_rate_per_email),
+            // As invite tokens: 30 at once, then one per 2 s (a 256-bit secret is not guessed).
+            tokens: Limiter::new(Rate::new(30, Duration::from_secs(2))),
+        }
+    }
+}
+
+impl App {
+    /// A new link for `purpose` owed to `user_id`: a fresh nonce, its token's digest, expiry.
+    fn owed_link(&self, purpose: Purpose, user_id: UserId, ttl: Duration, now: DateTime<Utc>) -> ApiResult<OwedLink> {
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&auth::random_secret()?[..16]);
+        let mail_nonce = SendNonce::new(bytes);
+        let token = UserToken::derive(&self.0.config.token_key(), purpose, user_id, &mail_nonce);
+        let ttl = chrono::Duration::from_std(ttl).map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok(OwedLink { mail_nonce, token_digest: token.digest(), expires_at: now + ttl })
+    }
+
+    /// What a sign-up owes: a verification link where verification is required and the
+    /// server sends email, else nothing (the user is not held back).
+    pub(super) fn sign_up_check(&self, user_id: UserId, now: DateTime<Utc>) -> ApiResult<EmailCheck> {
+        let ownership = &self.0.config.ownership;
+        if !(ownership.require_verified_email && self.0.config.mail.is_on()) {
+            return Ok(EmailCheck::NotChecked);
+        }
+        Ok(EmailCheck::Owed(self.owed_link(Purpose::Verify, user_id, self.0.config.ownership.verify_ttl, now)?))
+    }
+
+    /// Whether sign-up answers `EMAIL_NOT_VERIFIED` (after committing) for `check`.
+    pub(super) fn held_back(&self, check: &EmailCheck) -> bool {
+        matches!(check, EmailCheck::Owed(_))
+    }
+
+    /// Refuses an unverified user where verification is required.
+    ///
+    /// Errors: `EMAIL_NOT_VERIFIED`; store errors.
+    pub(super) async fn ensure_verified(&self, user_id: UserId) -> ApiResult<()> {
+        if !self.0.config.ownership.require_verified_email {
+            return Ok(());
+        }
+        let user = self.0.store.load::<User>(&user_id.to_string()).await?.aggregate;
+        if user.email_verified {
+            Ok(())
+        } else {
+            Err(DomainError::EmailNotVerified.into())
+        }
+    }
+
+    /// Who presents `bearer`, as [`App::identify`], with one more rule: a session issued before
+    /// the user's password was last reset is nobody, so the owner who reclaims an address ends
+    /// the other person's sessions. One primary-key read per signed-in request; when it fails,
+    /// the caller is nobody (fail closed).
+    pub async fn identify_current(&self, bearer: Option<&str>) -> Caller {
+        let config = &self.0.config;
+        let (caller, issued_ms) = auth::identify_session(&config.jwt_secret, config.operator_token.as_deref(), bearer);
+        let Caller::User { id, .. } = &caller else { return caller };
+        match credentials::sessions_valid_after(&self.0.pool, *id).await {
+            Ok(Some(after)) if issued_ms.unwrap_or(0) < after.timestamp_millis() => Caller::Anonymous,
+            Ok(_) => caller,
+            Err(err) => {
+                tracing::warn!(%err, "session check failed: treating the caller as signed out");
+                Caller::Anonymous
+            }
+        }
+    }
+
+    /// `verifyEmail`: opens the verification link.
+    ///
+    /// Errors: `INVALID_TOKEN` (malformed, unknown, already used), `TOKEN_EXPIRED`,
+    /// `RATE_LIMITED` (link tokens presented per IP: 30, then one per 2 s).
+    pub async fn verify_email(&self, ctx: &RequestContext, token: &str) -> ApiResult<()> {
+        self.0.reset_limits.tokens.attempt(&ctx.ip_key())?;
+        let token = UserToken::parse(token)?;
+        let digest = token.digest();
+        let now = self.now();
+        self.retry(|| async {
+            let user = decide::<User>(&self.0.store, token.user_id, UserCommand::VerifyEmail { token_digest: digest.clone(), now }).await?;
+            self.commit(UnitOfWork { user: Some(&user), ..Default::default() }, ctx, token.user_id, now).await
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// `requestPasswordReset`: answers at once and the same whether or not `email` is
+    /// registered; the look-up and the `PasswordResetRequested` (when it is) happen after the
+    /// answer, so neither the payload nor the time tells. With email off nothing is sent.
+    ///
+    /// Errors: `VALIDATION` (`email` not an address); `RATE_LIMITED` per client IP or per
+    /// email (registered or not).
+    pub async fn request_password_reset(&self, ctx: &RequestContext, email: &str) -> ApiResult<()> {
+        self.0.reset_limits.per_ip.attempt(&ctx.ip_key())?;
+        let email = Email::parse(email)?;
+        self.0.reset_limits.per_email.attempt(email.as_str())?;
+        let (app, ctx) = (self.clone(), ctx.clone());
+        tokio::spawn(async move {
+            if let Err(err) = app.record_reset_request(&ctx, &email).await {
+                tracing::warn!(%err, request_id = %ctx.request_id, "password reset request not recorded");
+            }
+        });
+        Ok(())
+    }
+
+    async fn record_reset_request(&self, ctx: &RequestContext, email: &Email) -> ApiResult<()> {
+        if !self.0.config.mail.is_on() {
+            tracing::info!(request_id = %ctx.request_id, "password reset requested, but email is off: nothing sent");
+            return Ok(());
+        }
+        let Some(credential) = credentials::find_by_email(&self.0.pool, email.as_str()).await? else { return Ok(()) };
+        let user_id = credential.user_id;
+        let now = self.now();
+        let link = self.owed_link(Purpose::Reset, user_id, self.0.config.ownership.reset_ttl, now)?;
+        self.retry(|| async {
+            let user = decide::<User>(&self.0.store, user_id, UserCommand::RequestPasswordReset { link: link.clone(), now }).await?;
+            self.commit(UnitOfWork { user: Some(&user), ..Default::default() }, ctx, user_id, now).await
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// `resetPassword`: replaces the password through a reset link, in one commit with
+    /// `PasswordChanged` (and `EmailVerified` when the email was not verified yet). The old
+    /// password stops working at once, and so do sessions issued before (see
+    /// [`App::identify_current`]).
+    ///
+    /// Errors: `INVALID_TOKEN` (malformed, unknown, used, superseded), `TOKEN_EXPIRED`,
+    /// `VALIDATION` (`password`), `RATE_LIMITED` (token attempts or password hashes per IP).
+    pub async fn reset_password(&self, ctx: &RequestContext, token: &str, password: String) -> ApiResult<()> {
+        self.0.reset_limits.tokens.attempt(&ctx.ip_key())?;
+        let token = UserToken::parse(token)?;
+        let (user_id, digest) = (token.user_id, token.digest());
+        roster_domain::password::check_password(&password)?;
+        let now = self.now();
+        let hash = tokio::sync::OnceCell::<String>::new();
+        self.retry(|| async {
+            let decided = decide::<User>(&self.0.store, user_id, UserCommand::ResetPassword { token_digest: digest.clone(), now }).await?;
+            // Hashed only once the link is known good, and once across conflict retries.
+            let hash = hash
+                .get_or_try_init(|| async {
+                    self.0.password_limiter.attempt(&ctx.ip_key())?;
+                    self.0.hasher.hash(password.clone()).await
+                })
+                .await?;
+            let mut tx = self.0.pool.begin().await.map_err(roster_store::StoreError::from)?;
+            // Sessions issued until now end (by the real clock: sessions carry real time).
+            sqlx::query("UPDATE credentials SET password_hash = $2, sessions_valid_after = $3 WHERE user_id = $1")
+                .bind(user_id)
+                .bind(hash)
+                .bind(Utc::now())
+                .execute(&mut *tx)
+                .await
+                .map_err(roster_store::StoreError::from)?;
+            // Last in the transaction: from the append to commit, other appenders wait.
+            EventStore::append(&mut tx, &[decided.append()?], &ctx.metadata(Some(user_id), now)).await?;
+            tx.commit().await.map_err(roster_store::StoreError::from)?;
+            Ok(())
+        })
+        .await
+    }
+}
