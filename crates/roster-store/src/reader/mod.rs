@@ -14,7 +14,7 @@ mod raw;
 mod tail;
 
 pub use raw::{read_raw_after, stream_raw_after, RawEvent, RawMetadata};
-pub use tail::Tail;
+pub use tail::{Batch, Tail};
 
 use crate::upcasting::to_current;
 use roster_domain::rfc3339;
@@ -139,6 +139,13 @@ pub struct EventFilter {
     pub account_id: Option<AccountId>,
 }
 
+impl EventFilter {
+    /// Whether `event` passes the filter.
+    pub fn matches(&self, event: &StoredEvent) -> bool {
+        self.account_id.is_none_or(|account| event.account_id == Some(account))
+    }
+}
+
 /// The columns every read selects; `payload` and `metadata` as jsonb (`$cast` empty) or as
 /// their text spelling (`$cast` = `::text`).
 macro_rules! event_columns {
@@ -198,7 +205,8 @@ pub async fn listen(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
 
 /// Every event after `after` matching `filter`, then every new one as it commits, without end.
 /// Wakes when `tail`'s head moves past what it has read (no connection held while waiting, no
-/// busy polling); each page is read from `pool`. The head is published only after the events
+/// busy polling); takes new events from the tail's batches when they continue where it is, and
+/// reads pages from `pool` otherwise (catching up, or after falling behind the batches). The head is published only after the events
 /// up to it are visible, so a read made after seeing head H misses nothing at or below H.
 ///
 /// A failed read (a database outage) is logged and retried with a back-off (20 ms doubling up
@@ -208,6 +216,7 @@ pub fn follow(tail: &Tail, pool: PgPool, after: i64, filter: EventFilter) -> imp
     struct State {
         pool: PgPool,
         head: tokio::sync::watch::Receiver<i64>,
+        batches: tokio::sync::broadcast::Receiver<std::sync::Arc<Batch>>,
         _tail: Tail,
         buffered: VecDeque<StoredEvent>,
         /// The last position delivered (or the start).
@@ -220,6 +229,7 @@ pub fn follow(tail: &Tail, pool: PgPool, after: i64, filter: EventFilter) -> imp
     let state = State {
         pool,
         head: tail.head(),
+        batches: tail.batches(),
         _tail: tail.clone(),
         buffered: VecDeque::new(),
         after,
@@ -232,6 +242,21 @@ pub fn follow(tail: &Tail, pool: PgPool, after: i64, filter: EventFilter) -> imp
             if let Some(event) = s.buffered.pop_front() {
                 s.after = event.position;
                 return Some((event, s));
+            }
+            loop {
+                match s.batches.try_recv() {
+                    // A batch that continues exactly where this follower has read to.
+                    Ok(batch) if batch.after <= s.read_to && batch.upto > s.read_to => {
+                        let read_to = s.read_to;
+                        s.buffered.extend(batch.events.iter().filter(|e| e.position > read_to && s.filter.matches(e)).cloned());
+                        s.read_to = batch.upto;
+                    }
+                    Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {}
+                    Err(_) => break,
+                }
+            }
+            if !s.buffered.is_empty() {
+                continue;
             }
             let head = *s.head.borrow_and_update();
             if head <= s.read_to {
