@@ -13,6 +13,10 @@ use serde_json::Value;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::{Arguments, FromRow, PgPool};
 
+mod invitations;
+
+pub use invitations::{invitation, invitations, invitations_in};
+
 /// An account.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct AccountRow {
@@ -313,123 +317,6 @@ pub async fn members_in(
     };
     let rows: Vec<MemberTuple> = sqlx::query_as_with(&select, args).persistent(!searching).fetch_all(pool).await?;
     Ok((rows.into_iter().map(member_row).collect(), total))
-}
-
-type InvitationTuple = (
-    InvitationId,
-    AccountId,
-    String,
-    Role,
-    InvitationState,
-    UserId,
-    DateTime<Utc>,
-    DateTime<Utc>,
-    DateTime<Utc>,
-    i32,
-    Option<UserId>,
-    Option<DateTime<Utc>>,
-    Option<String>,
-    String,
-);
-
-const INVITATION_COLUMNS: &str = "id, account_id, email, role, state, invited_by, created_at, expires_at,
-    last_sent_at, send_count, cancelled_by, cancelled_at, cancel_reason, token_digest";
-
-fn invitation_row(t: InvitationTuple) -> InvitationRow {
-    InvitationRow {
-        id: t.0,
-        account_id: t.1,
-        email: t.2,
-        role: t.3,
-        state: t.4,
-        invited_by: t.5,
-        created_at: t.6,
-        expires_at: t.7,
-        last_sent_at: t.8,
-        send_count: t.9,
-        cancelled_by: t.10,
-        cancelled_at: t.11,
-        cancel_reason: t.12,
-        token_digest: TokenDigest::from_stored(t.13),
-    }
-}
-
-/// The invitation `id`, if it exists.
-pub async fn invitation(pool: &PgPool, id: InvitationId) -> Result<Option<InvitationRow>, sqlx::Error> {
-    let row: Option<InvitationTuple> =
-        sqlx::query_as(&format!("SELECT {INVITATION_COLUMNS} FROM invitations WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(pool)
-            .await?;
-    Ok(row.map(invitation_row))
-}
-
-/// A page of `account_id`'s invitations, newest first (then by id), with the status at `now`
-/// equal to `status` when given, from `offset`, at most `limit` rows; plus the filtered total.
-///
-/// Errors: what the database reports.
-pub async fn invitations(
-    pool: &PgPool,
-    account_id: AccountId,
-    status: Option<InvitationStatus>,
-    now: DateTime<Utc>,
-    offset: i64,
-    limit: i64,
-) -> Result<(Vec<InvitationRow>, i64), sqlx::Error> {
-    invitations_in(pool, account_id, status, now, Window::Offset(offset), limit).await
-}
-
-/// As [`invitations`], but the page is `window` (by offset or after an [`InvitationKey`]).
-/// The page walks the `(account_id[, state], created_at DESC, id)` index; the total comes
-/// from `invitation_counts`, except that `PENDING` and `EXPIRED` count the expired pending
-/// invitations (by the partial index on `expires_at`), as expiry depends on `now`.
-///
-/// Errors: what the database reports.
-pub async fn invitations_in(
-    pool: &PgPool,
-    account_id: AccountId,
-    status: Option<InvitationStatus>,
-    now: DateTime<Utc>,
-    page: Window<InvitationKey>,
-    limit: i64,
-) -> Result<(Vec<InvitationRow>, i64), sqlx::Error> {
-    let status = status.map(InvitationStatus::as_str);
-    let stored = |state: Option<&'static str>| async move {
-        sqlx::query_scalar::<_, i64>("SELECT coalesce(sum(n), 0)::int8 FROM invitation_counts WHERE account_id = $1 AND ($2::text IS NULL OR state = $2)")
-            .bind(account_id)
-            .bind(state)
-            .fetch_one(pool)
-            .await
-    };
-    let expired = || async {
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM invitations WHERE account_id = $1 AND state = 'PENDING' AND expires_at <= $2")
-            .bind(account_id)
-            .bind(now)
-            .fetch_one(pool)
-            .await
-    };
-    let mut args = PgArguments::default();
-    bind(&mut args, account_id)?;
-    // EXPIRED is PENDING past expires_at; PENDING excludes those.
-    let (filter, total) = match status {
-        None => (String::new(), stored(None).await?),
-        Some("EXPIRED") => {
-            bind(&mut args, now)?;
-            (" AND state = 'PENDING' AND expires_at <= $2".to_string(), expired().await?)
-        }
-        Some("PENDING") => {
-            bind(&mut args, now)?;
-            (" AND state = 'PENDING' AND expires_at > $2".to_string(), stored(Some("PENDING")).await? - expired().await?)
-        }
-        Some(state) => {
-            bind(&mut args, state)?;
-            (" AND state = $2".to_string(), stored(Some(state)).await?)
-        }
-    };
-    let (after, slice) = window(&mut args, page, limit, |a, b| format!(" AND (created_at < ${a} OR (created_at = ${a} AND id > ${b}))"))?;
-    let select = format!("SELECT {INVITATION_COLUMNS} FROM invitations WHERE account_id = $1{filter}{after} ORDER BY created_at DESC, id {slice}");
-    let rows: Vec<InvitationTuple> = sqlx::query_as_with(&select, args).fetch_all(pool).await?;
-    Ok((rows.into_iter().map(invitation_row).collect(), total))
 }
 
 /// A page of `account_id`'s audit log in position order, optionally only one `action`, plus
