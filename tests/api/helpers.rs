@@ -201,6 +201,19 @@ impl ApiClient {
         response["data"].clone()
     }
 
+    /// Asserts that no row of any table (the events included), as text, contains one of
+    /// `secrets`, and that every table of `required` exists (so the scan covers them).
+    pub async fn assert_nowhere_at_rest(&self, secrets: &[String], required: &[&str]) {
+        let tables: Vec<String> = sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'").fetch_all(&self.pool).await.unwrap();
+        assert!(required.iter().all(|r| tables.iter().any(|t| t == r)), "{required:?} not all in {tables:?}");
+        for table in tables {
+            let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT t::text FROM {table} t")).fetch_all(&self.pool).await.unwrap();
+            for row in rows {
+                assert!(secrets.iter().all(|secret| !row.contains(secret.as_str())), "a secret found in table {table}: {row}");
+            }
+        }
+    }
+
     pub async fn event_count(&self) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&self.pool).await.unwrap()
     }
