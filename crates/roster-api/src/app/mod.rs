@@ -29,7 +29,7 @@ pub use ownership::OwnershipSettings;
 pub use sessions::SessionView;
 pub use subscriptions::{ConnectionSubscriptions, SubscriptionSlot, RETRY_AFTER_SECONDS};
 
-use crate::auth::{self, Caller, PasswordHasher};
+use crate::auth::PasswordHasher;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::ApiResult;
@@ -110,11 +110,6 @@ impl App {
             conflict_retries: AtomicU64::new(0),
             telemetry: Telemetry::new(),
         }))
-    }
-
-    /// Who presents `bearer`: the operator token, a valid session, or nobody.
-    pub fn identify(&self, bearer: Option<&str>) -> Caller {
-        auth::identify(&self.0.config.jwt_secret, self.0.config.operator_token.as_deref(), bearer)
     }
 
     /// How many subscriptions are open in this process now.

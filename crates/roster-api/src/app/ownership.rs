@@ -107,7 +107,7 @@ impl App {
         }
     }
 
-    /// Who presents `bearer`, as [`App::identify`], with one more rule: a session issued before
+    /// Who presents `bearer` (the operator token, a valid session, or nobody), with one more rule: a session issued before
     /// the user's password was last reset is nobody, so the owner who reclaims an address ends
     /// the other person's sessions. One primary-key read per signed-in request; when it fails,
     /// the caller is nobody (fail closed).
