@@ -64,6 +64,21 @@ struct Args {
     /// a throwaway one.
     #[arg(long)]
     database_url: Option<String>,
+    /// Run only these phases (comma-separated: baseline, commands, big-account, subscriptions,
+    /// log); the command phases need the baseline and run it too. For profiling one phase;
+    /// the figures quoted in `docs/benchmarks.md` come from runs of every phase.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<Phase>,
+}
+
+/// A phase of the full run (`--only`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Phase {
+    Baseline,
+    Commands,
+    BigAccount,
+    Subscriptions,
+    Log,
 }
 
 /// Sizes of one run: full or smoke.
@@ -188,27 +203,38 @@ async fn main() {
     progress(started, format_args!("{} (fsync={}, synchronous_commit={}, full_page_writes={})", server.version, server.fsync, server.synchronous_commit, server.full_page_writes));
 
     let mut figures: Vec<Figure> = Vec::new();
+    let runs = |phase: Phase| args.only.is_empty() || args.only.contains(&phase) || (phase == Phase::Baseline && args.only.contains(&Phase::Commands));
 
-    let url = fresh_database(&admin_url, "baseline").await;
-    let base = baseline::run(&url, &plan, started).await;
-    figures.extend(baseline::figures(&base));
-
-    let url = fresh_database(&admin_url, "commands").await;
-    let phases = commands::run(&url, &plan, started).await;
-    figures.extend(commands::figures(&phases, &base));
+    let mut phases = Vec::new();
+    if runs(Phase::Baseline) {
+        let url = fresh_database(&admin_url, "baseline").await;
+        let base = baseline::run(&url, &plan, started).await;
+        figures.extend(baseline::figures(&base));
+        if runs(Phase::Commands) {
+            let url = fresh_database(&admin_url, "commands").await;
+            phases = commands::run(&url, &plan, started).await;
+            figures.extend(commands::figures(&phases, &base));
+        }
+    }
     let rss_after_commands = peak_rss_mib();
 
-    let url = fresh_database(&admin_url, "big_account").await;
-    let big = big_account::run(&url, &plan, plan.big_account, started).await;
-    figures.extend(big.figures());
+    if runs(Phase::BigAccount) {
+        let url = fresh_database(&admin_url, "big_account").await;
+        let big = big_account::run(&url, &plan, plan.big_account, started).await;
+        figures.extend(big.figures());
+    }
 
-    let url = fresh_database(&admin_url, "subscriptions").await;
-    let subs = subscriptions::run(&url, &plan, started).await;
-    figures.extend(subs.figures());
+    if runs(Phase::Subscriptions) {
+        let url = fresh_database(&admin_url, "subscriptions").await;
+        let subs = subscriptions::run(&url, &plan, started).await;
+        figures.extend(subs.figures());
+    }
 
-    let url = fresh_database(&admin_url, "log").await;
-    let log = log::run(&url, &plan, started).await;
-    figures.extend(log.figures());
+    if runs(Phase::Log) {
+        let url = fresh_database(&admin_url, "log").await;
+        let log = log::run(&url, &plan, started).await;
+        figures.extend(log.figures());
+    }
 
     figures.push(Figure::plain("peak RSS after the command phases", rss_after_commands, "MiB"));
     figures.push(Figure::plain("peak RSS at the end", peak_rss_mib(), "MiB"));
