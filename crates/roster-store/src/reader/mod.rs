@@ -30,7 +30,8 @@ use std::collections::VecDeque;
 use std::time::Duration;
 use roster_domain::{AccountId, UserId};
 
-/// The channel the `events_notify` trigger notifies on each committed append.
+/// The channel every committed append is announced on: by the group-commit writer right after
+/// its commit, by the `events_serialise_appends` trigger for any other insert.
 pub const NOTIFY_CHANNEL: &str = "roster_events";
 
 /// How long the [`Tail`] waits for a notification before it reads the head anyway (a safety
