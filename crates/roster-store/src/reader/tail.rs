@@ -12,6 +12,10 @@
 //! or it lagged behind the channel) reads its own pages from the pool, as before, so nothing
 //! is skipped or repeated either way.
 //!
+//! With no follower it reads nothing: a notification only marks the head unknown, and the
+//! first follower to arrive has it read before it waits (a process that only writes paid one
+//! head query per append batch for no one).
+//!
 //! It survives database outages: when the listening connection breaks or cannot be opened, it
 //! retries with a back-off (20 ms doubling up to 5 s, logged) and publishes the head again once
 //! back, since notifications sent meanwhile are lost. With nothing heard it still looks every
@@ -56,6 +60,8 @@ pub struct Batch {
 pub struct Tail {
     head: watch::Receiver<i64>,
     batches: broadcast::Sender<Arc<Batch>>,
+    /// Wakes the task when a follower arrives, so a head left unread meanwhile is read.
+    arrived: Arc<tokio::sync::Notify>,
     _task: Arc<AbortOnDrop>,
 }
 
@@ -80,8 +86,9 @@ impl Tail {
     pub fn spawn(pool: PgPool) -> Self {
         let (publish, head) = watch::channel(0);
         let (batches, _) = broadcast::channel(BATCHES);
-        let task = tokio::spawn(run(pool, publish, batches.clone()));
-        Self { head, batches, _task: Arc::new(AbortOnDrop(task)) }
+        let arrived = Arc::new(tokio::sync::Notify::new());
+        let task = tokio::spawn(run(pool, publish, batches.clone(), arrived.clone()));
+        Self { head, batches, arrived, _task: Arc::new(AbortOnDrop(task)) }
     }
 
     /// A receiver of the head: `changed()` resolves when it moves forward. Its value starts at
@@ -90,9 +97,13 @@ impl Tail {
         self.head.clone()
     }
 
-    /// The batches read from now on (see the module doc).
+    /// The batches read from now on (see the module doc). Taking this receiver makes the
+    /// caller a follower: the task keeps the head current while any follower holds one, and
+    /// reads it at once if it went unread while there was none.
     pub fn batches(&self) -> broadcast::Receiver<Arc<Batch>> {
-        self.batches.subscribe()
+        let receiver = self.batches.subscribe();
+        self.arrived.notify_one();
+        receiver
     }
 }
 
@@ -132,10 +143,12 @@ async fn read_batch(pool: &PgPool, batches: &broadcast::Sender<Arc<Batch>>, afte
     Some(Arc::new(Batch { after, upto: head, events }))
 }
 
-async fn run(pool: PgPool, publish: watch::Sender<i64>, batches: broadcast::Sender<Arc<Batch>>) {
+async fn run(pool: PgPool, publish: watch::Sender<i64>, batches: broadcast::Sender<Arc<Batch>>, arrived: Arc<tokio::sync::Notify>) {
     let mut backoff = MIN_BACKOFF;
     let mut listener: Option<PgListener> = None;
     let mut failing = false;
+    // Whether the log may have moved past the published head without it being read.
+    let mut unread = true;
     loop {
         if listener.is_none() {
             match listen(&pool).await {
@@ -143,25 +156,11 @@ async fn run(pool: PgPool, publish: watch::Sender<i64>, batches: broadcast::Send
                 Err(err) => tracing::warn!(%err, retry_in_ms = backoff.as_millis() as u64, "event tail cannot LISTEN; retrying"),
             }
         }
-        // Read the head after (re)listening, so no commit between the two is missed.
-        match read_head(&pool).await {
-            Ok(head) => {
-                if failing {
-                    tracing::info!(head, "event tail reconnected to the database");
-                    failing = false;
-                }
-                backoff = MIN_BACKOFF;
-                let published = *publish.borrow();
-                if let Some(batch) = read_batch(&pool, &batches, published, head).await {
-                    // Before the head moves: a follower woken by it finds the batch waiting.
-                    let _ = batches.send(batch);
-                }
-                publish_head(&publish, head);
-            }
-            Err(err) => {
-                tracing::warn!(%err, retry_in_ms = backoff.as_millis() as u64, "event tail cannot read the head; retrying");
-                failing = true;
-            }
+        // No follower: nobody needs the head now; the next one to arrive wakes this loop.
+        if batches.receiver_count() == 0 && listener.is_some() && !failing {
+            unread = true;
+        } else {
+            unread = !refresh(&pool, &publish, &batches, &mut failing, &mut backoff).await;
         }
         let Some(l) = listener.as_mut().filter(|_| !failing) else {
             failing = true;
@@ -171,7 +170,11 @@ async fn run(pool: PgPool, publish: watch::Sender<i64>, batches: broadcast::Send
         };
         // `try_recv` answers `None` when the connection broke (it reconnects on the next call);
         // an error when reconnecting failed.
-        match tokio::time::timeout(FOLLOW_POLL, l.try_recv()).await {
+        let notified = tokio::select! {
+            received = tokio::time::timeout(FOLLOW_POLL, l.try_recv()) => received,
+            () = arrived.notified(), if unread => continue,
+        };
+        match notified {
             Ok(Ok(Some(_))) => while l.next_buffered().is_some() {},
             Ok(Ok(None)) => tracing::warn!("event tail lost its LISTEN connection; reconnecting"),
             Ok(Err(err)) => {
@@ -185,3 +188,31 @@ async fn run(pool: PgPool, publish: watch::Sender<i64>, batches: broadcast::Send
         }
     }
 }
+
+/// Reads the head (after (re)listening, so no commit between the two is missed), hands the
+/// followers the stretch up to it, and publishes it. False when the read failed (logged;
+/// `failing` set).
+async fn refresh(pool: &PgPool, publish: &watch::Sender<i64>, batches: &broadcast::Sender<Arc<Batch>>, failing: &mut bool, backoff: &mut Duration) -> bool {
+    match read_head(pool).await {
+        Ok(head) => {
+            if *failing {
+                tracing::info!(head, "event tail reconnected to the database");
+                *failing = false;
+            }
+            *backoff = MIN_BACKOFF;
+            let published = *publish.borrow();
+            if let Some(batch) = read_batch(pool, batches, published, head).await {
+                // Before the head moves: a follower woken by it finds the batch waiting.
+                let _ = batches.send(batch);
+            }
+            publish_head(publish, head);
+            true
+        }
+        Err(err) => {
+            tracing::warn!(%err, retry_in_ms = backoff.as_millis() as u64, "event tail cannot read the head; retrying");
+            *failing = true;
+            false
+        }
+    }
+}
+
