@@ -5,6 +5,7 @@
 
 use crate::{Projection, ProjectionError, Stop};
 use chrono::{DateTime, Utc};
+use roster_store::reader::RawEvent;
 use sqlx::{PgConnection, PgPool};
 
 /// The channel the projector notifies on after a checkpoint moved (`notify_checkpoints`).
@@ -33,6 +34,74 @@ struct CheckpointRow {
     updated_at: DateTime<Utc>,
     failed_position: Option<i64>,
     last_error: Option<String>,
+}
+
+/// One row of [`lock_and_read`]: a locked checkpoint (`name` set) or an event.
+#[derive(sqlx::FromRow)]
+struct LockedOrEvent {
+    name: Option<String>,
+    position: i64,
+    recorded_at: Option<DateTime<Utc>>,
+    account_id: Option<roster_domain::AccountId>,
+    aggregate_type: Option<String>,
+    aggregate_id: Option<String>,
+    sequence: Option<i64>,
+    event_type: Option<String>,
+    event_version: Option<String>,
+    payload: Option<String>,
+    metadata: Option<String>,
+}
+
+/// Locks the checkpoint rows of `projections` that no other transaction holds (`SKIP LOCKED`)
+/// and reads up to `limit` events after the lowest of them, in one statement (a round trip
+/// less on every command's path than locking, then reading). Returns the locked
+/// `(name, position)` pairs in name order and the events, upcast, in position order; each
+/// projection applies those after its own position.
+pub(crate) async fn lock_and_read(conn: &mut PgConnection, projections: &[&str], limit: i64) -> Result<(Vec<(String, i64)>, Vec<RawEvent>), sqlx::Error> {
+    let rows: Vec<LockedOrEvent> = sqlx::query_as(
+        "WITH locked AS MATERIALIZED (
+             SELECT name, position FROM projection_checkpoints
+              WHERE name = ANY($1) ORDER BY name FOR UPDATE SKIP LOCKED)
+         (SELECT name, position, NULL::timestamptz AS recorded_at, NULL::uuid AS account_id,
+                 NULL::text AS aggregate_type, NULL::text AS aggregate_id, NULL::bigint AS sequence,
+                 NULL::text AS event_type, NULL::text AS event_version, NULL::text AS payload,
+                 NULL::text AS metadata
+            FROM locked ORDER BY name)
+         UNION ALL
+         (SELECT NULL, position, recorded_at, account_id, aggregate_type, aggregate_id, sequence,
+                 event_type, event_version, payload::text, metadata::text
+            FROM events WHERE position > (SELECT min(position) FROM locked)
+           ORDER BY position LIMIT $2)",
+    )
+    .bind(projections)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    let (mut locked, mut events) = (Vec::new(), Vec::new());
+    for row in rows {
+        match row.name {
+            Some(name) => locked.push((name, row.position)),
+            None => events.push(
+                RawEvent {
+                    position: row.position,
+                    recorded_at: row.recorded_at.unwrap_or_default(),
+                    account_id: row.account_id,
+                    aggregate_type: row.aggregate_type.unwrap_or_default(),
+                    aggregate_id: row.aggregate_id.unwrap_or_default(),
+                    sequence: row.sequence.unwrap_or_default(),
+                    event_type: row.event_type.unwrap_or_default(),
+                    event_version: row.event_version.unwrap_or_default(),
+                    payload: row.payload.unwrap_or_default(),
+                    metadata: row.metadata.unwrap_or_default(),
+                }
+                .upcast(),
+            ),
+        }
+    }
+    // Each part is ordered by its own ORDER BY; sorting again costs nothing when it is.
+    locked.sort();
+    events.sort_by_key(|e| e.position);
+    Ok((locked, events))
 }
 
 /// Locks `projection`'s checkpoint row (creating it at 0), waiting for another holder, and

@@ -3,8 +3,9 @@
 //!
 //! **One loop per process** ([`Projector::spawn`]) does the projection work. Each round is one
 //! transaction: lock the checkpoint rows of the projections no other process is working on
-//! (`FOR UPDATE SKIP LOCKED`), read up to [`BATCH_SIZE`] events after each checkpoint, apply
-//! them with a few multi-row statements per projection, move the checkpoints, commit. So a
+//! (`FOR UPDATE SKIP LOCKED`) and read up to [`BATCH_SIZE`] events after the lowest of them, in
+//! one statement; apply each projection's share with a few multi-row statements, move the
+//! checkpoints, commit (asynchronously, see `BEGIN_ROUND`). So a
 //! crash anywhere loses nothing and applies nothing twice, and when several servers share a
 //! database each projection advances on exactly one of them at a time, while the others skip
 //! it instead of queueing behind it. The loop sleeps until `LISTEN roster_events` (an append)
@@ -24,13 +25,12 @@
 mod run;
 
 use crate::audit_log::Memo;
-use crate::checkpoint::{lock_checkpoint, min_checkpoint, notify_checkpoints, set_checkpoint, set_checkpoints, status};
+use crate::checkpoint::{lock_and_read, lock_checkpoint, min_checkpoint, notify_checkpoints, set_checkpoint, set_checkpoints, status};
 pub use crate::checkpoint::{ProjectionStatus, CHECKPOINT_CHANNEL};
 use crate::{Projection, Stop};
 use roster_store::reader::{read_raw_after, RawEvent};
 use roster_store::{EventFilter, StoreError};
 use sqlx::{PgConnection, PgPool};
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -293,21 +293,20 @@ impl Projector {
         }
         let mut tx = self.pool.begin_with(BEGIN_ROUND).await?;
         let names: Vec<&str> = Projection::ALL.iter().map(|p| p.name()).collect();
-        let locked: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT name, position FROM projection_checkpoints WHERE name = ANY($1) ORDER BY name FOR UPDATE SKIP LOCKED",
-        )
-        .bind(&names)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut read: HashMap<i64, Vec<RawEvent>> = HashMap::new();
-        let (mut applied, mut moves, mut stops, mut starts) = (0, Vec::new(), Vec::new(), Vec::new());
         let batch_size = knobs().batch_size;
+        let (locked, read) = lock_and_read(&mut tx, &names, batch_size).await?;
+        let (mut applied, mut moves, mut stops, mut starts) = (0, Vec::new(), Vec::new(), Vec::new());
         for (name, after) in locked {
             let projection = Projection::from_name(&name).expect("selected by name");
-            if let std::collections::hash_map::Entry::Vacant(slot) = read.entry(after) {
-                slot.insert(read_raw_after(&mut *tx, after, batch_size, EventFilter::default()).await?);
+            // The events were read after the lowest checkpoint; this one applies those after
+            // its own. One far ahead of a full window (the lowest is stopped at an event, say)
+            // reads its own, so a stopped projection holds no other back.
+            let own: Vec<RawEvent>;
+            let mut events = &read[read.partition_point(|e| e.position <= after)..];
+            if events.is_empty() && read.len() as i64 >= batch_size {
+                own = read_raw_after(&mut *tx, after, batch_size, EventFilter::default()).await?;
+                events = &own;
             }
-            let events = &read[&after];
             if events.is_empty() {
                 continue;
             }

@@ -124,8 +124,9 @@ impl RawEvent {
         Ok(())
     }
 
-    /// This event upcast to its current version (unchanged when no upcaster applies).
-    fn upcast(self) -> Self {
+    /// This event upcast to its current version (unchanged when no upcaster applies). For
+    /// readers with statements of their own; [`read_raw_after`] applies it already.
+    pub fn upcast(self) -> Self {
         if !UPCASTERS.iter().any(|u| u.can_upcast(&self.event_type, &self.event_version)) {
             return self;
         }

@@ -148,7 +148,7 @@ async fn run(pool: PgPool, publish: watch::Sender<i64>, batches: broadcast::Send
     let mut listener: Option<PgListener> = None;
     let mut failing = false;
     // Whether the log may have moved past the published head without it being read.
-    let mut unread = true;
+    let mut unread: bool;
     loop {
         if listener.is_none() {
             match listen(&pool).await {
