@@ -225,14 +225,19 @@ async fn rebuild_into(pool: &PgPool, projections: &[Projection], schema: &str) -
         Ok::<(), ProjectionError>(())
     }
     .await;
-    reader.abort();
+    // The tasks stop on their own, never cancelled mid-statement (a query or COPY cut short
+    // returned its connection to the pool out of step with the server: "expected
+    // ParseComplete, got ReadyForQuery" on the next use): the reader's next send fails, the
+    // audit log's load ends with the closed channel.
+    drop(incoming);
     drop(chunks);
-    if replayed.is_err() {
-        if let Some(audit) = &audit {
-            audit.abort();
+    let _ = reader.await;
+    if let Err(err) = replayed {
+        if let Some(audit) = audit {
+            let _ = audit.await;
         }
+        return Err(err);
     }
-    replayed?;
     let replayed_at = started.elapsed();
 
     // Members and invitations (one row each, written once, then indexed) while the audit log's
