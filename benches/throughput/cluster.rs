@@ -1,6 +1,7 @@
 //! A throwaway PostgreSQL cluster with durable settings, stopped and deleted on drop (also when
 //! the benchmark panics), like `scripts/with-postgres` but with fsync, synchronous_commit and
-//! full_page_writes on: the figures must be those of durable commits.
+//! full_page_writes on: the figures must be those of durable commits. The integration tests
+//! use it too (`tests/api/database_crash.rs`), to crash and restart a database of their own.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -10,6 +11,8 @@ pub struct Cluster {
     dir: PathBuf,
     bindir: PathBuf,
     url: String,
+    /// `pg_ctl start -o …` of the running server, to start it again the same way.
+    options: String,
 }
 
 /// The newest `/usr/lib/postgresql/*/bin` with `initdb` (or `PG_BINDIR`).
@@ -69,7 +72,7 @@ impl Cluster {
         let dir = std::env::temp_dir().join(format!("roster-bench-pg-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
         // From here on, Drop cleans up whatever exists.
-        let mut cluster = Self { dir, bindir, url: String::new() };
+        let mut cluster = Self { dir, bindir, url: String::new(), options: String::new() };
         if is_root() {
             run(Command::new("chown").args(["postgres"]).arg(&cluster.dir), "chown")?;
         }
@@ -86,9 +89,8 @@ impl Cluster {
                  -c fsync=on -c synchronous_commit=on -c full_page_writes=on",
                 cluster.dir.display()
             );
-            let mut start = as_owner(&cluster.bindir.join("pg_ctl"));
-            start.arg("-D").arg(&data).arg("-l").arg(cluster.dir.join("server.log")).args(["-w", "-t", "30", "-o", &options, "start"]);
-            match run(&mut start, "pg_ctl start") {
+            cluster.options = options;
+            match cluster.pg_ctl_start() {
                 Ok(()) => {
                     cluster.url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
                     return Ok(cluster);
@@ -99,9 +101,35 @@ impl Cluster {
         Err(last_error)
     }
 
+    fn pg_ctl_start(&self) -> Result<(), String> {
+        let mut start = as_owner(&self.bindir.join("pg_ctl"));
+        start.arg("-D").arg(self.dir.join("data")).arg("-l").arg(self.dir.join("server.log")).args(["-w", "-t", "30", "-o", &self.options, "start"]);
+        run(&mut start, "pg_ctl start")
+    }
+
     /// The URL of the cluster's `postgres` database.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// Stops the server the way a crash would (`pg_ctl stop -m immediate`: no checkpoint, every
+    /// connection cut; what was not flushed to the WAL is gone, and recovery replays the rest
+    /// at the next start).
+    ///
+    /// Errors: what pg_ctl said.
+    #[allow(dead_code)] // the benchmark never crashes its cluster
+    pub fn crash(&self) -> Result<(), String> {
+        let mut stop = as_owner(&self.bindir.join("pg_ctl"));
+        stop.arg("-D").arg(self.dir.join("data")).args(["-m", "immediate", "-w", "stop"]);
+        run(&mut stop, "pg_ctl stop -m immediate")
+    }
+
+    /// Starts the server again on the same port with the same settings, after [`Cluster::crash`].
+    ///
+    /// Errors: what pg_ctl said.
+    #[allow(dead_code)]
+    pub fn restart(&self) -> Result<(), String> {
+        self.pg_ctl_start()
     }
 }
 

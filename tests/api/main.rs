@@ -5,6 +5,10 @@ mod authorization;
 mod big_accounts;
 mod browser;
 mod cases;
+// The benchmark's throwaway cluster, for the test that crashes a database of its own.
+#[path = "../../benches/throughput/cluster.rs"]
+mod cluster;
+mod database_crash;
 mod email_ownership;
 mod conformance;
 mod documents;

@@ -261,7 +261,7 @@ async fn await_condition<F: std::future::Future<Output = bool>>(what: &str, cond
     }
 }
 
-async fn assert_one_audit_entry_per_account_event(pool: &PgPool) {
+pub(crate) async fn assert_one_audit_entry_per_account_event(pool: &PgPool) {
     let (events, entries): (i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM events WHERE aggregate_type = 'Account'), (SELECT count(*) FROM audit_log)",
     )
@@ -272,7 +272,7 @@ async fn assert_one_audit_entry_per_account_event(pool: &PgPool) {
 }
 
 /// Invites `email`; `None` when the server did not answer (gone).
-async fn try_invite(api: &ApiClient, token: &str, account_id: &str, email: &str) -> Option<Value> {
+pub(crate) async fn try_invite(api: &ApiClient, token: &str, account_id: &str, email: &str) -> Option<Value> {
     let body = json!({
         "query": "mutation($input: InviteUserInput!) { inviteUser(input: $input) { invitation { id } } }",
         "variables": { "input": { "accountId": account_id, "email": email, "role": "GUEST" } },
