@@ -150,21 +150,27 @@ async fn commands_answered_before_a_kill_9_survive_it() {
     wait_caught_up(&url).await;
     let answered = answered.lock().unwrap().clone();
     assert!(answered.len() >= 40);
-    let listed = second
-        .ok(Some(&ada.token), "query($id: ID!) { account(id: $id) { invitations(first: 500) { nodes { email status } } } }", json!({ "id": ada.account_id }))
+    assert_answered_invitations_kept(&second, &ada.token, &ada.account_id, &answered).await;
+}
+
+/// After a crash: every invitation in `answered` (answered OK) is in the log once and listed
+/// as pending, each account event has one audit entry, and the read models equal a rebuild.
+pub(crate) async fn assert_answered_invitations_kept(api: &ApiClient, token: &str, account_id: &str, answered: &[String]) {
+    let listed = api
+        .ok(Some(token), "query($id: ID!) { account(id: $id) { invitations(first: 500) { nodes { email status } } } }", json!({ "id": account_id }))
         .await;
     let listed: BTreeMap<&str, &str> = listed["account"]["invitations"]["nodes"].as_array().unwrap().iter().map(|i| (i["email"].as_str().unwrap(), i["status"].as_str().unwrap())).collect();
-    for email in &answered {
+    for email in answered {
         let logged: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'MemberInvited' AND payload->'MemberInvited'->>'email' = $1")
             .bind(email)
-            .fetch_one(&second.pool)
+            .fetch_one(&api.pool)
             .await
             .unwrap();
         assert_eq!(logged, 1, "{email} was answered OK but is not in the log once");
         assert_eq!(listed.get(email.as_str()), Some(&"PENDING"), "{email} was answered OK but is not listed");
     }
-    assert_one_audit_entry_per_account_event(&second.pool).await;
-    assert_equal_to_rebuild(&second).await;
+    assert_one_audit_entry_per_account_event(&api.pool).await;
+    assert_equal_to_rebuild(api).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -261,7 +267,7 @@ async fn await_condition<F: std::future::Future<Output = bool>>(what: &str, cond
     }
 }
 
-pub(crate) async fn assert_one_audit_entry_per_account_event(pool: &PgPool) {
+async fn assert_one_audit_entry_per_account_event(pool: &PgPool) {
     let (events, entries): (i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM events WHERE aggregate_type = 'Account'), (SELECT count(*) FROM audit_log)",
     )
