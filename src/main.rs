@@ -139,6 +139,12 @@ struct ServeArgs {
     /// Reverse proxies whose X-Forwarded-For is believed: comma-separated IPs or CIDRs.
     #[arg(long, env = "ROSTER_TRUSTED_PROXIES", default_value = "")]
     trusted_proxies: String,
+    /// How long a client may take to send a request's head (slower ones are closed).
+    #[arg(long, env = "ROSTER_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    header_read_timeout: std::time::Duration,
+    /// Open connections per client IP (trusted proxies exempt); more are closed at once.
+    #[arg(long, env = "ROSTER_MAX_CONNECTIONS_PER_IP", default_value_t = 100)]
+    max_connections_per_ip: usize,
     /// How many password hashes may run at once (default: the number of CPUs).
     #[arg(long, env = "ROSTER_HASH_CONCURRENCY", value_parser = hash_concurrency)]
     hash_concurrency: Option<usize>,
@@ -316,6 +322,8 @@ impl ServeArgs {
         config.max_body_bytes = self.max_body_bytes;
         config.request_timeout = self.request_timeout;
         config.trusted_proxies = parse_trusted_proxies(&self.trusted_proxies).map_err(|e| anyhow::anyhow!("ROSTER_TRUSTED_PROXIES: {e}"))?;
+        config.header_read_timeout = self.header_read_timeout;
+        config.max_connections_per_ip = self.max_connections_per_ip;
         if let Some(n) = self.hash_concurrency {
             config.hash_concurrency = n;
         }

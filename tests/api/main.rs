@@ -11,6 +11,7 @@ mod cluster;
 mod database_crash;
 mod email_ownership;
 mod conformance;
+mod connections;
 mod documents;
 mod errors;
 mod event_log;

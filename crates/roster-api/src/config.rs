@@ -38,6 +38,15 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Peers whose `X-Forwarded-For` is believed (`ROSTER_TRUSTED_PROXIES`).
     pub trusted_proxies: Vec<IpNet>,
+    /// How long a client may take to send a request's head (request line and headers)
+    /// (`ROSTER_HEADER_READ_TIMEOUT`, default 10 s); the connection is closed beyond it, so
+    /// connections that trickle their headers (slowloris) cannot pile up. An idle keep-alive
+    /// connection is closed after as long.
+    pub header_read_timeout: Duration,
+    /// Open connections one client IP may hold (`ROSTER_MAX_CONNECTIONS_PER_IP`, default 100;
+    /// websockets included); more are closed at once. Trusted proxies are exempt: they carry
+    /// many clients.
+    pub max_connections_per_ip: usize,
     /// How many password hashes may run at once (`ROSTER_HASH_CONCURRENCY`, default the CPUs).
     pub hash_concurrency: usize,
     /// Password attempts (`signUp`, `logIn`, `acceptInvite` as a new user) per client IP:
@@ -74,6 +83,8 @@ impl std::fmt::Debug for Config {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("request_timeout", &self.request_timeout)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("max_connections_per_ip", &self.max_connections_per_ip)
             .field("hash_concurrency", &self.hash_concurrency)
             .field("max_subscriptions_per_connection", &self.max_subscriptions_per_connection)
             .field("max_subscriptions_per_user", &self.max_subscriptions_per_user)
@@ -99,6 +110,8 @@ impl Config {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             request_timeout: Duration::from_secs(30),
             trusted_proxies: Vec::new(),
+            header_read_timeout: Duration::from_secs(10),
+            max_connections_per_ip: 100,
             hash_concurrency: std::thread::available_parallelism().map_or(2, usize::from),
             password_rate_per_ip: Rate::new(20, Duration::from_secs(3)),
             max_subscriptions_per_connection: 10,

@@ -21,6 +21,7 @@ pub mod media;
 pub mod pages;
 pub mod rate_limit;
 pub mod secret;
+pub mod serve;
 pub mod startup;
 pub mod telemetry;
 pub mod websocket;

@@ -108,7 +108,8 @@ impl Application {
         let projector = self.app.projector().clone().spawn();
         let mailer = self.mailer.map(|mailer| tokio::spawn(mailer.run()));
         let (sockets, closer) = Sockets::new();
-        let service = http::router(self.app, sockets).into_make_service_with_connect_info::<SocketAddr>();
+        let config = self.app.config().clone();
+        let router = http::router(self.app, sockets);
         // Upgraded websockets are no longer the server's connections: they are closed here,
         // with a close frame, rather than cut when the process exits.
         let (stopped, stopping) = tokio::sync::oneshot::channel::<()>();
@@ -121,7 +122,7 @@ impl Application {
                 closer.close_all().await;
             }
         };
-        let (served, ()) = tokio::join!(axum::serve(self.listener, service).with_graceful_shutdown(shutdown), sockets_closed);
+        let (served, ()) = tokio::join!(crate::serve::serve(self.listener, router, &config, shutdown), sockets_closed);
         projector.abort();
         if let Some(mailer) = mailer {
             mailer.abort();
