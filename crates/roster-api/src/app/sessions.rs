@@ -41,9 +41,17 @@ impl App {
     /// [`super::ownership`]); where verification is required, the user and account are
     /// committed and the answer is `EMAIL_NOT_VERIFIED` instead of a session.
     ///
-    /// Errors: `VALIDATION` on `email`, `password`, `displayName` or `accountName` (an email
-    /// that is already registered is a `VALIDATION` error on `email`, via [`ApiError::EmailTaken`]);
-    /// `EMAIL_NOT_VERIFIED` (see above).
+    /// An email that is already registered (issue 10, "`signUp` reveals registered emails"):
+    /// where verification is required, the answer is the same `EMAIL_NOT_VERIFIED`, after the
+    /// same checks and the same password hash, nothing is written, and the address's owner is
+    /// emailed a reset link saying someone tried to sign up (see
+    /// [`App::tell_owner_of_sign_up_attempt`]). Where it is not (`--dev`, mail off, or
+    /// `ROSTER_REQUIRE_VERIFIED_EMAIL=false`), a fresh sign-up answers with a session, which a
+    /// taken email cannot fake, so it is a `VALIDATION` error on `email` ([`ApiError::EmailTaken`]).
+    ///
+    /// Errors: `VALIDATION` on `email`, `password`, `displayName` or `accountName` (and on
+    /// `email` when taken, see above); `EMAIL_NOT_VERIFIED` (see above); `RATE_LIMITED`
+    /// (password attempts per client IP).
     pub async fn sign_up(&self, ctx: &RequestContext, email: &str, password: String, display_name: &str, account_name: &str) -> ApiResult<SessionView> {
         let email = Email::parse(email)?;
         roster_domain::password::check_password(&password)?;
@@ -62,7 +70,14 @@ impl App {
         let hash = self.0.hasher.hash(password).await?;
         let credential = NewCredential { user_id, email: email.to_string(), password_hash: hash };
         let work = UnitOfWork { account: Some(&account), user: Some(&user), credential: Some(credential) };
-        self.commit(work, ctx, user_id, now).await?;
+        match self.commit(work, ctx, user_id, now).await {
+            // The store refused the credential, so nothing of this sign-up was written.
+            Err(ApiError::EmailTaken) if held_back => {
+                self.tell_owner_of_sign_up_attempt(ctx, email);
+                return Err(DomainError::EmailNotVerified.into());
+            }
+            committed => committed?,
+        };
         if held_back {
             // Registered, but no session until the emailed link proves the address.
             return Err(DomainError::EmailNotVerified.into());
