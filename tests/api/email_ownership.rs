@@ -275,3 +275,87 @@ async fn a_reset_ends_the_sessions_issued_before_it() {
     let owner = log_in(&app, "victim@example.com", "the owner's new password").await["data"]["logIn"]["token"].as_str().unwrap().to_string();
     assert_eq!(app.ok(Some(&owner), viewer, json!({})).await["viewer"]["user"]["email"], "victim@example.com", "a session after the reset works");
 }
+
+/// (aggregate type, event type) of every event, in order.
+async fn events(app: &ApiClient) -> Vec<(String, String)> {
+    sqlx::query_as("SELECT aggregate_type, event_type FROM events ORDER BY position").fetch_all(&app.pool).await.unwrap()
+}
+
+/// Every audit-log row, as text.
+async fn audit_rows(app: &ApiClient) -> Vec<String> {
+    sqlx::query_scalar("SELECT t::text FROM audit_log t ORDER BY t::text").fetch_all(&app.pool).await.unwrap()
+}
+
+/// Waits until `app` holds `count` events, then a little longer to see that no more come.
+async fn settled_at(app: &ApiClient, count: usize) -> Vec<(String, String)> {
+    for _ in 0..100 {
+        if events(app).await.len() >= count {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    events(app).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sign_up_with_a_registered_email_answers_as_a_fresh_one_and_emails_the_owner() {
+    if !smtp::available() {
+        return;
+    }
+    let server = SmtpServer::start_new();
+    let app = app_with(&server, true).await;
+    let fresh = sign_up(&app, "ada@example.com", PASSWORD).await;
+    assert_eq!(code(&fresh), Some("EMAIL_NOT_VERIFIED"), "{fresh}");
+    server.wait_for(1).await;
+    let (before, audit) = (events(&app).await, audit_rows(&app).await);
+    // Someone else, with another password and names: the very same answer.
+    let input = json!({ "email": "Ada@Example.com", "password": "someone else's", "displayName": "Eve", "accountName": "Eve's" });
+    let again = app.gql(None, "mutation($input: SignUpInput!) { signUp(input: $input) { token } }", json!({ "input": input })).await;
+    assert_eq!(again, fresh);
+    // The owner is told, with a link that resets the password.
+    let message = server.wait_for(2).await.remove(1);
+    assert_eq!(message.to, ["ada@example.com"]);
+    assert_eq!(message.header("Subject").as_deref(), Some("Someone tried to create a Roster account with your email"));
+    assert!(message.part("text/plain").contains("Someone tried to create a Roster account with ada@example.com"));
+    let after = events(&app).await;
+    assert_eq!(after[..before.len()], before[..]);
+    assert_eq!(after[before.len()..], [("User".to_string(), "PasswordResetRequested".to_string())], "nothing on an Account stream");
+    let reason: String = sqlx::query_scalar("SELECT payload->'PasswordResetRequested'->>'reason' FROM events WHERE event_type = 'PasswordResetRequested'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(reason, "SIGN_UP_ATTEMPT");
+    assert_eq!(audit_rows(&app).await, audit, "no account's audit log shows it");
+    let accounts: i64 = sqlx::query_scalar("SELECT count(*) FROM accounts").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(accounts, 1);
+    let token = link_token(&message, "reset");
+    assert_eq!(reset(&app, &token, "the owner's new password").await["data"]["resetPassword"], true);
+    assert!(log_in(&app, "ada@example.com", "the owner's new password").await["data"]["logIn"]["token"].is_string());
+    assert_eq!(code(&log_in(&app, "ada@example.com", "someone else's").await), Some("UNAUTHENTICATED"));
+    // A flood of sign-ups answers alike but tells the owner within the reset limit only (3 per
+    // email at once, this one's first included).
+    let count = events(&app).await.len();
+    for _ in 0..4 {
+        assert_eq!(sign_up(&app, "ada@example.com", PASSWORD).await, fresh);
+    }
+    let flood = settled_at(&app, count + 2).await;
+    assert_eq!(flood[count..], vec![("User".to_string(), "PasswordResetRequested".to_string()); 2]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn where_verification_is_not_required_a_registered_email_is_a_validation_error() {
+    if !smtp::available() {
+        return;
+    }
+    let server = SmtpServer::start_new();
+    // A fresh sign-up here answers with a session, which a taken email cannot fake.
+    let app = app_with(&server, false).await;
+    assert!(sign_up(&app, "ada@example.com", PASSWORD).await["data"]["signUp"]["token"].is_string());
+    let before = app.event_count().await;
+    let taken = sign_up(&app, "ada@example.com", PASSWORD).await;
+    app.assert_refused(&taken, "VALIDATION", before).await;
+    assert_eq!(taken["errors"][0]["extensions"]["field"], "email", "{taken}");
+    assert_eq!(settled_at(&app, before as usize).await.len() as i64, before, "nothing recorded after the answer either");
+    assert!(server.received().is_empty(), "nobody is emailed");
+}

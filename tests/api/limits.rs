@@ -257,34 +257,67 @@ async fn password_attempts_are_limited_per_client_ip() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn failed_log_ins_limit_an_email_and_a_success_clears_them() {
+async fn failed_log_ins_limit_their_source_and_a_success_clears_them() {
     let app = spawn_app_with(|config| config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]).await;
+    app.sign_up("victim@example.com", "Acme").await;
+    let attempt = |ip: &'static str, password: &'static str| {
+        let app = &app;
+        async move { gql_from(app, ip, LOG_IN, login_as("victim@example.com", password)).await }
+    };
+    let (attacker, owner) = ("198.51.100.1", "203.0.113.7");
+    // Correct log-ins never count, however many.
+    for _ in 0..12 {
+        assert!(attempt(attacker, PASSWORD).await.get("errors").is_none());
+    }
+    // Nine failures, then a success that clears them, then nine more: never limited.
+    for round in 0..2 {
+        for _ in 0..9 {
+            assert_eq!(code(&attempt(attacker, "wrong password").await), Some("UNAUTHENTICATED"));
+        }
+        assert!(attempt(attacker, PASSWORD).await.get("errors").is_none(), "round {round}");
+    }
+    // Ten failures from one source limit that source, even for the right password...
+    for _ in 0..10 {
+        assert_eq!(code(&attempt(attacker, "wrong password").await), Some("UNAUTHENTICATED"));
+    }
+    let limited = attempt(attacker, PASSWORD).await;
+    assert_eq!(code(&limited), Some("RATE_LIMITED"), "{limited}");
+    assert_eq!(code(&attempt(attacker, "wrong password").await), Some("RATE_LIMITED"));
+    // ...but not the owner elsewhere (issue 10: one source could lock anyone out).
+    let elsewhere = attempt(owner, PASSWORD).await;
+    assert!(elsewhere.get("errors").is_none(), "{elsewhere}");
+    // Nor other users from the same source.
+    app.sign_up("other@example.com", "Other").await;
+    let other = gql_from(&app, attacker, LOG_IN, login_as("other@example.com", PASSWORD)).await;
+    assert!(other.get("errors").is_none(), "{other}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_log_ins_from_many_sources_reach_a_ceiling_per_email() {
+    let app = spawn_app_with(|config| {
+        config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        config.login_failures_per_email = Rate::new(12, Duration::from_secs(3600));
+    })
+    .await;
     app.sign_up("victim@example.com", "Acme").await;
     let attempt = |n: usize, password: &'static str| {
         let app = &app;
         async move { gql_from(app, &format!("198.51.100.{n}"), LOG_IN, login_as("victim@example.com", password)).await }
     };
-    // Correct log-ins never count, however many.
+    // Two failures from each of six sources, none near its own limit: twelve in all.
     for n in 0..12 {
-        assert!(attempt(n, PASSWORD).await.get("errors").is_none());
+        assert_eq!(code(&attempt(n / 2, "wrong password").await), Some("UNAUTHENTICATED"), "failure {n}");
     }
-    // Nine failures, then a success that clears them, then nine more: never limited.
-    for round in 0..2 {
-        for n in 0..9 {
-            assert_eq!(code(&attempt(round * 10 + n, "wrong password").await), Some("UNAUTHENTICATED"));
-        }
-        assert!(attempt(100 + round, PASSWORD).await.get("errors").is_none(), "round {round}");
+    // The ceiling refuses every source alike, the right password included (else it would tell
+    // guessers when they are right).
+    for (n, password) in [(0, PASSWORD), (50, PASSWORD), (51, "wrong password")] {
+        let limited = attempt(n, password).await;
+        assert_eq!(code(&limited), Some("RATE_LIMITED"), "{limited}");
+        assert!(limited["errors"][0]["extensions"]["retryAfterSeconds"].as_u64().is_some_and(|s| s > 0), "{limited}");
     }
-    // Ten failures from anywhere: the email is limited, even for the right password.
-    attempt(50, "wrong password").await;
-    for n in 0..9 {
-        attempt(60 + n, "wrong password").await;
-    }
-    let limited = attempt(99, PASSWORD).await;
-    assert_eq!(code(&limited), Some("RATE_LIMITED"), "{limited}");
-    // Other users are not.
+    // Other emails are not held back.
     app.sign_up("other@example.com", "Other").await;
-    let other = gql_from(&app, "198.51.100.1", LOG_IN, login_as("other@example.com", PASSWORD)).await;
+    let other = gql_from(&app, "198.51.100.50", LOG_IN, login_as("other@example.com", PASSWORD)).await;
     assert!(other.get("errors").is_none(), "{other}");
 }
 

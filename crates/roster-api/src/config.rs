@@ -52,6 +52,19 @@ pub struct Config {
     /// Password attempts (`signUp`, `logIn`, `acceptInvite` as a new user) per client IP:
     /// 20 at once, then one per 3 s.
     pub password_rate_per_ip: Rate,
+    /// Failed log-ins per email from one client IP (an IPv6 client by its /64): 10 at once,
+    /// then one per minute; a success from that IP clears them. Per source, so a guesser
+    /// elsewhere cannot lock the owner out (issue 10, "the per-email limiter lets anyone lock a
+    /// victim out"), and slower than [`Config::login_failures_per_email`] refills, so one
+    /// source alone never exhausts that.
+    pub login_failures_per_source: Rate,
+    /// Failed log-ins per email from anywhere: 100 at once, then one per 9 s (100 per 15
+    /// minutes); a success does not clear them. The ceiling on distributed guessing: many IPs
+    /// together get no more guesses at one password than this. Past it, even the right
+    /// password answers `RATE_LIMITED` (the same for every answer, or the ceiling would tell
+    /// guessers when they are right); holding an email there takes at least 7 sources guessing
+    /// without pause (each gets at most 60 failures an hour, the ceiling regains 400).
+    pub login_failures_per_email: Rate,
     /// Subscriptions one websocket connection may hold open
     /// (`ROSTER_MAX_SUBSCRIPTIONS_PER_CONNECTION`, default 10); more answer `RATE_LIMITED`.
     pub max_subscriptions_per_connection: usize,
@@ -114,6 +127,8 @@ impl Config {
             max_connections_per_ip: 100,
             hash_concurrency: std::thread::available_parallelism().map_or(2, usize::from),
             password_rate_per_ip: Rate::new(20, Duration::from_secs(3)),
+            login_failures_per_source: Rate::new(10, Duration::from_secs(60)),
+            login_failures_per_email: Rate::new(100, Duration::from_secs(9)),
             max_subscriptions_per_connection: 10,
             max_subscriptions_per_user: 20,
             slow_consumer_timeout: Duration::from_secs(30),

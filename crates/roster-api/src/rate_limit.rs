@@ -1,8 +1,8 @@
 //! Limits on guessing and on expensive work: password attempts per client IP, failed log-ins
-//! per email, invite-token attempts per client IP.
+//! per email and client IP and per email, invite-token attempts per client IP.
 //!
 //! A token bucket per key: `burst` attempts at once, then one more per `period`. Written here
-//! rather than with `governor` because a log-in that succeeds must clear its email's failures
+//! rather than with `governor` because a log-in that succeeds must clear its source's failures
 //! (a key `governor` cannot remove), and a refused attempt must be detectable before the
 //! password is checked (it cannot peek).
 //!

@@ -45,5 +45,5 @@ pub use role::Role;
 pub use text::Text;
 pub use time::rfc3339;
 pub use token::{InviteToken, SendNonce, TokenDigest, TokenKey};
-pub use user::{EmailCheck, EmailProof, OwedLink, User, UserCommand, UserEvent};
+pub use user::{EmailCheck, EmailProof, OwedLink, ResetReason, User, UserCommand, UserEvent};
 pub use user_token::{Purpose, UserToken};

@@ -50,6 +50,30 @@ pub enum EmailProof {
     PasswordReset,
 }
 
+/// Why a password-reset email is owed: the templates word it by this (`reason` in `reset.*`).
+/// Events written before this existed have no `reason` and decode as [`ResetReason::Requested`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ResetReason {
+    /// Someone asked for it (`requestPasswordReset`).
+    #[default]
+    Requested,
+    /// Someone tried to sign up with this registered email where verification is required:
+    /// instead of telling them the address is taken, its owner is told, with a reset link
+    /// (issue 10, "`signUp` reveals registered emails").
+    SignUpAttempt,
+}
+
+impl ResetReason {
+    /// The name events and the mail outbox use: `REQUESTED` or `SIGN_UP_ATTEMPT`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResetReason::Requested => "REQUESTED",
+            ResetReason::SignUpAttempt => "SIGN_UP_ATTEMPT",
+        }
+    }
+}
+
 /// What can be asked of a user.
 #[derive(Debug, Clone, PartialEq)]
 pub enum UserCommand {
@@ -83,6 +107,8 @@ pub enum UserCommand {
     RequestPasswordReset {
         /// The link owed.
         link: OwedLink,
+        /// Why (the email's wording).
+        reason: ResetReason,
         /// Current UTC instant.
         now: DateTime<Utc>,
     },
@@ -132,6 +158,9 @@ pub enum UserEvent {
         /// The link: nonce, token digest, expiry.
         #[serde(flatten)]
         link: OwedLink,
+        /// Why it is owed; absent in events written before it existed (then `REQUESTED`).
+        #[serde(default)]
+        reason: ResetReason,
         /// When (UTC).
         requested_at: DateTime<Utc>,
     },
@@ -233,7 +262,7 @@ impl Decide for User {
                 PendingLink::check(self.verification.as_ref(), &token_digest, now)?;
                 Ok(vec![UserEvent::EmailVerified { proof: EmailProof::VerificationLink, verified_at: now }])
             }
-            C::RequestPasswordReset { link, now } => Ok(vec![UserEvent::PasswordResetRequested { link, requested_at: now }]),
+            C::RequestPasswordReset { link, reason, now } => Ok(vec![UserEvent::PasswordResetRequested { link, reason, requested_at: now }]),
             C::ResetPassword { token_digest, now } => {
                 PendingLink::check(self.reset.as_ref(), &token_digest, now)?;
                 let mut events = vec![UserEvent::PasswordChanged { changed_at: now }];

@@ -63,8 +63,8 @@ fn invitees_are_verified_and_unchecked_users_are_not_held_back() {
 #[test]
 fn a_reset_changes_the_password_once_verifies_and_a_newer_request_supersedes() {
     let mut user = registered(EmailCheck::Owed(link(Purpose::Verify, 1, at(24 * 60))));
-    run(&mut user, UserCommand::RequestPasswordReset { link: link(Purpose::Reset, 2, at(62)), now: at(2) }).unwrap();
-    run(&mut user, UserCommand::RequestPasswordReset { link: link(Purpose::Reset, 3, at(63)), now: at(3) }).unwrap();
+    run(&mut user, UserCommand::RequestPasswordReset { link: link(Purpose::Reset, 2, at(62)), reason: ResetReason::Requested, now: at(2) }).unwrap();
+    run(&mut user, UserCommand::RequestPasswordReset { link: link(Purpose::Reset, 3, at(63)), reason: ResetReason::Requested, now: at(3) }).unwrap();
     let old = UserCommand::ResetPassword { token_digest: token(Purpose::Reset, 2).digest(), now: at(4) };
     assert_eq!(run(&mut user, old), Err(DomainError::InvalidToken), "superseded");
     let reset = UserCommand::ResetPassword { token_digest: token(Purpose::Reset, 3).digest(), now: at(4) };
@@ -75,7 +75,7 @@ fn a_reset_changes_the_password_once_verifies_and_a_newer_request_supersedes() {
     );
     assert!(user.email_verified && user.verification.is_none());
     assert_eq!(run(&mut user, reset), Err(DomainError::InvalidToken), "single use");
-    run(&mut user, UserCommand::RequestPasswordReset { link: link(Purpose::Reset, 4, at(70)), now: at(10) }).unwrap();
+    run(&mut user, UserCommand::RequestPasswordReset { link: link(Purpose::Reset, 4, at(70)), reason: ResetReason::Requested, now: at(10) }).unwrap();
     let late = UserCommand::ResetPassword { token_digest: token(Purpose::Reset, 4).digest(), now: at(70) };
     assert_eq!(run(&mut user, late), Err(DomainError::TokenExpired));
 }
@@ -83,7 +83,7 @@ fn a_reset_changes_the_password_once_verifies_and_a_newer_request_supersedes() {
 #[test]
 fn an_unregistered_user_owes_nothing() {
     let mut user = User::default();
-    let request = UserCommand::RequestPasswordReset { link: link(Purpose::Reset, 1, at(60)), now: at(0) };
+    let request = UserCommand::RequestPasswordReset { link: link(Purpose::Reset, 1, at(60)), reason: ResetReason::Requested, now: at(0) };
     assert_eq!(run(&mut user, request), Err(DomainError::NotFound("user")));
     let reset = UserCommand::ResetPassword { token_digest: token(Purpose::Reset, 1).digest(), now: at(0) };
     assert_eq!(run(&mut user, reset), Err(DomainError::InvalidToken));
@@ -92,8 +92,18 @@ fn an_unregistered_user_owes_nothing() {
 #[test]
 fn link_events_hold_no_token() {
     let owed = link(Purpose::Reset, 5, at(60));
-    let json = serde_json::to_string(&UserEvent::PasswordResetRequested { link: owed.clone(), requested_at: at(0) }).unwrap();
+    let event = UserEvent::PasswordResetRequested { link: owed, reason: ResetReason::SignUpAttempt, requested_at: at(0) };
+    let json = serde_json::to_string(&event).unwrap();
     assert!(!json.contains(&token(Purpose::Reset, 5).encode()), "{json}");
+    assert!(json.contains(r#""reason":"SIGN_UP_ATTEMPT""#), "{json}");
     let back: UserEvent = serde_json::from_str(&json).unwrap();
-    assert_eq!(back, UserEvent::PasswordResetRequested { link: owed, requested_at: at(0) });
+    assert_eq!(back, event);
+}
+
+#[test]
+fn a_reset_request_written_before_reasons_existed_decodes_as_requested() {
+    // As stored before `reason` existed (docs/events.md).
+    let old = r#"{"PasswordResetRequested": {"mail_nonce": "a1b2c3d4e5f60718293a4b5c6d7e8f90", "token_digest": "5d41402abc4b2a76b9719d911017c592ae7b9f2c1d0e8f3a6b5c4d3e2f1a0b9c", "expires_at": "2026-11-30T11:00:00Z", "requested_at": "2026-11-30T10:00:00Z"}}"#;
+    let event: UserEvent = serde_json::from_str(old).unwrap();
+    assert!(matches!(event, UserEvent::PasswordResetRequested { reason: ResetReason::Requested, .. }), "{event:?}");
 }

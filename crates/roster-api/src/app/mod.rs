@@ -67,8 +67,9 @@ struct Inner {
     hasher: PasswordHasher,
     /// Password attempts (sign-up, log-in, accepting as a new user) per client IP.
     password_limiter: Limiter,
-    /// Failed log-ins per email: 10 at once, then one per 6 s; a success clears them.
-    login_failures: Limiter,
+    /// Failed log-ins per email and client IP ([`Config::login_failures_per_source`]) and per
+    /// email ([`Config::login_failures_per_email`]).
+    login_failures: sessions::LoginFailures,
     /// Invite-token attempts per client IP: 30 at once, then one per 2 s.
     token_limiter: Limiter,
     /// Accounts created per user: 10 at once, then one per 6 minutes (every account a user
@@ -100,7 +101,7 @@ impl App {
             pool,
             hasher: PasswordHasher::new(config.hash_concurrency),
             password_limiter: Limiter::new(config.password_rate_per_ip),
-            login_failures: Limiter::new(Rate::new(10, Duration::from_secs(6))),
+            login_failures: sessions::LoginFailures::new(&config),
             token_limiter: Limiter::new(Rate::new(30, Duration::from_secs(2))),
             account_creations: Limiter::new(Rate::new(10, Duration::from_secs(360))),
             reset_limits: ownership::ResetLimits::new(&config.ownership),

@@ -12,7 +12,7 @@ use crate::auth::{self, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::rate_limit::{Limiter, Rate};
 use chrono::{DateTime, Utc};
-use roster_domain::{DomainError, Email, EmailCheck, OwedLink, Purpose, SendNonce, User, UserCommand, UserId, UserToken};
+use roster_domain::{DomainError, Email, EmailCheck, OwedLink, Purpose, ResetReason, SendNonce, User, UserCommand, UserId, UserToken};
 use roster_store::{credentials, EventStore};
 use std::time::Duration;
 
@@ -152,16 +152,34 @@ impl App {
         self.0.reset_limits.per_ip.attempt(&ctx.ip_key())?;
         let email = Email::parse(email)?;
         self.0.reset_limits.per_email.attempt(email.as_str())?;
-        let (app, ctx) = (self.clone(), ctx.clone());
-        tokio::spawn(async move {
-            if let Err(err) = app.record_reset_request(&ctx, &email).await {
-                tracing::warn!(%err, request_id = %ctx.request_id, "password reset request not recorded");
-            }
-        });
+        self.reset_after_answer(ctx, email, ResetReason::Requested);
         Ok(())
     }
 
-    async fn record_reset_request(&self, ctx: &RequestContext, email: &Email) -> ApiResult<()> {
+    /// Tells the owner of `email` (registered) that someone tried to sign up with it, with a
+    /// reset link: a `PasswordResetRequested` with reason `SIGN_UP_ATTEMPT`, recorded after
+    /// the answer. The per-email reset limit applies, silently (the sign-up's answer must not
+    /// differ): past it nothing is sent, so a flood of sign-ups does not flood the owner.
+    pub(super) fn tell_owner_of_sign_up_attempt(&self, ctx: &RequestContext, email: Email) {
+        if self.0.reset_limits.per_email.attempt(email.as_str()).is_err() {
+            tracing::info!(request_id = %ctx.request_id, "sign-up with a registered email: the owner was told recently, nothing sent");
+            return;
+        }
+        self.reset_after_answer(ctx, email, ResetReason::SignUpAttempt);
+    }
+
+    /// Records a reset request for `email` (if registered) in a task of its own, so the
+    /// answer neither waits for it nor tells by its time whether the email is registered.
+    fn reset_after_answer(&self, ctx: &RequestContext, email: Email, reason: ResetReason) {
+        let (app, ctx) = (self.clone(), ctx.clone());
+        tokio::spawn(async move {
+            if let Err(err) = app.record_reset_request(&ctx, &email, reason).await {
+                tracing::warn!(%err, request_id = %ctx.request_id, "password reset request not recorded");
+            }
+        });
+    }
+
+    async fn record_reset_request(&self, ctx: &RequestContext, email: &Email, reason: ResetReason) -> ApiResult<()> {
         if !self.0.config.mail.is_on() {
             tracing::info!(request_id = %ctx.request_id, "password reset requested, but email is off: nothing sent");
             return Ok(());
@@ -171,7 +189,7 @@ impl App {
         let now = self.now();
         let link = self.owed_link(Purpose::Reset, user_id, self.0.config.ownership.reset_ttl, now)?;
         self.retry(|| async {
-            let user = decide::<User>(&self.0.store, user_id, UserCommand::RequestPasswordReset { link: link.clone(), now }).await?;
+            let user = decide::<User>(&self.0.store, user_id, UserCommand::RequestPasswordReset { link: link.clone(), reason, now }).await?;
             self.commit(UnitOfWork { user: Some(&user), ..Default::default() }, ctx, user_id, now).await
         })
         .await?;

@@ -75,9 +75,11 @@ pub struct RemoveMemberInput {
 impl MutationRoot {
     /// A new user and a new account in which the user is the only `ADMIN`.
     ///
-    /// Errors: `VALIDATION` (`email` — also when already registered —, `password`,
-    /// `displayName`, `accountName`); `EMAIL_NOT_VERIFIED` where verification is required: the
-    /// user and account exist, and a verification email is on its way.
+    /// Errors: `VALIDATION` (`email`, `password`, `displayName`, `accountName`; `email` also
+    /// when already registered, where verification is not required); `EMAIL_NOT_VERIFIED` where
+    /// verification is required: the user and account exist, and a verification email is on
+    /// its way. There an already registered email gets the same answer, nothing is created,
+    /// and its owner is emailed instead; `RATE_LIMITED` (password attempts per client IP).
     async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> Result<SessionPayload> {
         run(ctx, |app, req| async move {
             let session = app.sign_up(req, &input.email, input.password, &input.display_name, &input.account_name).await?;
@@ -88,8 +90,10 @@ impl MutationRoot {
 
     /// A session for an existing user.
     ///
-    /// Errors: `UNAUTHENTICATED` (wrong email or password), `RATE_LIMITED`,
-    /// `EMAIL_NOT_VERIFIED` (right password, email not verified where that is required).
+    /// Errors: `UNAUTHENTICATED` (wrong email or password), `RATE_LIMITED` (too many attempts
+    /// from the client IP, or too many failures for the email from that IP or from anywhere:
+    /// README, "Limits"), `EMAIL_NOT_VERIFIED` (right password, email not verified where that
+    /// is required).
     async fn log_in(&self, ctx: &Context<'_>, input: LogInInput) -> Result<SessionPayload> {
         run(ctx, |app, req| async move { Ok(app.log_in(req, &input.email, input.password).await?.into()) }).await
     }

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use lettre::message::{header, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
 use minijinja::Environment;
+use roster_domain::ResetReason;
 use serde::Serialize;
 use std::path::Path;
 
@@ -29,7 +30,8 @@ const TEMPLATES: [(&str, &str); 9] = [
     ("reset.html", include_str!("../../templates/mail/reset.html")),
 ];
 
-/// What a verification or password-reset email says (templates `verify.*`, `reset.*`).
+/// What a verification or password-reset email says (templates `verify.*`, `reset.*`; each
+/// field is a template variable of the same name).
 #[derive(Debug, Clone, Serialize)]
 pub struct UserLink {
     /// The user's address.
@@ -40,6 +42,10 @@ pub struct UserLink {
     pub link: String,
     /// When the link stops working, as words (UTC).
     pub expires_at: String,
+    /// Why a reset email is sent ([`roster_domain::ResetReason`]): `REQUESTED` (someone asked
+    /// for it) or `SIGN_UP_ATTEMPT` (someone tried to sign up with this address); always
+    /// `REQUESTED` for `verify.*`.
+    pub reason: String,
 }
 
 /// What an invitation email says.
@@ -95,8 +101,10 @@ impl Templates {
             expires_at: Invitation::expiry_words(Utc::now()),
         };
         templates.render("invitation", &sample)?;
-        let user = UserLink { to: sample.to, display_name: "Ada".into(), link: sample.link, expires_at: sample.expires_at };
+        let mut user = UserLink { to: sample.to, display_name: "Ada".into(), link: sample.link, expires_at: sample.expires_at, reason: "REQUESTED".into() };
         templates.render("verify", &user)?;
+        templates.render("reset", &user)?;
+        user.reason = ResetReason::SignUpAttempt.as_str().into();
         templates.render("reset", &user)?;
         Ok(templates)
     }
@@ -190,6 +198,26 @@ mod tests {
         let subject = parsed.headers.iter().find(|h| h.get_key() == "Subject").unwrap().get_value();
         assert!(!subject.contains('\u{202e}') && !subject.contains('\r') && !subject.contains('\n'), "{subject:?}");
         assert!(subject.replace('\u{200B}', "").contains("=?utf-8?b?4oCuZXZpbA==?= invited you"), "{subject:?}");
+    }
+
+    #[test]
+    fn a_reset_email_is_worded_by_its_reason() {
+        let t = Templates::load(None).unwrap();
+        let mut link = UserLink {
+            to: "ada@example.com".into(),
+            display_name: "Ada".into(),
+            link: "https://roster.example/reset/abc".into(),
+            expires_at: "1 December 2026, 11:00 UTC".into(),
+            reason: ResetReason::Requested.as_str().into(),
+        };
+        let [subject, text, _] = t.render("reset", &link).unwrap();
+        assert_eq!(subject.trim(), "Reset your Roster password");
+        assert!(text.contains("asked to reset") && !text.contains("tried to create"), "{text}");
+        link.reason = ResetReason::SignUpAttempt.as_str().into();
+        let [subject, text, html] = t.render("reset", &link).unwrap();
+        assert_eq!(subject.trim(), "Someone tried to create a Roster account with your email");
+        assert!(text.contains("tried to create a Roster account with ada@example.com") && text.contains(&link.link), "{text}");
+        assert!(html.contains("tried to create a Roster account") && !html.contains("asked to reset"), "{html}");
     }
 
     #[test]

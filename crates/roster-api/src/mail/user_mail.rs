@@ -11,7 +11,7 @@
 use super::message::{self, UserLink};
 use super::Mailer;
 use chrono::{DateTime, Utc};
-use roster_domain::{Purpose, SendNonce, UserEvent, UserId, UserToken};
+use roster_domain::{Purpose, ResetReason, SendNonce, UserEvent, UserId, UserToken};
 use roster_store::{reader, EventFilter, StoreError};
 use sqlx::{PgConnection, PgPool};
 
@@ -43,9 +43,9 @@ pub async fn ingest(pool: &PgPool) -> Result<bool, StoreError> {
 }
 
 async fn apply(conn: &mut PgConnection, user_id: UserId, position: i64, event: UserEvent) -> Result<(), sqlx::Error> {
-    let (purpose, link) = match event {
-        UserEvent::EmailVerificationRequested { link, .. } => ("VERIFY", link),
-        UserEvent::PasswordResetRequested { link, .. } => ("RESET", link),
+    let (purpose, link, reason) = match event {
+        UserEvent::EmailVerificationRequested { link, .. } => ("VERIFY", link, ResetReason::default()),
+        UserEvent::PasswordResetRequested { link, reason, .. } => ("RESET", link, reason),
         // Used: an email still queued is not owed any more.
         UserEvent::EmailVerified { .. } | UserEvent::PasswordChanged { .. } => {
             let purpose = if matches!(event, UserEvent::EmailVerified { .. }) { "VERIFY" } else { "RESET" };
@@ -59,9 +59,9 @@ async fn apply(conn: &mut PgConnection, user_id: UserId, position: i64, event: U
         UserEvent::UserRegistered { .. } => return Ok(()),
     };
     sqlx::query(
-        "INSERT INTO user_mail_outbox (user_id, purpose, send_position, expires_at, token_digest, nonce, status)
-         VALUES ($1, $2, $3, $4, $5, $6, 'QUEUED')
-         ON CONFLICT (user_id, purpose) DO UPDATE SET send_position = $3, expires_at = $4, token_digest = $5, nonce = $6,
+        "INSERT INTO user_mail_outbox (user_id, purpose, send_position, expires_at, token_digest, nonce, reason, status)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'QUEUED')
+         ON CONFLICT (user_id, purpose) DO UPDATE SET send_position = $3, expires_at = $4, token_digest = $5, nonce = $6, reason = $7,
                 status = 'QUEUED', attempts = 0, last_error = NULL, sent_at = NULL, next_attempt_at = NULL, claimed_until = NULL
           WHERE user_mail_outbox.send_position < $3",
     )
@@ -71,6 +71,7 @@ async fn apply(conn: &mut PgConnection, user_id: UserId, position: i64, event: U
     .bind(link.expires_at)
     .bind(link.token_digest.as_str())
     .bind(String::from(link.mail_nonce))
+    .bind(reason.as_str())
     .execute(conn)
     .await?;
     Ok(())
@@ -93,6 +94,8 @@ pub struct DueUserMail {
     pub nonce: String,
     /// Attempts so far.
     pub attempts: i32,
+    /// Why a reset is owed: `REQUESTED` or `SIGN_UP_ATTEMPT` (`REQUESTED` for verification).
+    pub reason: String,
     /// The user's email (read model), if known yet.
     pub email: Option<String>,
     /// The user's display name (read model), if known yet.
@@ -111,7 +114,7 @@ pub async fn claim(pool: &PgPool, now: DateTime<Utc>, lease_until: DateTime<Utc>
                        ORDER BY next_attempt_at NULLS FIRST LIMIT $3 FOR UPDATE SKIP LOCKED),
               claimed AS (UPDATE user_mail_outbox o SET claimed_until = $2 FROM due
                            WHERE (o.user_id, o.purpose) = (due.user_id, due.purpose) RETURNING o.*)
-         SELECT c.user_id, c.purpose, c.send_position, c.expires_at, c.token_digest, c.nonce, c.attempts,
+         SELECT c.user_id, c.purpose, c.send_position, c.expires_at, c.token_digest, c.nonce, c.attempts, c.reason,
                 u.email, u.display_name
            FROM claimed c LEFT JOIN users u ON u.id = c.user_id",
     )
@@ -231,6 +234,7 @@ impl Mailer {
             display_name: due.display_name.clone().unwrap_or_default(),
             link: link_of(self.app.config(), &token.encode()),
             expires_at: message::Invitation::expiry_words(due.expires_at),
+            reason: due.reason.clone(),
         };
         let message_id = format!("{}.{kind}.{}@{}", due.user_id, due.send_position, self.host);
         self.templates.user_message(kind, &self.from, &message_id, &context)
