@@ -210,6 +210,7 @@ impl DomainEvent for AccountEvent {
 #[cfg(test)]
 mod tests {
     use super::AccountEvent;
+    use cqrs_es::DomainEvent;
     use crate::{Role, UserId};
     use chrono::Utc;
 
