@@ -64,6 +64,7 @@ pub async fn events(args: EventsArgs) -> Result<()> {
     let tail = reader::Tail::spawn(pool.clone());
     let mut stream = Box::pin(reader::follow(&tail, pool.clone(), after, filter));
     while let Some(event) = stream.next().await {
+        let event = std::sync::Arc::unwrap_or_clone(event);
         let raw = reader::RawEvent {
             position: event.position,
             recorded_at: event.recorded_at,

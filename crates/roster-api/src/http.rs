@@ -216,6 +216,11 @@ async fn graphql_ws(
     upgrade
         .max_message_size(max)
         .max_frame_size(max)
+        // tungstenite zeroes the free read buffer before every read attempt, and the protocol
+        // loop tries a read each time it is polled, i.e. for every outgoing message: 128 KiB
+        // (the default) per event per subscriber. Clients send little; larger frames still fit
+        // (the buffer grows to the frame's length).
+        .read_buffer_size(websocket::READ_BUFFER)
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
             let timeouts = websocket::Timeouts { init: app.config().connection_init_timeout, slow_consumer: app.config().slow_consumer_timeout };

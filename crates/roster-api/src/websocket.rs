@@ -36,6 +36,10 @@ pub struct Timeouts {
     pub slow_consumer: Duration,
 }
 
+/// The websocket read buffer, bytes (see `http::graphql_ws`): enough for any message a
+/// client normally sends; a larger one (up to the body limit) makes it grow.
+pub const READ_BUFFER: usize = 4096;
+
 /// How long a close frame may take to reach a client before the socket is dropped anyway.
 const CLOSE_FLUSH: Duration = Duration::from_secs(5);
 
@@ -120,7 +124,7 @@ where
     let mut output = Box::pin(async_graphql::http::WebSocket::new(schema, input, protocol).on_connection_init(on_init).map(|message| match message {
         WsMessage::Text(text) => Message::Text(text.into()),
         WsMessage::Close(code, reason) => Message::Close(Some(CloseFrame { code, reason: reason.into() })),
-    }));
+    }).fuse());
     loop {
         let message = tokio::select! {
             message = output.next() => message,
@@ -134,7 +138,7 @@ where
             }
         };
         let Some(message) = message else { return };
-        match tokio::time::timeout(slow_consumer_timeout, sink.send(message)).await {
+        match tokio::time::timeout(slow_consumer_timeout, send_burst(&mut sink, &mut output, message)).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) => return,
             Err(_) => {
@@ -147,6 +151,34 @@ where
             }
         }
     }
+}
+
+/// The most messages written between two flushes.
+const BURST: usize = 64;
+
+/// Writes `first` and every message `output` has ready at once (up to [`BURST`]), then flushes
+/// them together: one write to the socket per burst instead of one per message, since with
+/// many subscribers each committed batch of events is a burst of `next` messages on every
+/// socket. A close frame ends the burst.
+async fn send_burst<S, O>(sink: &mut S, output: &mut O, first: Message) -> Result<(), S::Error>
+where
+    S: Sink<Message> + Unpin,
+    O: futures::Stream<Item = Message> + futures::stream::FusedStream + Unpin,
+{
+    let mut message = first;
+    for fed in 1.. {
+        let closing = matches!(message, Message::Close(_));
+        sink.feed(message).await?;
+        if closing || fed == BURST {
+            break;
+        }
+        // Polled once: whatever is ready now joins this burst; the rest waits for the next.
+        match futures::FutureExt::now_or_never(output.next()) {
+            Some(Some(next)) => message = next,
+            _ => break,
+        }
+    }
+    sink.flush().await
 }
 
 /// Sends a close frame with `code` and `reason`, waiting at most [`CLOSE_FLUSH`].

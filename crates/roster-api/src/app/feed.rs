@@ -12,6 +12,7 @@ use roster_domain::account::AccountEvent;
 use roster_domain::{AccountId, DomainError, Text, UserId};
 use roster_projections::queries::{self, AuditRow};
 use roster_store::{reader, EventFilter, StoredEvent};
+use std::sync::Arc;
 
 /// A user subscriber's access to an account's events, kept current by the events themselves:
 /// they may read it as of `as_of`, and only an event about their own membership changes that.
@@ -24,8 +25,8 @@ struct Access {
 
 impl Access {
     /// `event`, or `FORBIDDEN` when it takes away the subscriber's read access.
-    fn check(&self, event: StoredEvent) -> ApiResult<StoredEvent> {
-        if event.position <= self.as_of || event.aggregate_type != "Account" {
+    fn check(&self, event: Arc<StoredEvent>) -> ApiResult<Arc<StoredEvent>> {
+        if event.position <= self.as_of || event.aggregate_type != "Account" || !AccountEvent::may_change_membership(&event.event_type) {
             return Ok(event);
         }
         // An event this server cannot decode is about nobody's membership it knows of.
@@ -98,7 +99,7 @@ impl App {
         account_id: Option<AccountId>,
         after: i64,
         connection: Option<&ConnectionSubscriptions>,
-    ) -> ApiResult<impl Stream<Item = ApiResult<StoredEvent>> + Send + 'static> {
+    ) -> ApiResult<impl Stream<Item = ApiResult<Arc<StoredEvent>>> + Send + 'static> {
         let filter = self.event_filter(ctx, account_id).await?;
         let config = &self.0.config;
         let user = match &ctx.caller {

@@ -53,7 +53,7 @@ impl QueryRoot {
             let (limit, after) = (page.limit(), page.after.map_or(0, |c| c.get()));
             let page = app.events(req, account_id, after, limit).await?;
             let mut connection = Connection::with_additional_fields(after > 0, page.has_next, TotalCount { total_count: page.total });
-            connection.edges.extend(page.events.into_iter().map(|e| Edge::new(e.position.to_string(), Event(e))));
+            connection.edges.extend(page.events.into_iter().map(|e| Edge::new(e.position.to_string(), Event(std::sync::Arc::new(e)))));
             Ok(connection)
         })
         .await

@@ -10,6 +10,7 @@ use async_graphql::{Context, Enum, Json, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use roster_projections::queries::{AuditRow, MemberRow, UserRow};
 use roster_store::StoredEvent;
+use std::sync::Arc;
 use roster_domain::Permission as Feature;
 use roster_domain::text::{MAX_ACTION_LEN, MAX_SEARCH_LEN};
 use roster_domain::{Role, Text, UserId};
@@ -337,8 +338,9 @@ impl AuditEntry {
     }
 }
 
-/// One event of the log, as the audit feed carries it.
-pub struct Event(pub StoredEvent);
+/// One event of the log, as the audit feed carries it. Shared: a subscription's event is the
+/// same allocation for every subscriber.
+pub struct Event(pub Arc<StoredEvent>);
 
 #[Object(name = "Event")]
 impl Event {
@@ -374,11 +376,11 @@ impl Event {
     async fn version(&self) -> &str {
         &self.0.event_version
     }
-    async fn payload(&self) -> Json<serde_json::Value> {
-        Json(self.0.payload.clone())
+    async fn payload(&self) -> Json<&serde_json::Value> {
+        Json(&self.0.payload)
     }
-    async fn metadata(&self) -> Json<serde_json::Value> {
-        Json(self.0.metadata.clone())
+    async fn metadata(&self) -> Json<&serde_json::Value> {
+        Json(&self.0.metadata)
     }
 }
 

@@ -163,6 +163,13 @@ pub fn event_version(event_type: &str) -> &'static str {
 }
 
 impl AccountEvent {
+    /// Whether an event named `event_type` (a stored event's type) can say anything about a
+    /// membership, i.e. whether [`AccountEvent::membership_of`] can answer other than `None`.
+    /// Lets a follower skip decoding every other event's payload.
+    pub fn may_change_membership(event_type: &str) -> bool {
+        matches!(event_type, "MemberJoined" | "MemberRoleChanged" | "MemberRemoved")
+    }
+
     /// What this event says about `user`'s membership of its account: `Some(Some(role))` when
     /// it gives them a role (`MemberJoined`, `MemberRoleChanged`), `Some(None)` when it ends
     /// their membership (`MemberRemoved`), `None` when it does not concern their membership.
@@ -203,6 +210,7 @@ impl DomainEvent for AccountEvent {
 #[cfg(test)]
 mod tests {
     use super::AccountEvent;
+    use cqrs_es::DomainEvent;
     use crate::{Role, UserId};
     use chrono::Utc;
 
@@ -218,5 +226,10 @@ mod tests {
         assert_eq!(removed.membership_of(bob), None);
         // Founding an account is followed by the founder's MemberJoined, which carries the role.
         assert_eq!(created.membership_of(ann), None);
+        // The events that can name a membership, by their stored type; and no other.
+        for event in [&changed, &removed] {
+            assert!(AccountEvent::may_change_membership(&event.event_type()), "{}", event.event_type());
+        }
+        assert!(!AccountEvent::may_change_membership(&created.event_type()));
     }
 }

@@ -27,6 +27,7 @@ use serde_json::{json, Value};
 use sqlx::postgres::PgListener;
 use sqlx::{PgExecutor, PgPool};
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 use roster_domain::{AccountId, UserId};
 
@@ -205,6 +206,8 @@ pub async fn listen(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
 }
 
 /// Every event after `after` matching `filter`, then every new one as it commits, without end.
+/// Events taken from the tail's batches are shared with every other follower (an `Arc`, not a
+/// copy per follower).
 /// Wakes when `tail`'s head moves past what it has read (no connection held while waiting, no
 /// busy polling); takes new events from the tail's batches when they continue where it is, and
 /// reads pages from `pool` otherwise (catching up, or after falling behind the batches). The head is published only after the events
@@ -213,13 +216,13 @@ pub async fn listen(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
 /// A failed read (a database outage) is logged and retried with a back-off (20 ms doubling up
 /// to 5 s) from the last delivered position: nothing is skipped or repeated, and the stream
 /// never ends by itself.
-pub fn follow(tail: &Tail, pool: PgPool, after: i64, filter: EventFilter) -> impl Stream<Item = StoredEvent> + Send {
+pub fn follow(tail: &Tail, pool: PgPool, after: i64, filter: EventFilter) -> impl Stream<Item = Arc<StoredEvent>> + Send {
     struct State {
         pool: PgPool,
         head: tokio::sync::watch::Receiver<i64>,
-        batches: tokio::sync::broadcast::Receiver<std::sync::Arc<Batch>>,
+        batches: tokio::sync::broadcast::Receiver<Arc<Batch>>,
         _tail: Tail,
-        buffered: VecDeque<StoredEvent>,
+        buffered: VecDeque<Arc<StoredEvent>>,
         /// The last position delivered (or the start).
         after: i64,
         /// Every event at or below this has been read into `buffered` (or delivered).
@@ -276,7 +279,7 @@ pub fn follow(tail: &Tail, pool: PgPool, after: i64, filter: EventFilter) -> imp
                         Some(last) if events.len() as i64 == FOLLOW_PAGE => last.position,
                         _ => head,
                     };
-                    s.buffered.extend(events);
+                    s.buffered.extend(events.into_iter().map(Arc::new));
                 }
                 Err(err) => {
                     tracing::warn!(%err, after = s.after, retry_in_ms = s.backoff.as_millis() as u64, "follower cannot read events; retrying");

@@ -50,8 +50,8 @@ pub struct Batch {
     pub after: i64,
     /// The head it reaches.
     pub upto: i64,
-    /// Its events.
-    pub events: Vec<StoredEvent>,
+    /// Its events, each shared by every follower that delivers it (not copied per follower).
+    pub events: Vec<Arc<StoredEvent>>,
 }
 
 /// The log's head as this process last saw it, kept current by one listening task. Cheap to
@@ -129,12 +129,12 @@ async fn read_batch(pool: &PgPool, batches: &broadcast::Sender<Arc<Batch>>, afte
     if batches.receiver_count() == 0 || head <= after || head - after > MAX_BATCH_EVENTS {
         return None;
     }
-    let mut events: Vec<StoredEvent> = Vec::new();
+    let mut events: Vec<Arc<StoredEvent>> = Vec::new();
     let mut from = after;
     while from < head {
         let page = read_after(pool, from, 1_000, EventFilter::default()).await.ok()?;
         let short = page.len() < 1_000;
-        events.extend(page.into_iter().take_while(|e| e.position <= head));
+        events.extend(page.into_iter().take_while(|e| e.position <= head).map(Arc::new));
         from = events.last().map_or(head, |e| e.position);
         if short {
             break;
