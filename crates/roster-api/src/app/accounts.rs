@@ -31,13 +31,12 @@ impl AccountView {
 }
 
 impl App {
-    /// The account `id` as the signed-in `user_id` may see it.
+    /// The account `id` as the signed-in `user_id` may see it (one statement).
     ///
     /// Errors: `NOT_FOUND` (no such account); `FORBIDDEN` (not a member).
     pub(super) async fn account_for(&self, user_id: UserId, id: AccountId) -> ApiResult<AccountView> {
-        let row = queries::account(&self.0.pool, id).await?.ok_or(DomainError::NotFound("account"))?;
-        let viewer_role = queries::member_role(&self.0.pool, id, user_id).await?.ok_or(DomainError::Forbidden)?;
-        Ok(AccountView { row, viewer_role })
+        let (row, role) = queries::account_as_member(&self.0.pool, id, user_id).await?.ok_or(DomainError::NotFound("account"))?;
+        Ok(AccountView { row, viewer_role: role.ok_or(DomainError::Forbidden)? })
     }
 
     /// `account(id)`: an account the signed-in caller belongs to.

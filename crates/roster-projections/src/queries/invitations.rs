@@ -69,7 +69,8 @@ pub async fn invitations(
 /// As [`invitations`], but the page is `window` (by offset or after an [`InvitationKey`]).
 /// The page walks the `(account_id[, state], created_at DESC, id)` index; the total comes
 /// from `invitation_counts`, except that `PENDING` and `EXPIRED` count the expired pending
-/// invitations (by the partial index on `expires_at`), as expiry depends on `now`.
+/// invitations (by the partial index on `expires_at`), as expiry depends on `now`. Page and
+/// total are one statement.
 ///
 /// Errors: what the database reports.
 pub async fn invitations_in(
@@ -80,41 +81,28 @@ pub async fn invitations_in(
     page: Window<InvitationKey>,
     limit: i64,
 ) -> Result<(Vec<InvitationRow>, i64), sqlx::Error> {
-    let status = status.map(InvitationStatus::as_str);
-    let stored = |state: Option<&'static str>| async move {
-        sqlx::query_scalar::<_, i64>("SELECT coalesce(sum(n), 0)::int8 FROM invitation_counts WHERE account_id = $1 AND ($2::text IS NULL OR state = $2)")
-            .bind(account_id)
-            .bind(state)
-            .fetch_one(pool)
-            .await
-    };
-    let expired = || async {
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM invitations WHERE account_id = $1 AND state = 'PENDING' AND expires_at <= $2")
-            .bind(account_id)
-            .bind(now)
-            .fetch_one(pool)
-            .await
-    };
+    const STORED: &str = "SELECT coalesce(sum(n), 0)::int8 FROM invitation_counts WHERE account_id = $1";
+    const EXPIRED: &str = "SELECT count(*) FROM invitations WHERE account_id = $1 AND state = 'PENDING' AND expires_at <= $2";
     let mut args = PgArguments::default();
     bind(&mut args, account_id)?;
     // EXPIRED is PENDING past expires_at; PENDING excludes those.
-    let (filter, total) = match status {
-        None => (String::new(), stored(None).await?),
+    let (filter, total) = match status.map(InvitationStatus::as_str) {
+        None => (String::new(), STORED.to_string()),
         Some("EXPIRED") => {
             bind(&mut args, now)?;
-            (" AND state = 'PENDING' AND expires_at <= $2".to_string(), expired().await?)
+            (" AND state = 'PENDING' AND expires_at <= $2".to_string(), EXPIRED.to_string())
         }
         Some("PENDING") => {
             bind(&mut args, now)?;
-            (" AND state = 'PENDING' AND expires_at > $2".to_string(), stored(Some("PENDING")).await? - expired().await?)
+            (" AND state = 'PENDING' AND expires_at > $2".to_string(), format!("SELECT ({STORED} AND state = 'PENDING') - ({EXPIRED})"))
         }
         Some(state) => {
             bind(&mut args, state)?;
-            (" AND state = $2".to_string(), stored(Some(state)).await?)
+            (" AND state = $2".to_string(), format!("{STORED} AND state = $2"))
         }
     };
     let (after, slice) = window(&mut args, page, limit, |a, b| format!(" AND (created_at < ${a} OR (created_at = ${a} AND id > ${b}))"))?;
     let select = format!("SELECT {INVITATION_COLUMNS} FROM invitations WHERE account_id = $1{filter}{after} ORDER BY created_at DESC, id {slice}");
-    let rows: Vec<InvitationTuple> = sqlx::query_as_with(&select, args).fetch_all(pool).await?;
+    let (rows, total) = page_and_total::<InvitationTuple>(pool, "", &total, &select, "p.created_at DESC, p.id", args, true).await?;
     Ok((rows.into_iter().map(invitation_row).collect(), total))
 }

@@ -24,16 +24,23 @@ pub(super) async fn create(conn: &mut PgConnection, schema: &str, table: &str) -
     Ok(())
 }
 
-/// The statements that give `{$2}.{table}` the indexes and index-backed constraints of the
-/// live table `$1`, under the same names, then its grants and owner.
+/// The statements that give `{$2}.{table}` the columns' statistics targets of the live table
+/// `$1` (`LIKE` does not copy them; `users` collects none for the searched columns), its
+/// indexes and index-backed constraints under the same names, then its grants and owner.
 const FINISH: &str = "
 SELECT stmt FROM (
-    SELECT 1 AS step, i.relname::text AS name,
+    SELECT 0 AS step, a.attname::text AS name,
+           format('ALTER TABLE %I.%I ALTER COLUMN %I SET STATISTICS %s', $2, c.relname, a.attname, a.attstattarget) AS stmt
+      FROM pg_attribute a
+      JOIN pg_class c ON c.oid = a.attrelid
+     WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped AND a.attstattarget >= 0
+    UNION ALL
+    SELECT 1, i.relname::text,
            CASE WHEN con.oid IS NOT NULL
                 THEN format('ALTER TABLE %I.%I ADD CONSTRAINT %I %s', $2, t.relname, con.conname, pg_get_constraintdef(con.oid))
                 ELSE format('CREATE %sINDEX %I ON %I.%I %s', CASE WHEN x.indisunique THEN 'UNIQUE ' END, i.relname, $2, t.relname,
                             substr(pg_get_indexdef(x.indexrelid), strpos(pg_get_indexdef(x.indexrelid), ' USING ') + 1))
-           END AS stmt
+           END
       FROM pg_index x
       JOIN pg_class i ON i.oid = x.indexrelid
       JOIN pg_class t ON t.oid = x.indrelid
@@ -52,8 +59,9 @@ SELECT stmt FROM (
 ) s
 ORDER BY step, name";
 
-/// Gives the loaded `{schema}.{table}` what the live table has beyond columns: its indexes and
-/// primary key (built now, after the load), grants and owner; then gathers its statistics, so
+/// Gives the loaded `{schema}.{table}` what the live table has beyond columns: its columns'
+/// statistics targets, its indexes and primary key (built now, after the load), grants and
+/// owner; then gathers its statistics, so
 /// the first queries after the swap are planned as well as before.
 pub(super) async fn finish(conn: &mut PgConnection, schema: &str, table: &str) -> Result<(), sqlx::Error> {
     let statements: Vec<String> =
