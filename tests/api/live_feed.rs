@@ -195,3 +195,37 @@ async fn a_subscriber_demoted_and_promoted_again_in_the_past_reads_the_whole_his
     assert_eq!(types.iter().filter(|t| *t == "MemberRoleChanged").count(), 2, "{types:?}");
     ws.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_follower_joining_while_the_tail_is_idle_gets_each_event_once() {
+    use futures::StreamExt;
+    use roster_store::reader::{follow, Tail};
+    use roster_store::EventFilter;
+    let app = spawn_app().await;
+    let admin = app.sign_up("ada@example.com", "Acme").await;
+    let tail = Tail::spawn(app.pool.clone());
+    let head = |pool: sqlx::PgPool| async move { sqlx::query_scalar::<_, i64>("SELECT max(position) FROM events").fetch_one(&pool).await.unwrap() };
+    // A first follower makes the tail publish the head, then leaves: from then on the tail
+    // reads nothing, and the head it last published falls behind.
+    let published = head(app.pool.clone()).await;
+    let mut first = Box::pin(follow(&tail, app.pool.clone(), published - 1, EventFilter::default()));
+    assert_eq!(first.next().await.map(|e| e.position), Some(published));
+    drop(first);
+    for i in 0..5 {
+        app.invite_ok(&admin.token, &admin.account_id, &format!("late{i}@example.com"), "GUEST").await;
+    }
+    let end = head(app.pool.clone()).await;
+    // A follower from before that head reads its own pages past the stale head, and the tail's
+    // batch for the same stretch must not hand it those events again.
+    let mut second = Box::pin(follow(&tail, app.pool.clone(), 1, EventFilter::default()));
+    let mut positions = Vec::new();
+    while positions.last() != Some(&end) {
+        let event = tokio::time::timeout(std::time::Duration::from_secs(10), second.next()).await.expect("the follower stalled").unwrap();
+        positions.push(event.position);
+    }
+    app.invite_ok(&admin.token, &admin.account_id, "later@example.com", "GUEST").await;
+    let next = tokio::time::timeout(std::time::Duration::from_secs(10), second.next()).await.expect("the follower stalled").unwrap();
+    positions.push(next.position);
+    let expected: Vec<i64> = (2..=head(app.pool.clone()).await).collect();
+    assert_eq!(positions, expected, "each event once, in order");
+}

@@ -275,9 +275,11 @@ pub fn follow(tail: &Tail, pool: PgPool, after: i64, filter: EventFilter) -> imp
                     }
                     s.backoff = tail::MIN_BACKOFF;
                     // A short page reached the head seen before the read; a full one may not.
+                    // A short page may also hold events committed after `head` was seen.
                     s.read_to = match events.last() {
                         Some(last) if events.len() as i64 == FOLLOW_PAGE => last.position,
-                        _ => head,
+                        Some(last) => head.max(last.position),
+                        None => head,
                     };
                     s.buffered.extend(events.into_iter().map(Arc::new));
                 }
