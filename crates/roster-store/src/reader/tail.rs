@@ -147,8 +147,6 @@ async fn run(pool: PgPool, publish: watch::Sender<i64>, batches: broadcast::Send
     let mut backoff = MIN_BACKOFF;
     let mut listener: Option<PgListener> = None;
     let mut failing = false;
-    // Whether the log may have moved past the published head without it being read.
-    let mut unread: bool;
     loop {
         if listener.is_none() {
             match listen(&pool).await {
@@ -156,11 +154,11 @@ async fn run(pool: PgPool, publish: watch::Sender<i64>, batches: broadcast::Send
                 Err(err) => tracing::warn!(%err, retry_in_ms = backoff.as_millis() as u64, "event tail cannot LISTEN; retrying"),
             }
         }
-        // No follower: nobody needs the head now; the next one to arrive wakes this loop.
-        if batches.receiver_count() == 0 && listener.is_some() && !failing {
-            unread = true;
-        } else {
-            unread = !refresh(&pool, &publish, &batches, &mut failing, &mut backoff).await;
+        // No follower: nobody needs the head now, so it is left unread; the next follower to
+        // arrive wakes this loop.
+        let idle = batches.receiver_count() == 0 && listener.is_some() && !failing;
+        if !idle {
+            refresh(&pool, &publish, &batches, &mut failing, &mut backoff).await;
         }
         let Some(l) = listener.as_mut().filter(|_| !failing) else {
             failing = true;
@@ -172,7 +170,7 @@ async fn run(pool: PgPool, publish: watch::Sender<i64>, batches: broadcast::Send
         // an error when reconnecting failed.
         let notified = tokio::select! {
             received = tokio::time::timeout(FOLLOW_POLL, l.try_recv()) => received,
-            () = arrived.notified(), if unread => continue,
+            () = arrived.notified(), if idle => continue,
         };
         match notified {
             Ok(Ok(Some(_))) => while l.next_buffered().is_some() {},
@@ -190,9 +188,9 @@ async fn run(pool: PgPool, publish: watch::Sender<i64>, batches: broadcast::Send
 }
 
 /// Reads the head (after (re)listening, so no commit between the two is missed), hands the
-/// followers the stretch up to it, and publishes it. False when the read failed (logged;
-/// `failing` set).
-async fn refresh(pool: &PgPool, publish: &watch::Sender<i64>, batches: &broadcast::Sender<Arc<Batch>>, failing: &mut bool, backoff: &mut Duration) -> bool {
+/// followers the stretch up to it, and publishes it. A failed read is logged and sets
+/// `failing`.
+async fn refresh(pool: &PgPool, publish: &watch::Sender<i64>, batches: &broadcast::Sender<Arc<Batch>>, failing: &mut bool, backoff: &mut Duration) {
     match read_head(pool).await {
         Ok(head) => {
             if *failing {
@@ -206,12 +204,10 @@ async fn refresh(pool: &PgPool, publish: &watch::Sender<i64>, batches: &broadcas
                 let _ = batches.send(batch);
             }
             publish_head(publish, head);
-            true
         }
         Err(err) => {
             tracing::warn!(%err, retry_in_ms = backoff.as_millis() as u64, "event tail cannot read the head; retrying");
             *failing = true;
-            false
         }
     }
 }
