@@ -177,15 +177,6 @@ pub async fn account_as_member(pool: &PgPool, id: AccountId, user_id: UserId) ->
     Ok(row.map(|(id, name, created_at, role)| (AccountRow { id, name, created_at }, role)))
 }
 
-/// The role of `user_id` in `account_id`, if a member.
-pub async fn member_role(pool: &PgPool, account_id: AccountId, user_id: UserId) -> Result<Option<Role>, sqlx::Error> {
-    sqlx::query_scalar("SELECT role FROM members WHERE account_id = $1 AND user_id = $2")
-        .bind(account_id)
-        .bind(user_id)
-        .fetch_optional(pool)
-        .await
-}
-
 /// The role of `user_id` in `account_id` (if a member) and the position the members read
 /// model had reached, read in one snapshot: the role is the one as of that position, so a
 /// follower knows which later events may still change it.
