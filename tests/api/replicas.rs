@@ -3,7 +3,7 @@
 //! concurrent migrations, `kill -9` during a command load and during a projection batch.
 
 use crate::helpers::replica::{assert_equal_to_rebuild, projections_status, start_replicas, wait_caught_up, Batch, Replica};
-use crate::helpers::{fresh_database, roster, ApiClient};
+use crate::helpers::{fresh_database, roster, ApiClient, Signed};
 use chrono::{Duration as Days, Utc};
 use roster_domain::token::TokenDigest;
 use roster_domain::user::{User, UserEvent};
@@ -120,37 +120,62 @@ async fn commands_answered_before_a_kill_9_survive_it() {
     let url = fresh_database().await;
     let mut first = Replica::start(&url, &[]).await;
     let ada = first.sign_up("ada@example.com", "Acme").await;
-    let answered = Arc::new(Mutex::new(Vec::new()));
-    let count = Arc::new(AtomicUsize::new(0));
-    let enough = Arc::new(tokio::sync::Notify::new());
-    // 8 clients invite distinct emails until the server is gone, recording every OK.
-    let clients: Vec<_> = (0..8)
-        .map(|c| {
-            let (api, ada, answered, count, enough) = (ApiClient::clone(&first), ada.clone(), answered.clone(), count.clone(), enough.clone());
-            tokio::spawn(async move {
-                for i in 0.. {
-                    let email = format!("c{c}.{i}@example.com");
-                    let Some(response) = try_invite(&api, &ada.token, &ada.account_id, &email).await else { return };
-                    assert!(response.get("errors").is_none(), "{response}");
-                    answered.lock().unwrap().push(email);
-                    if count.fetch_add(1, Ordering::SeqCst) + 1 == 40 {
-                        enough.notify_one();
-                    }
-                }
-            })
-        })
-        .collect();
-    enough.notified().await;
+    // Answers stay OK until the server is gone.
+    let load = InviteLoad::start(&first, &ada, false);
+    load.enough.notified().await;
     first.kill();
-    for client in clients {
-        client.await.unwrap();
-    }
+    let answered = load.finish().await;
 
     let second = Replica::start(&url, &[]).await;
     wait_caught_up(&url).await;
-    let answered = answered.lock().unwrap().clone();
     assert!(answered.len() >= 40);
     assert_answered_invitations_kept(&second, &ada.token, &ada.account_id, &answered).await;
+}
+
+/// 8 clients inviting distinct emails into `ada`'s account one after another, until the server
+/// is gone (no answer) or, with `errors_end`, answers an error (without it, an error answer
+/// fails the test); every OK answer is recorded. `enough` wakes once 40 were answered OK.
+pub(crate) struct InviteLoad {
+    pub enough: Arc<tokio::sync::Notify>,
+    answered: Arc<Mutex<Vec<String>>>,
+    clients: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl InviteLoad {
+    pub(crate) fn start(api: &ApiClient, ada: &Signed, errors_end: bool) -> Self {
+        let answered = Arc::new(Mutex::new(Vec::new()));
+        let count = Arc::new(AtomicUsize::new(0));
+        let enough = Arc::new(tokio::sync::Notify::new());
+        let clients = (0..8)
+            .map(|c| {
+                let (api, ada, answered, count, enough) = (api.clone(), ada.clone(), answered.clone(), count.clone(), enough.clone());
+                tokio::spawn(async move {
+                    for i in 0.. {
+                        let email = format!("c{c}.{i}@example.com");
+                        let Some(response) = try_invite(&api, &ada.token, &ada.account_id, &email).await else { return };
+                        if errors_end && response.get("errors").is_some() {
+                            return;
+                        }
+                        assert!(response.get("errors").is_none(), "{response}");
+                        answered.lock().unwrap().push(email);
+                        if count.fetch_add(1, Ordering::SeqCst) + 1 == 40 {
+                            enough.notify_one();
+                        }
+                    }
+                })
+            })
+            .collect();
+        Self { enough, answered, clients }
+    }
+
+    /// Waits for every client to stop; the emails answered OK.
+    pub(crate) async fn finish(self) -> Vec<String> {
+        for client in self.clients {
+            client.await.unwrap();
+        }
+        let answered = self.answered.lock().unwrap().clone();
+        answered
+    }
 }
 
 /// After a crash: every invitation in `answered` (answered OK) is in the log once and listed
