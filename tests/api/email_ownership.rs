@@ -272,6 +272,14 @@ async fn a_reset_ends_the_sessions_issued_before_it() {
     assert_eq!(app.ok(Some(&squatter.token), viewer, json!({})).await["viewer"], Value::Null, "the old session is over");
     let refused = app.gql(Some(&squatter.token), "mutation { createAccount(input: {name: \"Mine\"}) { id } }", json!({})).await;
     assert_eq!(code(&refused), Some("UNAUTHENTICATED"), "{refused}");
+    // The session is checked beside the request, not before it: an account command and an
+    // account read by the old session still append nothing and show nothing.
+    let before = app.event_count().await;
+    let refused = app.invite(&squatter.token, &squatter.account_id, "friend@example.com", "ADMIN").await;
+    app.assert_refused(&refused, "UNAUTHENTICATED", before).await;
+    let read = app.gql(Some(&squatter.token), "query($a: ID!) { account(id: $a) { name members(first: 5) { totalCount } } }", json!({ "a": squatter.account_id })).await;
+    assert_eq!(code(&read), Some("UNAUTHENTICATED"), "{read}");
+    assert_eq!(read["data"]["account"], Value::Null, "{read}");
     let owner = log_in(&app, "victim@example.com", "the owner's new password").await["data"]["logIn"]["token"].as_str().unwrap().to_string();
     assert_eq!(app.ok(Some(&owner), viewer, json!({})).await["viewer"]["user"]["email"], "victim@example.com", "a session after the reset works");
 }

@@ -62,7 +62,7 @@ pub fn issue_session(secret: &str, user_id: UserId, email: &Email, ttl: Duration
 /// Identifies the caller from a bearer token: the operator token, a valid session, or nobody;
 /// and when a session was issued (Unix milliseconds; `None` for anyone but a signed-in user).
 /// The token alone does not tell whether a password reset has since ended the session:
-/// callers go through `App::identify_current`, which checks that too.
+/// callers go through `App::identify`, which checks that too.
 pub fn identify_session(secret: &str, operator_token: Option<&str>, bearer: Option<&str>) -> (Caller, Option<i64>) {
     let Some(token) = bearer.map(str::trim).filter(|t| !t.is_empty()) else { return (Caller::Anonymous, None) };
     if let Some(op) = operator_token {

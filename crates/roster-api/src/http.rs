@@ -8,7 +8,8 @@
 //! (`ROSTER_REQUEST_TIMEOUT`, 408 beyond it; an upgraded websocket is no longer a request, so
 //! subscriptions outlive it), and a server-made request id echoed in `x-request-id`.
 
-use crate::app::{App, ConnectionSubscriptions, RequestContext};
+use crate::app::{App, ConnectionSubscriptions, RequestContext, SessionCheck};
+use crate::auth::Caller;
 use crate::client_ip::client_ip;
 use crate::graphql::{self, RosterSchema};
 use crate::media::{answer, Media};
@@ -94,19 +95,20 @@ async fn server_request_id(mut request: Request) -> Request {
     request
 }
 
-async fn request_context(app: &App, headers: &HeaderMap, client: ClientRequestId, peer: SocketAddr, bearer: Option<&str>) -> RequestContext {
+fn request_context(app: &App, headers: &HeaderMap, client: ClientRequestId, peer: SocketAddr, bearer: Option<&str>) -> RequestContext {
     let request_id = headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()).map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_string);
     let header_bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
-    let caller = app.identify_current(bearer.or(header_bearer)).await;
+    let (caller, session) = app.identify(bearer.or(header_bearer));
     RequestContext {
         request_id,
         client_request_id: client.0,
         ip: Some(client_ip(peer.ip(), headers, &app.config().trusted_proxies).to_string()),
         user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|s| s.chars().take(512).collect()),
         caller,
+        session,
     }
 }
 
@@ -158,13 +160,21 @@ async fn graphql_post(
     if essence != "application/json" {
         return (StatusCode::UNSUPPORTED_MEDIA_TYPE, "content-type must be application/json").into_response();
     }
-    let request = match async_graphql::http::receive_body(Some(content_type), body.as_ref(), MultipartOptions::default()).await {
+    let parse = || async_graphql::http::receive_body(Some(content_type), body.as_ref(), MultipartOptions::default());
+    let request = match parse().await {
         Ok(request) => request,
         Err(e) => return malformed(&e, Media::negotiate(&headers)),
     };
-    let ctx = request_context(&shared.app, &headers, client, peer, None).await;
-    let loader = graphql::row_loader(shared.app.clone());
-    let mut response = shared.schema.execute(request.data(ctx).data(loader)).await;
+    let ctx = request_context(&shared.app, &headers, client, peer, None);
+    let session = ctx.session.clone();
+    let mut response = shared.schema.execute(request.data(ctx.clone()).data(graphql::row_loader(shared.app.clone()))).await;
+    if !session.holds().await {
+        // The session ended (a password reset since it was issued): nothing was appended (the
+        // unit of work waits for the check), and the answer is the one for no session.
+        let nobody = RequestContext { caller: Caller::Anonymous, session: SessionCheck::settled(), ..ctx };
+        let Ok(request) = parse().await else { return StatusCode::INTERNAL_SERVER_ERROR.into_response() };
+        response = shared.schema.execute(request.data(nobody).data(graphql::row_loader(shared.app.clone()))).await;
+    }
     response.errors.iter_mut().for_each(classify);
     answer(response, Media::negotiate(&headers))
 }
@@ -231,7 +241,8 @@ async fn graphql_ws(
                         .iter()
                         .find_map(|k| payload.get(*k).and_then(|v| v.as_str()))
                         .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).to_string());
-                    let ctx = request_context(&app, &headers, client, peer, bearer.as_deref()).await;
+                    // A connection keeps its context: its session is checked before it starts.
+                    let ctx = request_context(&app, &headers, client, peer, bearer.as_deref()).settled().await;
                     let mut data = Data::default();
                     data.insert(ctx);
                     data.insert(graphql::row_loader(app.clone()));

@@ -1,8 +1,45 @@
 //! What the application knows about one request.
 
 use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
 use chrono::{DateTime, Utc};
+use futures::future::{BoxFuture, FutureExt, Shared};
 use roster_domain::{EventMetadata, UserId};
+
+/// Whether a signed-in caller's session still counts: a session issued before the user's
+/// last password reset does not (see `App::identify`). The check is one read, started when
+/// the request arrives and run beside it instead of before it; whatever depends on it waits
+/// for its answer: every append ([`RequestContext::confirm_session`], in the unit of work)
+/// and every response (the HTTP handler answers a request whose session ended as one with
+/// no session). Clones share one check.
+#[derive(Clone)]
+pub struct SessionCheck(Option<Shared<BoxFuture<'static, bool>>>);
+
+impl SessionCheck {
+    /// Nothing to check: no session (anonymous, operator), or already checked.
+    pub fn settled() -> Self {
+        Self(None)
+    }
+
+    /// A check under way: `check` resolves to whether the session counts.
+    pub fn pending(check: BoxFuture<'static, bool>) -> Self {
+        Self(Some(check.shared()))
+    }
+
+    /// Whether the session counts, once the check has answered (`true` when there is none).
+    pub async fn holds(&self) -> bool {
+        match &self.0 {
+            None => true,
+            Some(check) => check.clone().await,
+        }
+    }
+}
+
+impl std::fmt::Debug for SessionCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "SessionCheck(pending)" } else { "SessionCheck(settled)" })
+    }
+}
 
 /// Facts about one request: who, from where, and its id (for event metadata and errors).
 #[derive(Debug, Clone)]
@@ -15,11 +52,34 @@ pub struct RequestContext {
     pub ip: Option<String>,
     /// The `User-Agent` header, cut to 512 characters.
     pub user_agent: Option<String>,
-    /// Who is calling, from the bearer token.
+    /// Who is calling, from the bearer token's signature; a `User` whose session may still
+    /// be refused by `session`.
     pub caller: Caller,
+    /// Whether `caller`'s session still counts.
+    pub session: SessionCheck,
 }
 
 impl RequestContext {
+    /// Waits for the session check; `UNAUTHENTICATED` when the session ended. Called before
+    /// anything is appended for this request.
+    pub(crate) async fn confirm_session(&self) -> ApiResult<()> {
+        if self.session.holds().await {
+            Ok(())
+        } else {
+            Err(ApiError::Unauthenticated("the session has ended: sign in again"))
+        }
+    }
+
+    /// This context once its session check has answered: the caller as it was, or nobody
+    /// when the session ended (for connections that keep their context, e.g. websockets).
+    pub async fn settled(self) -> Self {
+        if self.session.holds().await {
+            Self { session: SessionCheck::settled(), ..self }
+        } else {
+            Self { caller: Caller::Anonymous, session: SessionCheck::settled(), ..self }
+        }
+    }
+
     /// Event metadata for an action by `actor` at `now`.
     pub fn metadata(&self, actor: Option<UserId>, now: DateTime<Utc>) -> EventMetadata {
         let mut metadata = EventMetadata::new(actor, self.request_id.clone(), now);

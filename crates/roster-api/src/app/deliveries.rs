@@ -1,7 +1,7 @@
 //! Invitation-email deliveries: the mailer records each attempt's outcome through the account
 //! (an event in its stream, for audit consumers), and queries read the outbox's view.
 
-use super::{App, RequestContext};
+use super::{App, RequestContext, SessionCheck};
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::mail::outbox::{self, DeliveryRow};
@@ -23,6 +23,7 @@ impl App {
             ip: None,
             user_agent: None,
             caller: Caller::Anonymous,
+            session: SessionCheck::settled(),
         };
         let now = self.now();
         let send_count = u32::try_from(send_count).unwrap_or(0);

@@ -23,7 +23,7 @@ mod subscriptions;
 mod unit_of_work;
 
 pub use accounts::AccountView;
-pub use context::RequestContext;
+pub use context::{RequestContext, SessionCheck};
 pub use invitations::{InvitationView, InviteIssued, PreviewView};
 pub use ownership::OwnershipSettings;
 pub use sessions::SessionView;

@@ -7,11 +7,12 @@
 //! table, event or log line holds the token.
 
 use super::unit_of_work::{decide, UnitOfWork};
-use super::{App, RequestContext};
+use super::{App, RequestContext, SessionCheck};
 use crate::auth::{self, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::rate_limit::{Limiter, Rate};
 use chrono::{DateTime, Utc};
+use futures::FutureExt;
 use roster_domain::{DomainError, Email, EmailCheck, OwedLink, Purpose, ResetReason, SendNonce, User, UserCommand, UserId, UserToken};
 use roster_store::{credentials, EventStore};
 use std::time::Duration;
@@ -107,22 +108,28 @@ impl App {
         }
     }
 
-    /// Who presents `bearer` (the operator token, a valid session, or nobody), with one more rule: a session issued before
-    /// the user's password was last reset is nobody, so the owner who reclaims an address ends
-    /// the other person's sessions. One primary-key read per signed-in request; when it fails,
-    /// the caller is nobody (fail closed).
-    pub async fn identify_current(&self, bearer: Option<&str>) -> Caller {
+    /// Who presents `bearer` (the operator token, a session whose signature verifies, or
+    /// nobody), and the check of one more rule for a session, started here and answered
+    /// beside the request: a session issued before the user's password was last reset does
+    /// not count, so the owner who reclaims an address ends the other person's sessions. The
+    /// check is one primary-key read; when it fails, the session does not count (fail closed).
+    /// See [`SessionCheck`] for who waits for it.
+    pub fn identify(&self, bearer: Option<&str>) -> (Caller, SessionCheck) {
         let config = &self.0.config;
         let (caller, issued_ms) = auth::identify_session(&config.jwt_secret, config.operator_token.as_deref(), bearer);
-        let Caller::User { id, .. } = &caller else { return caller };
-        match credentials::sessions_valid_after(&self.0.pool, *id).await {
-            Ok(Some(after)) if issued_ms.unwrap_or(0) < after.timestamp_millis() => Caller::Anonymous,
-            Ok(_) => caller,
-            Err(err) => {
-                tracing::warn!(%err, "session check failed: treating the caller as signed out");
-                Caller::Anonymous
+        let Caller::User { id, .. } = &caller else { return (caller, SessionCheck::settled()) };
+        let (pool, id) = (self.0.pool.clone(), *id);
+        let check = tokio::spawn(async move {
+            match credentials::sessions_valid_after(&pool, id).await {
+                Ok(Some(after)) => issued_ms.unwrap_or(0) >= after.timestamp_millis(),
+                Ok(None) => true,
+                Err(err) => {
+                    tracing::warn!(%err, "session check failed: treating the caller as signed out");
+                    false
+                }
             }
-        }
+        });
+        (caller, SessionCheck::pending(check.map(|counts| counts.unwrap_or(false)).boxed()))
     }
 
     /// `verifyEmail`: opens the verification link.
@@ -199,7 +206,7 @@ impl App {
     /// `resetPassword`: replaces the password through a reset link, in one commit with
     /// `PasswordChanged` (and `EmailVerified` when the email was not verified yet). The old
     /// password stops working at once, and so do sessions issued before (see
-    /// [`App::identify_current`]).
+    /// [`App::identify`]).
     ///
     /// Errors: `INVALID_TOKEN` (malformed, unknown, used, superseded), `TOKEN_EXPIRED`,
     /// `VALIDATION` (`password`), `RATE_LIMITED` (token attempts or password hashes per IP).

@@ -122,7 +122,8 @@ impl App {
     /// Appends `work` in one commit, stores a due snapshot, and waits for the projections.
     /// Returns the last position appended (`None`: nothing to write).
     ///
-    /// Errors: `CONFLICT` (a stream moved; retried by [`App::retry`]), `EmailTaken`, `INTERNAL`.
+    /// Errors: `UNAUTHENTICATED` (the caller's session ended: nothing is appended), `CONFLICT`
+    /// (a stream moved; retried by [`App::retry`]), `EmailTaken`, `INTERNAL`.
     pub(super) async fn commit(&self, work: UnitOfWork<'_>, ctx: &RequestContext, actor: UserId, now: DateTime<Utc>) -> ApiResult<Option<i64>> {
         let mut appends = Vec::new();
         if let Some(user) = work.user {
@@ -134,6 +135,7 @@ impl App {
         if appends.iter().all(Append::is_empty) && work.credential.is_none() {
             return Ok(None);
         }
+        ctx.confirm_session().await?;
         let commit = Commit { appends, credential: work.credential, metadata: ctx.metadata(Some(actor), now) };
         let positions = self.0.writer.submit(commit).await?;
         let mut snapshot = None;
@@ -209,7 +211,12 @@ impl App {
     /// Decides one account command built by `command` on the account's cached state and
     /// commits it, retrying on conflict. `now` is the time the command carries, so event
     /// payloads and `metadata.occurred_at` agree; `actor` is `None` for the system (the mailer).
+    ///
+    /// Errors: `UNAUTHENTICATED` (the caller's session ended: nothing is decided); what the
+    /// domain refuses with; `CONFLICT`; store errors.
     pub(super) async fn execute(&self, ctx: &RequestContext, account_id: AccountId, actor: Option<UserId>, now: DateTime<Utc>, command: impl Fn() -> AccountCommand) -> ApiResult<()> {
+        // Before the decision: it changes the cached state, and its events are queued at once.
+        ctx.confirm_session().await?;
         self.retry(|| async {
             let slot = self.0.accounts.slot(account_id);
             let (pending, snapshot) = {
