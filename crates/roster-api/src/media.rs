@@ -61,14 +61,19 @@ impl Media {
 pub fn answer(response: async_graphql::Response, media: Media) -> Response {
     // Every error of a request refused before execution lacks a path; a resolver's has one.
     let rejected = response.data == async_graphql::Value::Null && !response.errors.is_empty() && response.errors.iter().all(|e| e.path.is_empty());
-    let mut body = serde_json::to_value(&response).unwrap_or_default();
-    if rejected {
+    // Serialised straight from the response (fields in the order the query selected them,
+    // and no intermediate tree of every value); only a rejection is reshaped first.
+    let body = if rejected {
+        let mut body = serde_json::to_value(&response).unwrap_or_default();
         if let Some(object) = body.as_object_mut() {
             object.remove("data");
         }
-    }
+        serde_json::to_vec(&body)
+    } else {
+        serde_json::to_vec(&response)
+    };
     let status = if rejected && media == Media::GraphqlResponseJson { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    let mut answer = (status, body.to_string()).into_response();
+    let mut answer = (status, body.unwrap_or_default()).into_response();
     answer.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(media.content_type()));
     answer.headers_mut().extend(response.http_headers);
     answer
