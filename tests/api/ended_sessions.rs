@@ -22,13 +22,15 @@ async fn app_with(server: &SmtpServer) -> TestApp {
     .await
 }
 
-/// The owner of `email` reclaims it: asks for a reset, opens the emailed link (message
-/// `message`, counted from 1) and logs in with the new password. Returns the owner's session.
-async fn reclaim(app: &ApiClient, server: &SmtpServer, email: &str, message: usize) -> String {
+/// The owner of `email` reclaims it: asks for a reset, opens the emailed link (the server has
+/// `messages` messages then, this one among them) and logs in with the new password. Returns
+/// the owner's session.
+async fn reclaim(app: &ApiClient, server: &SmtpServer, email: &str, messages: usize) -> String {
     app.ok(None, "mutation($e: String!) { requestPasswordReset(email: $e) }", json!({ "e": email })).await;
-    let text = server.wait_for(message).await[message - 1].part("text/plain");
     let marker = format!("{PUBLIC_URL}/reset/");
-    let at = text.find(&marker).unwrap_or_else(|| panic!("no reset link in:\n{text}"));
+    let texts: Vec<String> = server.wait_for(messages).await.iter().map(|m| m.part("text/plain")).collect();
+    let text = texts.iter().find(|t| t.contains(&marker)).unwrap_or_else(|| panic!("no reset link in:\n{texts:?}"));
+    let at = text.find(&marker).unwrap();
     let token = text[at + marker.len()..].split_whitespace().next().unwrap();
     let password = "the owner's new password";
     let reset = app.ok(None, "mutation($t: String!, $p: String!) { resetPassword(token: $t, password: $p) }", json!({ "t": token, "p": password })).await;
@@ -102,5 +104,33 @@ async fn a_websocket_opened_before_a_reset_acts_without_a_session_after_it() {
     let events = "subscription($a: ID) { events(accountId: $a) { position } }";
     let refused = answer(&mut ws, "6", events, json!({ "a": squatter.account_id })).await;
     assert_eq!(code(&refused), Some("UNAUTHENTICATED"), "{refused}");
+    ws.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_subscription_opened_before_a_reset_ends_with_the_session() {
+    if !smtp::available() {
+        return;
+    }
+    let server = SmtpServer::start_new();
+    let (app, squatter) = squatted(&server).await;
+    let head: i64 = sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events").fetch_one(&app.pool).await.unwrap();
+    let mut ws = WsClient::connect(&app, &squatter.token).await;
+    let events = "subscription($after: String, $a: ID) { events(after: $after, accountId: $a) { position type } }";
+    ws.subscribe("1", events, json!({ "after": head.to_string(), "a": squatter.account_id })).await;
+    // The subscription runs: it delivers the account's next event.
+    app.invite_ok(&squatter.token, &squatter.account_id, "guest@example.com", "GUEST").await;
+    let delivered = ws.next_message().await;
+    assert_eq!((delivered["type"].as_str(), delivered["payload"]["data"]["events"]["type"].as_str()), (Some("next"), Some("MemberInvited")), "{delivered}");
+    reclaim(&app, &server, "victim@example.com", 2).await;
+    // Events of the account may come first (the mailer records the invitation's email).
+    let mut ended = ws.next_message().await;
+    while ended["type"] == "next" && ended["payload"]["errors"].is_null() {
+        ended = ws.next_message().await;
+    }
+    assert_eq!((ended["id"].as_str(), ended["type"].as_str()), (Some("1"), Some("next")), "{ended}");
+    assert_eq!(code(&ended["payload"]), Some("UNAUTHENTICATED"), "{ended}");
+    let complete = ws.next_message().await;
+    assert_eq!((complete["id"].as_str(), complete["type"].as_str()), (Some("1"), Some("complete")), "{complete}");
     ws.close().await;
 }

@@ -198,7 +198,7 @@ impl App {
         let digest = token.digest();
         let account_id = token.account_id;
         let now = self.now();
-        if let Caller::User { id, email } = &ctx.caller {
+        if let Caller::User { id, email, .. } = &ctx.caller {
             self.ensure_verified(*id).await?;
             let user = UserRef { id: *id, email: email.clone() };
             let accept = || AccountCommand::Accept { invitation_id: token.invitation_id, token: digest.clone(), user: user.clone(), now };
