@@ -5,7 +5,8 @@
 //! session after it.
 
 use crate::helpers::smtp::{self, SmtpServer};
-use crate::helpers::{code, spawn_app_with, ApiClient, Signed, TestApp, WsClient, PUBLIC_URL};
+use crate::helpers::{code, spawn_app_with, ApiClient, Signed, TestApp, WsClient, OPERATOR_TOKEN, PUBLIC_URL};
+use crate::metrics::{sample, scrape_with};
 use roster_api::mail::MailDelivery;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -133,4 +134,26 @@ async fn a_subscription_opened_before_a_reset_ends_with_the_session() {
     let complete = ws.next_message().await;
     assert_eq!((complete["id"].as_str(), complete["type"].as_str()), (Some("1"), Some("complete")), "{complete}");
     ws.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_of_an_ended_session_counts_once_in_the_metrics() {
+    if !smtp::available() {
+        return;
+    }
+    let server = SmtpServer::start_new();
+    let (app, squatter) = squatted(&server).await;
+    reclaim(&app, &server, "victim@example.com", 1).await;
+    let requests = |text: &str, operation: &str| sample(text, "roster_graphql_requests_total", &[("operation", operation)]).unwrap_or(0.0);
+    let (_, before) = scrape_with(&app, Some(OPERATOR_TOKEN)).await;
+    // A query runs beside the check and is answered again without a session; a command is
+    // refused before it runs and answered without a session.
+    let seen = app.ok(Some(&squatter.token), "{ viewer { user { email } } }", json!({})).await;
+    assert_eq!(seen["viewer"], Value::Null, "{seen}");
+    let refused = app.gql(Some(&squatter.token), CREATE_ACCOUNT, json!({})).await;
+    assert_eq!(code(&refused), Some("UNAUTHENTICATED"), "{refused}");
+    let (_, after) = scrape_with(&app, Some(OPERATOR_TOKEN)).await;
+    assert_eq!(requests(&after, "viewer") - requests(&before, "viewer"), 1.0, "{after}");
+    assert_eq!(requests(&after, "createAccount") - requests(&before, "createAccount"), 1.0, "{after}");
+    assert_eq!(requests(&after, "(none)"), requests(&before, "(none)"), "{after}");
 }
