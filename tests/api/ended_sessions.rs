@@ -157,3 +157,19 @@ async fn a_request_of_an_ended_session_counts_once_in_the_metrics() {
     assert_eq!(requests(&after, "createAccount") - requests(&before, "createAccount"), 1.0, "{after}");
     assert_eq!(requests(&after, "(none)"), requests(&before, "(none)"), "{after}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ended_sessions_link_previews_count_once_against_the_ip() {
+    if !smtp::available() {
+        return;
+    }
+    let server = SmtpServer::start_new();
+    let (app, squatter) = squatted(&server).await;
+    reclaim(&app, &server, "victim@example.com", 1).await;
+    // 30 token attempts per IP at once: 20 previews are 20 attempts, each refused for its token.
+    let preview = "query($t: String!) { invitationPreview(token: $t) { email } }";
+    for _ in 0..20 {
+        let refused = app.gql(Some(&squatter.token), preview, json!({ "t": "not-a-token" })).await;
+        assert_eq!(code(&refused), Some("INVALID_TOKEN"), "{refused}");
+    }
+}

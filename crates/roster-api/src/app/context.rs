@@ -12,9 +12,8 @@ use roster_domain::{EventMetadata, UserId};
 /// waits for its answer: every command before any resolver runs (`graphql::session`), every
 /// append ([`RequestContext::confirm_session`], in the unit of work) and every response (the
 /// HTTP handler answers a request whose session ended as one with no session). So a query
-/// must change nothing that belongs to its caller: it may run twice, once as the ended
-/// session (`invitationPreview`'s per-IP token limit then counts twice). Clones share one
-/// check.
+/// may run twice, once as the ended session: one that changes anything (`invitationPreview`
+/// counts a token attempt) confirms the session first. Clones share one check.
 #[derive(Clone)]
 pub struct SessionCheck(Option<Shared<BoxFuture<'static, bool>>>);
 

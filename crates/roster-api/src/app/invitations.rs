@@ -164,8 +164,11 @@ impl App {
     /// `invitationPreview`: what a link is for. Public: the token is the credential. Reads the
     /// read model; the token is checked by the domain's one token check (rule "Token").
     ///
-    /// Errors: `INVALID_TOKEN` (malformed, unknown, rotated); `RATE_LIMITED`.
+    /// Errors: `INVALID_TOKEN` (malformed, unknown, rotated); `RATE_LIMITED`; `UNAUTHENTICATED`
+    /// for a session that ended (the HTTP handler then answers without one: the attempt
+    /// counts once, in that run).
     pub async fn preview(&self, ctx: &RequestContext, token: &str) -> ApiResult<PreviewView> {
+        ctx.confirm_session().await?;
         self.0.token_limiter.attempt(&ctx.ip_key())?;
         let token = InviteToken::parse(token)?;
         let row = queries::invitation(&self.0.pool, token.invitation_id).await?.filter(|r| r.account_id == token.account_id);
