@@ -10,6 +10,7 @@ mod cases;
 mod cluster;
 mod database_crash;
 mod email_ownership;
+mod ended_sessions;
 mod conformance;
 mod connections;
 mod documents;

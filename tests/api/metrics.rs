@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 const METRICS_TOKEN: &str = "Mx7Pq2Lr9Tz4Wv6Ny1Kb8Hc3Jd5Gf0Se7Ua2Qi9Ro4Xp6Zl";
 
 /// Scrapes `/metrics` with `token`; the status and body.
-async fn scrape_with(app: &ApiClient, token: Option<&str>) -> (u16, String) {
+pub(crate) async fn scrape_with(app: &ApiClient, token: Option<&str>) -> (u16, String) {
     let mut request = app.client.get(format!("{}/metrics", app.address));
     if let Some(token) = token {
         request = request.bearer_auth(token);
@@ -26,7 +26,7 @@ async fn scrape(app: &ApiClient) -> String {
 }
 
 /// The value of series `name` whose labels include every `labels` pair; `None` when absent.
-fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+pub(crate) fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     text.lines().filter(|line| !line.starts_with('#')).find_map(|line| {
         let (series, value) = line.rsplit_once(' ')?;
         let (series_name, rest) = series.split_once('{').unwrap_or((series, ""));

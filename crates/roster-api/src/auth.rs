@@ -23,6 +23,9 @@ pub enum Caller {
         id: UserId,
         /// The user's normalised email.
         email: Email,
+        /// When the session was issued, ms since the Unix epoch (the token's `iat_ms`, else
+        /// `iat`): a password reset after it ends the session.
+        issued_ms: i64,
     },
     /// The operator token: may read every account's events, nothing else.
     Operator,
@@ -32,7 +35,7 @@ impl Caller {
     /// The signed-in user, or `UNAUTHENTICATED`.
     pub fn user(&self) -> ApiResult<(UserId, &Email)> {
         match self {
-            Caller::User { id, email } => Ok((*id, email)),
+            Caller::User { id, email, .. } => Ok((*id, email)),
             _ => Err(ApiError::Unauthenticated("sign in first")),
         }
     }
@@ -59,15 +62,14 @@ pub fn issue_session(secret: &str, user_id: UserId, email: &Email, ttl: Duration
         .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
-/// Identifies the caller from a bearer token: the operator token, a valid session, or nobody;
-/// and when a session was issued (Unix milliseconds; `None` for anyone but a signed-in user).
-/// The token alone does not tell whether a password reset has since ended the session:
+/// Identifies the caller from a bearer token: the operator token, a valid session (with when
+/// it was issued), or nobody. The token alone does not tell whether a password reset has since ended the session:
 /// callers go through `App::identify`, which checks that too.
-pub fn identify_session(secret: &str, operator_token: Option<&str>, bearer: Option<&str>) -> (Caller, Option<i64>) {
-    let Some(token) = bearer.map(str::trim).filter(|t| !t.is_empty()) else { return (Caller::Anonymous, None) };
+pub fn identify_session(secret: &str, operator_token: Option<&str>, bearer: Option<&str>) -> Caller {
+    let Some(token) = bearer.map(str::trim).filter(|t| !t.is_empty()) else { return Caller::Anonymous };
     if let Some(op) = operator_token {
         if bool::from(op.as_bytes().ct_eq(token.as_bytes())) {
-            return (Caller::Operator, None);
+            return Caller::Operator;
         }
     }
     let validation = Validation::default();
@@ -75,11 +77,11 @@ pub fn identify_session(secret: &str, operator_token: Option<&str>, bearer: Opti
         Ok(data) => match Email::parse(&data.claims.email) {
             Ok(email) => {
                 let issued = data.claims.iat_ms.unwrap_or(data.claims.iat.saturating_mul(1000));
-                (Caller::User { id: data.claims.sub, email }, Some(issued))
+                Caller::User { id: data.claims.sub, email, issued_ms: issued }
             }
-            Err(_) => (Caller::Anonymous, None),
+            Err(_) => Caller::Anonymous,
         },
-        Err(_) => (Caller::Anonymous, None),
+        Err(_) => Caller::Anonymous,
     }
 }
 

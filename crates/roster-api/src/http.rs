@@ -95,13 +95,17 @@ async fn server_request_id(mut request: Request) -> Request {
     request
 }
 
-fn request_context(app: &App, headers: &HeaderMap, client: ClientRequestId, peer: SocketAddr, bearer: Option<&str>) -> RequestContext {
-    let request_id = headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()).map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_string);
-    let header_bearer = headers
+/// The token of an `Authorization: Bearer` header, if any.
+fn header_bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
-    let (caller, session) = app.identify(bearer.or(header_bearer));
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+}
+
+fn request_context(app: &App, headers: &HeaderMap, client: ClientRequestId, peer: SocketAddr, bearer: Option<&str>) -> RequestContext {
+    let request_id = headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()).map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_string);
+    let (caller, session) = app.identify(bearer.or_else(|| header_bearer(headers)));
     RequestContext {
         request_id,
         client_request_id: client.0,
@@ -169,8 +173,8 @@ async fn graphql_post(
     let session = ctx.session.clone();
     let mut response = shared.schema.execute(request.data(ctx.clone()).data(graphql::row_loader(shared.app.clone()))).await;
     if !session.holds().await {
-        // The session ended (a password reset since it was issued): nothing was appended (the
-        // unit of work waits for the check), and the answer is the one for no session.
+        // The session ended (a password reset since it was issued): no command ran (commands
+        // wait for the check: `graphql::session`), and the answer is the one for no session.
         let nobody = RequestContext { caller: Caller::Anonymous, session: SessionCheck::settled(), ..ctx };
         let Ok(request) = parse().await else { return StatusCode::INTERNAL_SERVER_ERROR.into_response() };
         response = shared.schema.execute(request.data(nobody).data(graphql::row_loader(shared.app.clone()))).await;
@@ -240,11 +244,14 @@ async fn graphql_ws(
                     let bearer = ["Authorization", "authorization", "token"]
                         .iter()
                         .find_map(|k| payload.get(*k).and_then(|v| v.as_str()))
-                        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).to_string());
-                    // A connection keeps its context: its session is checked before it starts.
+                        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).to_string())
+                        .or_else(|| header_bearer(&headers).map(str::to_string));
+                    // A connection keeps its context: its session is checked before it starts,
+                    // and again for each operation (from the bearer: see `graphql::ConnectionBearer`).
                     let ctx = request_context(&app, &headers, client, peer, bearer.as_deref()).settled().await;
                     let mut data = Data::default();
                     data.insert(ctx);
+                    data.insert(graphql::ConnectionBearer(bearer));
                     data.insert(graphql::row_loader(app.clone()));
                     data.insert(ConnectionSubscriptions::default());
                     Ok(data)

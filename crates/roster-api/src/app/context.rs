@@ -8,10 +8,12 @@ use roster_domain::{EventMetadata, UserId};
 
 /// Whether a signed-in caller's session still counts: a session issued before the user's
 /// last password reset does not (see `App::identify`). The check is one read, started when
-/// the request arrives and run beside it instead of before it; whatever depends on it waits
-/// for its answer: every append ([`RequestContext::confirm_session`], in the unit of work)
-/// and every response (the HTTP handler answers a request whose session ended as one with
-/// no session). Clones share one check.
+/// the request arrives and run beside a query instead of before it; whatever depends on it
+/// waits for its answer: every command before any resolver runs (`graphql::session`), every
+/// append ([`RequestContext::confirm_session`], in the unit of work) and every response (the
+/// HTTP handler answers a request whose session ended as one with no session). So a query
+/// may run twice, once as the ended session: one that changes anything (`invitationPreview`
+/// counts a token attempt) confirms the session first. Clones share one check.
 #[derive(Clone)]
 pub struct SessionCheck(Option<Shared<BoxFuture<'static, bool>>>);
 

@@ -6,7 +6,7 @@
 use super::subscriptions::{ConnectionSubscriptions, SubscriptionSlot};
 use super::{AccountView, App, RequestContext};
 use crate::auth::Caller;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use futures::{Stream, StreamExt};
 use roster_domain::account::AccountEvent;
 use roster_domain::{AccountId, DomainError, Text, UserId};
@@ -88,8 +88,10 @@ impl App {
     /// stream itself: an event about their own membership of the account (`MemberRoleChanged`,
     /// `MemberRemoved`) later than what the start check saw decides it, with no read-model
     /// query and no wait for projections. One who loses access gets one `FORBIDDEN` error
-    /// instead of that event (they may not read it), and the stream ends. Database outages do
-    /// not end it: the reader retries and resumes after the last delivered event.
+    /// instead of that event (they may not read it), and the stream ends. So does a session a
+    /// password reset ends meanwhile ([`App::session_end`]): one `UNAUTHENTICATED` error, then
+    /// the end. Database outages do not end it: the reader retries and resumes after the last
+    /// delivered event.
     ///
     /// Errors: as [`App::event_filter`], and `RATE_LIMITED` beyond a cap, before the stream
     /// starts.
@@ -124,6 +126,18 @@ impl App {
                 None => Ok(event),
             }
         });
+        let session_end = match &ctx.caller {
+            Caller::User { id, issued_ms, .. } => Some(self.session_end(*id, *issued_ms)),
+            _ => None,
+        };
+        let ended = futures::stream::once(async move {
+            match session_end {
+                Some(end) => end.await,
+                None => std::future::pending().await,
+            }
+            Err(ApiError::Unauthenticated("the session has ended: sign in again"))
+        });
+        let events = futures::stream::select(events, ended);
         // The first error is delivered, then the stream ends at once (not at the next event).
         Ok(futures::stream::unfold(Some(Box::pin(events)), |events| async move {
             let mut events = events?;

@@ -164,8 +164,11 @@ impl App {
     /// `invitationPreview`: what a link is for. Public: the token is the credential. Reads the
     /// read model; the token is checked by the domain's one token check (rule "Token").
     ///
-    /// Errors: `INVALID_TOKEN` (malformed, unknown, rotated); `RATE_LIMITED`.
+    /// Errors: `INVALID_TOKEN` (malformed, unknown, rotated); `RATE_LIMITED`; `UNAUTHENTICATED`
+    /// for a session that ended (the HTTP handler then answers without one: the attempt
+    /// counts once, in that run).
     pub async fn preview(&self, ctx: &RequestContext, token: &str) -> ApiResult<PreviewView> {
+        ctx.confirm_session().await?;
         self.0.token_limiter.attempt(&ctx.ip_key())?;
         let token = InviteToken::parse(token)?;
         let row = queries::invitation(&self.0.pool, token.invitation_id).await?.filter(|r| r.account_id == token.account_id);
@@ -198,7 +201,7 @@ impl App {
         let digest = token.digest();
         let account_id = token.account_id;
         let now = self.now();
-        if let Caller::User { id, email } = &ctx.caller {
+        if let Caller::User { id, email, .. } = &ctx.caller {
             self.ensure_verified(*id).await?;
             let user = UserRef { id: *id, email: email.clone() };
             let accept = || AccountCommand::Accept { invitation_id: token.invitation_id, token: digest.clone(), user: user.clone(), now };

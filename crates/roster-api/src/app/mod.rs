@@ -18,6 +18,7 @@ mod feed;
 mod invitations;
 mod members;
 mod ownership;
+mod session_end;
 mod sessions;
 mod subscriptions;
 mod unit_of_work;

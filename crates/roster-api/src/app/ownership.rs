@@ -116,12 +116,12 @@ impl App {
     /// See [`SessionCheck`] for who waits for it.
     pub fn identify(&self, bearer: Option<&str>) -> (Caller, SessionCheck) {
         let config = &self.0.config;
-        let (caller, issued_ms) = auth::identify_session(&config.jwt_secret, config.operator_token.as_deref(), bearer);
-        let Caller::User { id, .. } = &caller else { return (caller, SessionCheck::settled()) };
-        let (pool, id) = (self.0.pool.clone(), *id);
+        let caller = auth::identify_session(&config.jwt_secret, config.operator_token.as_deref(), bearer);
+        let Caller::User { id, issued_ms, .. } = &caller else { return (caller, SessionCheck::settled()) };
+        let (pool, id, issued_ms) = (self.0.pool.clone(), *id, *issued_ms);
         let check = tokio::spawn(async move {
             match credentials::sessions_valid_after(&pool, id).await {
-                Ok(Some(after)) => issued_ms.unwrap_or(0) >= after.timestamp_millis(),
+                Ok(Some(after)) => issued_ms >= after.timestamp_millis(),
                 Ok(None) => true,
                 Err(err) => {
                     tracing::warn!(%err, "session check failed: treating the caller as signed out");

@@ -8,12 +8,14 @@ mod loader;
 mod mutation;
 mod observe;
 mod query;
+mod session;
 mod subscription;
 mod types;
 
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
 pub use loader::row_loader;
+pub use session::ConnectionBearer;
 pub use subscription::SubscriptionRoot;
 
 use crate::error::ApiError;
@@ -24,10 +26,11 @@ use async_graphql::{Context, Schema};
 pub type RosterSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Builds the schema with `app` available to resolvers. Operations are limited in cost, depth
-/// and root fields ([`limits`]) so no request can make the server do unbounded work, and
-/// counted in the app's [`crate::telemetry::Telemetry`].
+/// and root fields ([`limits`]) so no request can make the server do unbounded work, wait for
+/// the session check where they must ([`session`]), and are counted in the app's
+/// [`crate::telemetry::Telemetry`].
 pub fn schema(app: Option<App>) -> RosterSchema {
-    let builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot).extension(limits::Limits);
+    let builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot).extension(limits::Limits).extension(session::Sessions);
     match app {
         Some(app) => builder.extension(observe::Observe(app.telemetry().clone())).data(app).finish(),
         None => builder.finish(),

@@ -1,10 +1,14 @@
 //! Feeds [`Telemetry`] from every GraphQL operation: one count per root field with its outcome,
-//! and the latency of each mutation (a command).
+//! and the latency of each mutation (a command). A request whose session turned out to have
+//! ended is not counted: the HTTP handler answers it again without a session, and that run
+//! counts (so one request counts once).
 
+use crate::app::{RequestContext, SessionCheck};
 use crate::telemetry::Telemetry;
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextRequest, NextResolve, ResolveInfo};
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest, NextRequest, NextResolve, ResolveInfo};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{OutputType, PathSegment, Response, ServerError, ServerResult, Value, Variables};
+use async_graphql::{OutputType, PathSegment, Request, Response, ServerError, ServerResult, Value, Variables};
+use std::any::TypeId;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -13,7 +17,7 @@ pub struct Observe(pub Telemetry);
 
 impl ExtensionFactory for Observe {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(Observer { telemetry: self.0.clone(), operations: Mutex::default(), chosen: Mutex::default() })
+        Arc::new(Observer { telemetry: self.0.clone(), operations: Mutex::default(), chosen: Mutex::default(), session: Mutex::default() })
     }
 }
 
@@ -26,6 +30,8 @@ struct Observer {
     operations: Mutex<Vec<(Option<String>, Vec<RootField>)>>,
     /// The operation that ran (`execute` names it).
     chosen: Mutex<Option<Vec<RootField>>>,
+    /// The request's session check (none: nothing to wait for).
+    session: Mutex<Option<SessionCheck>>,
 }
 
 /// The root fields of `set`, through fragments (their number is bounded by the limits
@@ -69,6 +75,12 @@ fn bounded(code: String) -> String {
 impl Extension for Observer {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let response = next.run(ctx).await;
+        let session = self.session.lock().expect("not poisoned").take();
+        if let Some(session) = session {
+            if !session.holds().await {
+                return response;
+            }
+        }
         // Only an operation that ran names its fields: those are then the schema's (validation
         // passed), so the label stays bounded. A refused document counts once, as `(none)`,
         // whatever names it made up.
@@ -89,6 +101,13 @@ impl Extension for Observer {
             }
         }
         response
+    }
+
+    async fn prepare_request(&self, ctx: &ExtensionContext<'_>, request: Request, next: NextPrepareRequest<'_>) -> ServerResult<Request> {
+        // The request's own data (an HTTP request's context; `request`'s hook cannot see it).
+        let context = request.data.get(&TypeId::of::<RequestContext>()).and_then(|data| data.downcast_ref::<RequestContext>());
+        *self.session.lock().expect("not poisoned") = context.map(|r| r.session.clone());
+        next.run(ctx, request).await
     }
 
     async fn parse_query(&self, ctx: &ExtensionContext<'_>, query: &str, variables: &Variables, next: NextParseQuery<'_>) -> ServerResult<ExecutableDocument> {
