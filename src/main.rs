@@ -4,6 +4,7 @@
 //! `projections rebuild`, `schema`, and `healthcheck` (for container probes). Flags override
 //! environment variables; every setting's error names its variable.
 
+mod cluster;
 mod events;
 mod healthcheck;
 mod logging;
@@ -23,10 +24,25 @@ use serde_json::json;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "roster", version, about = "Team membership: invitations, members and roles, event-sourced on PostgreSQL.")]
+#[command(
+    name = "roster",
+    version,
+    about = "Team membership: invitations, members and roles, event-sourced on PostgreSQL.",
+    after_help = "Without a command, `roster` (`cargo run`) is the service to try out: `serve --dev` (emails written to \
+                  roster-mail/), on a throwaway PostgreSQL of its own (Debian's `postgresql` binaries) when DATABASE_URL \
+                  is unset, deleted when it stops."
+)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+}
+
+/// `serve`'s flags alone, for `roster` without a command.
+#[derive(Parser)]
+#[command(name = "roster")]
+struct TryIt {
+    #[command(flatten)]
+    serve: ServeArgs,
 }
 
 #[derive(Args)]
@@ -183,7 +199,11 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match run(Cli::parse().command).await {
+    let outcome = match Cli::parse().command {
+        Some(command) => run(command).await,
+        None => try_it().await,
+    };
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             // With JSON logs every stderr line stays JSON, failures included.
@@ -195,6 +215,29 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// `roster` without a command: `serve --dev` (the environment's settings still apply), on a
+/// throwaway PostgreSQL cluster of this process when `DATABASE_URL` is unset. The cluster is
+/// stopped and deleted when the server stops (Ctrl-C).
+///
+/// Errors: the cluster cannot start (no PostgreSQL binaries: the message says what to
+/// install); what `serve` reports.
+async fn try_it() -> Result<()> {
+    let mut args = TryIt::parse_from(["roster", "--dev"]).serve;
+    let mut throwaway = None;
+    if args.db.database_url.as_deref().is_none_or(str::is_empty) {
+        let cluster = tokio::task::spawn_blocking(cluster::Cluster::start)
+            .await?
+            .map_err(anyhow::Error::msg)
+            .context("starting a throwaway PostgreSQL (install Debian's `postgresql` package, or set DATABASE_URL to a database of yours)")?;
+        tracing::info!(url = cluster.url(), "throwaway PostgreSQL at {}: deleted when roster stops", cluster.url());
+        args.db.database_url = Some(cluster.url().to_string());
+        throwaway = Some(cluster);
+    }
+    let served = serve(args).await;
+    drop(throwaway);
+    served
 }
 
 /// Runs one subcommand.
@@ -296,7 +339,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     tracing::info!(version, %database, "roster {version} starting: connecting to {database}");
     let application = Application::build(settings, Arc::new(SystemClock)).await?;
     let address = application.address();
-    tracing::info!(version, %address, %database, "roster listening on http://{address} (GraphiQL at /graphql); version {version}, database {database}");
+    tracing::info!(version, %address, %database, "roster listening on http://{address}: open it to sign up, invite and accept (GraphiQL at /graphql); version {version}, database {database}");
     // On SIGTERM (Docker, Kubernetes) or SIGINT: stop accepting, let in-flight requests finish
     // (an answer may carry a one-time invite link), and close what is still open (websockets)
     // after the grace period.

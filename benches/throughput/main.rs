@@ -20,6 +20,7 @@
 
 mod baseline;
 mod big_account;
+#[path = "../../src/cluster.rs"]
 mod cluster;
 mod commands;
 mod generate;

@@ -6,7 +6,7 @@ mod big_accounts;
 mod browser;
 mod cases;
 // The benchmark's throwaway cluster, for the test that crashes a database of its own.
-#[path = "../../benches/throughput/cluster.rs"]
+#[path = "../../src/cluster.rs"]
 mod cluster;
 mod database_crash;
 mod email_ownership;
@@ -33,4 +33,5 @@ mod races;
 mod replicas;
 mod schema;
 mod subscriptions;
+mod try_it;
 mod walkthrough;

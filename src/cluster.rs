@@ -1,7 +1,9 @@
-//! A throwaway PostgreSQL cluster with durable settings, stopped and deleted on drop (also when
-//! the benchmark panics), like `scripts/with-postgres` but with fsync, synchronous_commit and
-//! full_page_writes on: the figures must be those of durable commits. The integration tests
-//! use it too (`tests/api/database_crash.rs`), to crash and restart a database of their own.
+//! A throwaway PostgreSQL cluster with durable settings, stopped and deleted on drop (also on a
+//! panic), like `scripts/with-postgres` but with fsync, synchronous_commit and full_page_writes
+//! on. `roster` without a command (`cargo run`) serves on one when `DATABASE_URL` is unset; the
+//! benchmark measures on one (its figures must be those of durable commits); the integration
+//! tests crash and restart one (`tests/api/database_crash.rs`). Needs Debian's `postgresql`
+//! server binaries (or `PG_BINDIR`); as root the cluster belongs to the `postgres` user.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -69,7 +71,7 @@ impl Cluster {
     /// Errors: what initdb or pg_ctl said.
     pub fn start() -> Result<Self, String> {
         let bindir = bindir().ok_or("no PostgreSQL server binaries (install `postgresql` or set PG_BINDIR)")?;
-        let dir = std::env::temp_dir().join(format!("roster-bench-pg-{}", uuid::Uuid::new_v4().simple()));
+        let dir = std::env::temp_dir().join(format!("roster-pg-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
         // From here on, Drop cleans up whatever exists.
         let mut cluster = Self { dir, bindir, url: String::new(), options: String::new() };
@@ -117,7 +119,7 @@ impl Cluster {
     /// at the next start).
     ///
     /// Errors: what pg_ctl said.
-    #[allow(dead_code)] // the benchmark never crashes its cluster
+    #[allow(dead_code)] // only the tests crash their cluster
     pub fn crash(&self) -> Result<(), String> {
         let mut stop = as_owner(&self.bindir.join("pg_ctl"));
         stop.arg("-D").arg(self.dir.join("data")).args(["-m", "immediate", "-w", "stop"]);
