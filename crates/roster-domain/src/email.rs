@@ -154,5 +154,7 @@ mod tests {
         let long = format!("{local}@x{label}.{label}.{}.com", "c".repeat(63));
         assert_eq!(long.len(), MAX_EMAIL_LEN + 1);
         assert_eq!(Email::parse(&long).unwrap_err().code(), "VALIDATION");
+        // A member search may be as long as the longest email it can match.
+        assert_eq!(crate::text::MAX_SEARCH_LEN, MAX_EMAIL_LEN);
     }
 }

@@ -26,7 +26,7 @@ mod unit_of_work;
 pub use accounts::AccountView;
 pub use context::{RequestContext, SessionCheck};
 pub use invitations::{InvitationView, InviteIssued, PreviewView};
-pub use ownership::OwnershipSettings;
+pub use crate::config::OwnershipSettings;
 pub use sessions::SessionView;
 pub use subscriptions::{ConnectionSubscriptions, SubscriptionSlot, RETRY_AFTER_SECONDS};
 

@@ -9,6 +9,7 @@
 use super::unit_of_work::{decide, UnitOfWork};
 use super::{App, RequestContext, SessionCheck};
 use crate::auth::{self, Caller};
+use crate::config::OwnershipSettings;
 use crate::error::{ApiError, ApiResult};
 use crate::rate_limit::{Limiter, Rate};
 use chrono::{DateTime, Utc};
@@ -16,37 +17,6 @@ use futures::FutureExt;
 use roster_domain::{DomainError, Email, EmailCheck, OwedLink, Purpose, ResetReason, SendNonce, User, UserCommand, UserId, UserToken};
 use roster_store::{credentials, EventStore};
 use std::time::Duration;
-
-/// How the server treats email ownership (`roster serve`: `ROSTER_REQUIRE_VERIFIED_EMAIL`;
-/// docs/operations.md, "Email").
-#[derive(Debug, Clone)]
-pub struct OwnershipSettings {
-    /// Whether a sign-up owes a verification link and may not log in (nor accept an invitation
-    /// with a session) before opening it. Has effect only on a server that sends email; `false`
-    /// (the default here; `roster serve` turns it on unless `--dev`): sign-ups owe no link.
-    pub require_verified_email: bool,
-    /// How long a verification link works (24 h).
-    pub verify_ttl: Duration,
-    /// How long a password-reset link works (1 h).
-    pub reset_ttl: Duration,
-    /// `requestPasswordReset` per client IP (10 at once, then one per 30 s).
-    pub reset_rate_per_ip: Rate,
-    /// `requestPasswordReset` per email, known or not (3 at once, then one per 5 minutes), so
-    /// nobody floods an inbox.
-    pub reset_rate_per_email: Rate,
-}
-
-impl Default for OwnershipSettings {
-    fn default() -> Self {
-        Self {
-            require_verified_email: false,
-            verify_ttl: Duration::from_secs(24 * 3600),
-            reset_ttl: Duration::from_secs(3600),
-            reset_rate_per_ip: Rate::new(10, Duration::from_secs(30)),
-            reset_rate_per_email: Rate::new(3, Duration::from_secs(300)),
-        }
-    }
-}
 
 /// The limiters of this module: `requestPasswordReset` per IP and per email, and link tokens
 /// presented (`verifyEmail`, `resetPassword`) per IP.
