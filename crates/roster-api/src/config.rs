@@ -220,6 +220,37 @@ pub fn parse_trusted_proxies(text: &str) -> Result<Vec<IpNet>, String> {
         .collect()
 }
 
+/// How the server treats email ownership (`roster serve`: `ROSTER_REQUIRE_VERIFIED_EMAIL`;
+/// docs/operations.md, "Email").
+#[derive(Debug, Clone)]
+pub struct OwnershipSettings {
+    /// Whether a sign-up owes a verification link and may not log in (nor accept an invitation
+    /// with a session) before opening it. Has effect only on a server that sends email; `false`
+    /// (the default here; `roster serve` turns it on unless `--dev`): sign-ups owe no link.
+    pub require_verified_email: bool,
+    /// How long a verification link works (24 h).
+    pub verify_ttl: Duration,
+    /// How long a password-reset link works (1 h).
+    pub reset_ttl: Duration,
+    /// `requestPasswordReset` per client IP (10 at once, then one per 30 s).
+    pub reset_rate_per_ip: Rate,
+    /// `requestPasswordReset` per email, known or not (3 at once, then one per 5 minutes), so
+    /// nobody floods an inbox.
+    pub reset_rate_per_email: Rate,
+}
+
+impl Default for OwnershipSettings {
+    fn default() -> Self {
+        Self {
+            require_verified_email: false,
+            verify_ttl: Duration::from_secs(24 * 3600),
+            reset_ttl: Duration::from_secs(3600),
+            reset_rate_per_ip: Rate::new(10, Duration::from_secs(30)),
+            reset_rate_per_email: Rate::new(3, Duration::from_secs(300)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,36 +283,5 @@ mod tests {
         let shown: Vec<String> = nets.iter().map(ToString::to_string).collect();
         assert_eq!(shown, ["10.0.0.0/8", "127.0.0.1/32", "::1/128"]);
         assert!(parse_trusted_proxies("10.0.0.0/8,proxy.local").is_err());
-    }
-}
-
-/// How the server treats email ownership (`roster serve`: `ROSTER_REQUIRE_VERIFIED_EMAIL`;
-/// docs/operations.md, "Email").
-#[derive(Debug, Clone)]
-pub struct OwnershipSettings {
-    /// Whether a sign-up owes a verification link and may not log in (nor accept an invitation
-    /// with a session) before opening it. Has effect only on a server that sends email; `false`
-    /// (the default here; `roster serve` turns it on unless `--dev`): sign-ups owe no link.
-    pub require_verified_email: bool,
-    /// How long a verification link works (24 h).
-    pub verify_ttl: Duration,
-    /// How long a password-reset link works (1 h).
-    pub reset_ttl: Duration,
-    /// `requestPasswordReset` per client IP (10 at once, then one per 30 s).
-    pub reset_rate_per_ip: Rate,
-    /// `requestPasswordReset` per email, known or not (3 at once, then one per 5 minutes), so
-    /// nobody floods an inbox.
-    pub reset_rate_per_email: Rate,
-}
-
-impl Default for OwnershipSettings {
-    fn default() -> Self {
-        Self {
-            require_verified_email: false,
-            verify_ttl: Duration::from_secs(24 * 3600),
-            reset_ttl: Duration::from_secs(3600),
-            reset_rate_per_ip: Rate::new(10, Duration::from_secs(30)),
-            reset_rate_per_email: Rate::new(3, Duration::from_secs(300)),
-        }
     }
 }
