@@ -339,7 +339,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     tracing::info!(version, %database, "roster {version} starting: connecting to {database}");
     let application = Application::build(settings, Arc::new(SystemClock)).await?;
     let address = application.address();
-    tracing::info!(version, %address, %database, "roster listening on http://{address}: open it to sign up, invite and accept (GraphiQL at /graphql); version {version}, database {database}");
+    tracing::info!(version, %address, %database, "roster listening on http://{address} (open it to sign up, invite and accept; GraphiQL at /graphql); version {version}, database {database}");
     // On SIGTERM (Docker, Kubernetes) or SIGINT: stop accepting, let in-flight requests finish
     // (an answer may carry a one-time invite link), and close what is still open (websockets)
     // after the grace period.

@@ -6,9 +6,10 @@
 use crate::app::{RequestContext, SessionCheck};
 use crate::telemetry::Telemetry;
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest, NextRequest, NextResolve, ResolveInfo};
-use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
 use async_graphql::{OutputType, PathSegment, Request, Response, ServerError, ServerResult, Value, Variables};
 use std::any::TypeId;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -17,7 +18,7 @@ pub struct Observe(pub Telemetry);
 
 impl ExtensionFactory for Observe {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(Observer { telemetry: self.0.clone(), operations: Mutex::default(), chosen: Mutex::default(), session: Mutex::default() })
+        Arc::new(Observer { telemetry: self.0.clone(), operations: Mutex::default(), chosen: Mutex::default(), session: Mutex::default(), subscription: AtomicBool::default() })
     }
 }
 
@@ -32,6 +33,8 @@ struct Observer {
     chosen: Mutex<Option<Vec<RootField>>>,
     /// The request's session check (none: nothing to wait for).
     session: Mutex<Option<SessionCheck>>,
+    /// Whether the document holds a subscription.
+    subscription: AtomicBool,
 }
 
 /// The root fields of `set`, through fragments (their number is bounded by the limits
@@ -122,10 +125,17 @@ impl Extension for Observer {
             })
             .collect();
         *self.operations.lock().expect("not poisoned") = operations;
+        let subscription = document.operations.iter().any(|(_, operation)| operation.node.ty == OperationType::Subscription);
+        self.subscription.store(subscription, Ordering::Relaxed);
         Ok(document)
     }
 
     async fn execute(&self, ctx: &ExtensionContext<'_>, operation_name: Option<&str>, next: NextExecute<'_>) -> Response {
+        // A subscription runs this for every event it delivers, and is counted when it starts
+        // (its `request` hook): nothing to note per event.
+        if self.subscription.load(Ordering::Relaxed) {
+            return next.run(ctx, operation_name).await;
+        }
         let chosen = {
             let operations = self.operations.lock().expect("not poisoned");
             match operation_name {
