@@ -7,6 +7,7 @@ pub mod limits;
 mod loader;
 mod mutation;
 mod observe;
+mod order;
 mod query;
 mod session;
 mod subscription;
@@ -27,10 +28,10 @@ pub type RosterSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Builds the schema with `app` available to resolvers. Operations are limited in cost, depth
 /// and root fields ([`limits`]) so no request can make the server do unbounded work, wait for
-/// the session check where they must ([`session`]), and are counted in the app's
-/// [`crate::telemetry::Telemetry`].
+/// the session check where they must ([`session`]), answer in selection order ([`order`]),
+/// and are counted in the app's [`crate::telemetry::Telemetry`].
 pub fn schema(app: Option<App>) -> RosterSchema {
-    let builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot).extension(limits::Limits).extension(session::Sessions);
+    let builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot).extension(limits::Limits).extension(session::Sessions).extension(order::ResponseOrder);
     match app {
         Some(app) => builder.extension(observe::Observe(app.telemetry().clone())).data(app).finish(),
         None => builder.finish(),
