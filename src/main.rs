@@ -227,6 +227,8 @@ async fn try_it() -> Result<()> {
     let mut args = TryIt::parse_from(["roster", "--dev"]).serve;
     let mut throwaway = None;
     if args.db.database_url.as_deref().is_none_or(str::is_empty) {
+        // A busy address fails before a database is made for nothing.
+        std::net::TcpListener::bind(&args.bind).with_context(|| format!("binding {} (choose another address with ROSTER_BIND or --bind)", args.bind))?;
         let cluster = tokio::task::spawn_blocking(cluster::Cluster::start)
             .await?
             .map_err(anyhow::Error::msg)

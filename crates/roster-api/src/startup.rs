@@ -59,7 +59,7 @@ pub enum StartupError {
     #[error("applying migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// The address could not be bound (in use, not local, malformed).
-    #[error("binding {0}: {1}")]
+    #[error("binding {0} (choose another address with ROSTER_BIND or --bind): {1}")]
     Bind(String, std::io::Error),
     /// A mail setting is wrong (it names the variable).
     #[error("{0}")]
