@@ -11,6 +11,7 @@ mod logging;
 mod limit_args;
 mod mail_args;
 mod tables;
+mod try_it;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -37,16 +38,8 @@ struct Cli {
     command: Option<Command>,
 }
 
-/// `serve`'s flags alone, for `roster` without a command.
-#[derive(Parser)]
-#[command(name = "roster")]
-struct TryIt {
-    #[command(flatten)]
-    serve: ServeArgs,
-}
-
 #[derive(Args)]
-struct Database {
+pub(crate) struct Database {
     /// PostgreSQL URL, e.g. postgres://user@localhost/roster. `scripts/with-postgres` sets one.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
@@ -105,7 +98,7 @@ enum Command {
 }
 
 #[derive(Args)]
-struct ServeArgs {
+pub(crate) struct ServeArgs {
     #[command(flatten)]
     db: Database,
     /// Address to listen on.
@@ -201,7 +194,7 @@ async fn main() -> std::process::ExitCode {
     };
     let outcome = match Cli::parse().command {
         Some(command) => run(command).await,
-        None => try_it().await,
+        None => try_it::try_it().await,
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -215,31 +208,6 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
-}
-
-/// `roster` without a command: `serve --dev` (the environment's settings still apply), on a
-/// throwaway PostgreSQL cluster of this process when `DATABASE_URL` is unset. The cluster is
-/// stopped and deleted when the server stops (Ctrl-C).
-///
-/// Errors: the cluster cannot start (no PostgreSQL binaries: the message says what to
-/// install); what `serve` reports.
-async fn try_it() -> Result<()> {
-    let mut args = TryIt::parse_from(["roster", "--dev"]).serve;
-    let mut throwaway = None;
-    if args.db.database_url.as_deref().is_none_or(str::is_empty) {
-        // A busy address fails before a database is made for nothing.
-        std::net::TcpListener::bind(&args.bind).with_context(|| format!("binding {} (choose another address with ROSTER_BIND or --bind)", args.bind))?;
-        let cluster = tokio::task::spawn_blocking(cluster::Cluster::start)
-            .await?
-            .map_err(anyhow::Error::msg)
-            .context("starting a throwaway PostgreSQL (install Debian's `postgresql` package, or set DATABASE_URL to a database of yours)")?;
-        tracing::info!(url = cluster.url(), "throwaway PostgreSQL at {}: deleted when roster stops", cluster.url());
-        args.db.database_url = Some(cluster.url().to_string());
-        throwaway = Some(cluster);
-    }
-    let served = serve(args).await;
-    drop(throwaway);
-    served
 }
 
 /// Runs one subcommand.
@@ -333,7 +301,7 @@ impl ServeArgs {
     }
 }
 
-async fn serve(args: ServeArgs) -> Result<()> {
+pub(crate) async fn serve(args: ServeArgs) -> Result<()> {
     let settings = args.settings()?;
     // The URL without its password, so operators can point `roster events` at it.
     let database = db::Target::of(&db::options(&settings.database.url)?);
