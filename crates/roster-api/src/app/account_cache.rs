@@ -8,9 +8,11 @@
 //! whose commit fails empties its account's slot, and so do the commands decided on top of
 //! it, which then fail their version check and retry on a fresh load.
 //!
-//! Commands that also write other streams (accepting as a new user, sign-up) decide on the
-//! cached state without changing it and mark it *behind*: the next command reads only the
-//! events after the cached version (one indexed read), never the whole account again. So no
+//! Commands that also write other streams (accepting as a new user) decide on the cached state
+//! without changing it and mark it *behind*: the next command reads only the events after the
+//! cached version (one indexed read), never the whole account again. Sign-up decides its new
+//! account on the (empty) stream and keeps the state after its commit, so the first command
+//! after a sign-up reads nothing. So no
 //! command's cost grows with the account's size once it is cached; only a cold load (first
 //! use, eviction, a conflict with another server) reads the snapshot and its tail.
 //!
@@ -59,6 +61,17 @@ impl AccountCache {
     pub(super) async fn invalidate(&self, account_id: AccountId) {
         let slot = self.slot(account_id);
         *slot.lock().await = None;
+    }
+
+    /// Keeps `loaded`, the state the store holds for `account_id` after a commit that
+    /// decided on the whole stream (sign-up's new account), unless the slot already knows a
+    /// later version: the next command then starts from it instead of loading the stream.
+    pub(super) async fn remember(&self, account_id: AccountId, loaded: Loaded<Account>) {
+        let slot = self.slot(account_id);
+        let mut cached = slot.lock().await;
+        if cached.as_ref().is_none_or(|c| c.loaded.version < loaded.version) {
+            *cached = Some(Cached { loaded, behind: false });
+        }
     }
 
     /// Notes that `account_id`'s stream moved on outside its slot.

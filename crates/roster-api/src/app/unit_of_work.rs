@@ -140,10 +140,16 @@ impl App {
         let positions = self.0.writer.submit(commit).await?;
         let mut snapshot = None;
         if let Some(a) = work.account {
-            // The account's stream moved on outside its cache slot.
-            self.0.accounts.mark_behind(a.id.parse().map_err(|_| ApiError::Internal("account id".into()))?).await;
-            if let Some(state) = &a.aggregate {
-                snapshot = due_snapshot(&self.0.store, &a.id, a.version, a.version + a.events.len(), state)?;
+            let account_id = a.id.parse().map_err(|_| ApiError::Internal("account id".into()))?;
+            let version = a.version + a.events.len();
+            match &a.aggregate {
+                // Decided on the whole stream: the state after this commit is known.
+                Some(state) => {
+                    snapshot = due_snapshot(&self.0.store, &a.id, a.version, version, state)?;
+                    self.0.accounts.remember(account_id, Loaded { aggregate: state.clone(), version }).await;
+                }
+                // Decided on the cached state, which the commit moved past.
+                None => self.0.accounts.mark_behind(account_id).await,
             }
         }
         self.settle(&positions, snapshot).await;
