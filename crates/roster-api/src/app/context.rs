@@ -43,6 +43,11 @@ impl std::fmt::Debug for SessionCheck {
     }
 }
 
+/// The error of a request or subscription whose session a password reset ended.
+pub(crate) fn session_ended() -> ApiError {
+    ApiError::Unauthenticated("the session has ended: sign in again")
+}
+
 /// Facts about one request: who, from where, and its id (for event metadata and errors).
 #[derive(Debug, Clone)]
 pub struct RequestContext {
@@ -68,7 +73,7 @@ impl RequestContext {
         if self.session.holds().await {
             Ok(())
         } else {
-            Err(ApiError::Unauthenticated("the session has ended: sign in again"))
+            Err(session_ended())
         }
     }
 

@@ -6,7 +6,7 @@
 use super::subscriptions::{ConnectionSubscriptions, SubscriptionSlot};
 use super::{AccountView, App, RequestContext};
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use futures::{Stream, StreamExt};
 use roster_domain::account::AccountEvent;
 use roster_domain::{AccountId, DomainError, Text, UserId};
@@ -135,7 +135,7 @@ impl App {
                 Some(end) => end.await,
                 None => std::future::pending().await,
             }
-            Err(ApiError::Unauthenticated("the session has ended: sign in again"))
+            Err(super::context::session_ended())
         });
         let events = futures::stream::select(events, ended);
         // The first error is delivered, then the stream ends at once (not at the next event).

@@ -15,7 +15,8 @@ use crate::rate_limit::{Limiter, Rate};
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use roster_domain::{DomainError, Email, EmailCheck, OwedLink, Purpose, ResetReason, SendNonce, User, UserCommand, UserId, UserToken};
-use roster_store::{credentials, EventStore};
+use roster_store::{credentials, EventStore, StoreError};
+use sqlx::PgPool;
 use std::time::Duration;
 
 /// The limiters of this module: `requestPasswordReset` per IP and per email, and link tokens
@@ -35,6 +36,15 @@ impl ResetLimits {
             tokens: Limiter::new(Rate::new(30, Duration::from_secs(2))),
         }
     }
+}
+
+/// Whether `user_id`'s session issued at `issued_ms` (ms since the Unix epoch) still counts:
+/// not when the user's password was reset after it (`credentials.sessions_valid_after`).
+///
+/// Errors: the store's.
+pub(super) async fn session_counts(pool: &PgPool, user_id: UserId, issued_ms: i64) -> Result<bool, StoreError> {
+    let after = credentials::sessions_valid_after(pool, user_id).await?;
+    Ok(after.is_none_or(|after| issued_ms >= after.timestamp_millis()))
 }
 
 impl App {
@@ -90,14 +100,10 @@ impl App {
         let Caller::User { id, issued_ms, .. } = &caller else { return (caller, SessionCheck::settled()) };
         let (pool, id, issued_ms) = (self.0.pool.clone(), *id, *issued_ms);
         let check = tokio::spawn(async move {
-            match credentials::sessions_valid_after(&pool, id).await {
-                Ok(Some(after)) => issued_ms >= after.timestamp_millis(),
-                Ok(None) => true,
-                Err(err) => {
-                    tracing::warn!(%err, "session check failed: treating the caller as signed out");
-                    false
-                }
-            }
+            session_counts(&pool, id, issued_ms).await.unwrap_or_else(|err| {
+                tracing::warn!(%err, "session check failed: treating the caller as signed out");
+                false
+            })
         });
         (caller, SessionCheck::pending(check.map(|counts| counts.unwrap_or(false)).boxed()))
     }

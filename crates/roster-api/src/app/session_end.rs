@@ -2,16 +2,16 @@
 //! the session check made when it started, and a password reset after it ends the session
 //! (see `App::identify`) and so the subscription too.
 
+use super::ownership::session_counts;
 use super::App;
 use roster_domain::UserId;
-use roster_store::credentials;
 use std::future::Future;
 use tokio::sync::broadcast::error::RecvError;
 
 impl App {
     /// Resolves once `user`'s session issued at `issued_ms` (Unix milliseconds) has ended.
     ///
-    /// The credential's `sessions_valid_after` decides, as in [`App::identify`]; it is read
+    /// The rule of [`App::identify`] decides (`session_counts`); the credential is read
     /// once when this starts and again only when the events the tail reads from then on may
     /// hold a reset: a `PasswordChanged` on the user's stream (written in one transaction
     /// with the new `sessions_valid_after`), a stretch the tail did not hand over, or a
@@ -27,9 +27,9 @@ impl App {
             let mut recheck = true;
             loop {
                 if recheck {
-                    match credentials::sessions_valid_after(&pool, user).await {
-                        Ok(Some(after)) if after.timestamp_millis() > issued_ms => return,
-                        Ok(_) => recheck = false,
+                    match session_counts(&pool, user, issued_ms).await {
+                        Ok(false) => return,
+                        Ok(true) => recheck = false,
                         Err(err) => tracing::warn!(%err, "session check of a subscription failed: asked again at the next batch"),
                     }
                 }
