@@ -36,9 +36,9 @@ struct CheckpointRow {
     last_error: Option<String>,
 }
 
-/// One row of [`lock_and_read`]: a locked checkpoint (`name` set) or an event.
+/// One row of [`LOCK_AND_READ`]: a locked checkpoint (`name` set) or an event.
 #[derive(sqlx::FromRow)]
-struct LockedOrEvent {
+pub(crate) struct LockedOrEvent {
     name: Option<String>,
     position: i64,
     recorded_at: Option<DateTime<Utc>>,
@@ -52,31 +52,29 @@ struct LockedOrEvent {
     metadata: Option<String>,
 }
 
-/// Locks the checkpoint rows of `projections` that no other transaction holds (`SKIP LOCKED`)
-/// and reads up to `limit` events after the lowest of them, in one statement (a round trip
-/// less on every command's path than locking, then reading). Returns the locked
-/// `(name, position)` pairs in name order and the events, upcast, in position order; each
-/// projection applies those after its own position.
-pub(crate) async fn lock_and_read(conn: &mut PgConnection, projections: &[&str], limit: i64) -> Result<(Vec<(String, i64)>, Vec<RawEvent>), sqlx::Error> {
-    let rows: Vec<LockedOrEvent> = sqlx::query_as(
-        "WITH locked AS MATERIALIZED (
-             SELECT name, position FROM projection_checkpoints
-              WHERE name = ANY($1) ORDER BY name FOR UPDATE SKIP LOCKED)
-         (SELECT name, position, NULL::timestamptz AS recorded_at, NULL::uuid AS account_id,
-                 NULL::text AS aggregate_type, NULL::text AS aggregate_id, NULL::bigint AS sequence,
-                 NULL::text AS event_type, NULL::text AS event_version, NULL::text AS payload,
-                 NULL::text AS metadata
-            FROM locked ORDER BY name)
-         UNION ALL
-         (SELECT NULL, position, recorded_at, account_id, aggregate_type, aggregate_id, sequence,
-                 event_type, event_version, payload::text, metadata::text
-            FROM events WHERE position > (SELECT min(position) FROM locked)
-           ORDER BY position LIMIT $2)",
-    )
-    .bind(projections)
-    .bind(limit)
-    .fetch_all(conn)
-    .await?;
+/// Locks the checkpoint rows of `$1` (the projections' names, `text[]`) that no other
+/// transaction holds (`SKIP LOCKED`) and reads up to `$2` (`bigint`) events after the lowest
+/// of them, in one statement (a round trip less on every command's path than locking, then
+/// reading). Prepared by name on the projector loop's own connection (`projector::round`);
+/// [`locked_and_read`] splits its rows.
+pub(crate) const LOCK_AND_READ: &str = "WITH locked AS MATERIALIZED (
+         SELECT name, position FROM projection_checkpoints
+          WHERE name = ANY($1) ORDER BY name FOR UPDATE SKIP LOCKED)
+     (SELECT name, position, NULL::timestamptz AS recorded_at, NULL::uuid AS account_id,
+             NULL::text AS aggregate_type, NULL::text AS aggregate_id, NULL::bigint AS sequence,
+             NULL::text AS event_type, NULL::text AS event_version, NULL::text AS payload,
+             NULL::text AS metadata
+        FROM locked ORDER BY name)
+     UNION ALL
+     (SELECT NULL, position, recorded_at, account_id, aggregate_type, aggregate_id, sequence,
+             event_type, event_version, payload::text, metadata::text
+        FROM events WHERE position > (SELECT min(position) FROM locked)
+       ORDER BY position LIMIT $2)";
+
+/// Splits the rows of [`LOCK_AND_READ`] into the locked `(name, position)` pairs in name order
+/// and the events, upcast, in position order; each projection applies those after its own
+/// position.
+pub(crate) fn locked_and_read(rows: Vec<LockedOrEvent>) -> (Vec<(String, i64)>, Vec<RawEvent>) {
     let (mut locked, mut events) = (Vec::new(), Vec::new());
     for row in rows {
         match row.name {
@@ -101,7 +99,7 @@ pub(crate) async fn lock_and_read(conn: &mut PgConnection, projections: &[&str],
     // Each part is ordered by its own ORDER BY; sorting again costs nothing when it is.
     locked.sort();
     events.sort_by_key(|e| e.position);
-    Ok((locked, events))
+    (locked, events)
 }
 
 /// Locks `projection`'s checkpoint row (creating it at 0), waiting for another holder, and
@@ -131,16 +129,11 @@ pub(crate) async fn notify_checkpoints(pool: &PgPool) {
     roster_store::notifier::send(pool, CHECKPOINT_CHANNEL, "").await;
 }
 
-/// [`set_checkpoint`] for several projections in one statement; returns the lowest checkpoint
-/// of every projection after the change (what `Projector::wait_for` waits on).
-pub(crate) async fn set_checkpoints(conn: &mut PgConnection, moves: &[(Projection, i64, Option<Stop>)]) -> Result<i64, sqlx::Error> {
-    let names: Vec<&str> = moves.iter().map(|(p, ..)| p.name()).collect();
-    let positions: Vec<i64> = moves.iter().map(|(_, reached, _)| *reached).collect();
-    let failed: Vec<Option<i64>> = moves.iter().map(|(.., stop)| stop.as_ref().map(|s| s.position)).collect();
-    let errors: Vec<Option<&str>> = moves.iter().map(|(.., stop)| stop.as_ref().map(|s| s.error.as_str())).collect();
-    let all: Vec<&str> = Projection::ALL.iter().map(|p| p.name()).collect();
-    let (count, lowest): (i64, Option<i64>) = sqlx::query_as(
-        "WITH moved AS (
+/// The statement of [`set_checkpoints`]: `$1` names, `$2` positions reached, `$3` failed
+/// positions, `$4` errors (one per moved projection), `$5` every projection's name; answers
+/// how many of those have a row and their lowest checkpoint (see [`lowest_of`]). Also prepared
+/// by name on the projector loop's own connection (`projector::round`).
+pub(crate) const SET_CHECKPOINTS: &str = "WITH moved AS (
              UPDATE projection_checkpoints c
                 SET position = m.position, updated_at = now(), failed_position = m.failed, last_error = m.error
                FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[]) AS m(name, position, failed, error)
@@ -150,8 +143,17 @@ pub(crate) async fn set_checkpoints(conn: &mut PgConnection, moves: &[(Projectio
              RETURNING c.name, c.position)
          SELECT count(*), min(coalesce(moved.position, c.position))
            FROM projection_checkpoints c LEFT JOIN moved USING (name)
-          WHERE c.name = ANY($5)",
-    )
+          WHERE c.name = ANY($5)";
+
+/// [`set_checkpoint`] for several projections in one statement; returns the lowest checkpoint
+/// of every projection after the change (what `Projector::wait_for` waits on).
+pub(crate) async fn set_checkpoints(conn: &mut PgConnection, moves: &[(Projection, i64, Option<Stop>)]) -> Result<i64, sqlx::Error> {
+    let names: Vec<&str> = moves.iter().map(|(p, ..)| p.name()).collect();
+    let positions: Vec<i64> = moves.iter().map(|(_, reached, _)| *reached).collect();
+    let failed: Vec<Option<i64>> = moves.iter().map(|(.., stop)| stop.as_ref().map(|s| s.position)).collect();
+    let errors: Vec<Option<&str>> = moves.iter().map(|(.., stop)| stop.as_ref().map(|s| s.error.as_str())).collect();
+    let all: Vec<&str> = Projection::ALL.iter().map(|p| p.name()).collect();
+    let (count, lowest): (i64, Option<i64>) = sqlx::query_as(SET_CHECKPOINTS)
     .bind(&names)
     .bind(&positions)
     .bind(&failed)
@@ -169,7 +171,7 @@ pub(crate) async fn set_checkpoints(conn: &mut PgConnection, moves: &[(Projectio
 
 /// The lowest checkpoint from `count` rows with minimum `min`: 0 until every projection has
 /// its row (one without a row has applied nothing).
-fn lowest_of(count: i64, min: Option<i64>) -> i64 {
+pub(crate) fn lowest_of(count: i64, min: Option<i64>) -> i64 {
     if count as usize == Projection::ALL.len() { min.unwrap_or(0) } else { 0 }
 }
 

@@ -9,6 +9,7 @@
 //! - [`writer`]: group commit: one task per process appends many commands' events in one
 //!   transaction, each command checked against its expected versions.
 //! - [`notifier`]: `NOTIFY` after commit (not inside it), coalesced.
+//! - [`own_connection`]: a connection of its own for the writer, a notifier, the projector loop.
 //! - [`credentials`]: password hashes, kept outside the event log.
 //!
 //! The table layout extends postgres-es 0.5's; its `PostgresEventRepository` reads streams here.
@@ -20,6 +21,7 @@ pub mod db;
 pub mod error;
 pub mod event_store;
 pub mod notifier;
+pub mod own_connection;
 pub mod reader;
 pub mod upcasting;
 pub mod writer;

@@ -4,20 +4,27 @@
 //! PostgreSQL's commit (`PreCommit_Notify`) and keeps it through its WAL flush, so every
 //! notifying transaction in the cluster commits one after another: the append batches and the
 //! projector's rounds could never share a flush (the benchmark saw `Lock:object` waits). The
-//! group-commit writer and the projector therefore commit without notifying, and a
-//! [`Notifier`] sends the notification in a transaction of its own right after: it writes no
-//! WAL, so it holds that lock only for an instant.
+//! group-commit writer therefore commits without notifying, and a [`Notifier`] sends the
+//! notification in a transaction of its own right after: it writes no WAL, so it holds that
+//! lock only for an instant. (The projector's rounds commit asynchronously, without waiting
+//! for their flush, so they notify inside their own transaction.)
 //!
 //! Listeners lose nothing by it: a notification still arrives after the data it announces is
 //! visible. Notifications are coalesced: however many commits happen while one is being sent,
 //! one more follows. Each carries its sender's origin as payload, so the sending process can
 //! tell its own notifications (which it has no need to act on) from other servers'.
 
-use sqlx::PgPool;
+use crate::own_connection::OwnConnection;
+use sqlx::{PgConnection, PgPool};
 use tokio::sync::watch;
 
-/// Sends `NOTIFY <channel>` with `payload` at once, in a transaction of its own. A failure is
-/// logged, not returned: listeners also look on their own every few seconds.
+async fn notify_on(conn: &mut PgConnection, channel: &str, payload: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_notify($1, $2)").bind(channel).bind(payload).execute(conn).await.map(|_| ())
+}
+
+/// Sends `NOTIFY <channel>` with `payload` at once, in a transaction of its own on a pooled
+/// connection. A failure is logged, not returned: listeners also look on their own every few
+/// seconds.
 pub async fn send(pool: &PgPool, channel: &str, payload: &str) {
     if let Err(err) = sqlx::query("SELECT pg_notify($1, $2)").bind(channel).bind(payload).execute(pool).await {
         tracing::warn!(%err, channel, "cannot notify");
@@ -33,16 +40,25 @@ pub struct Notifier {
 }
 
 impl Notifier {
-    /// Starts the sending task for `channel` on the current tokio runtime; its notifications
-    /// carry a fresh origin (a UUID) as payload.
+    /// Starts the sending task for `channel` on the current tokio runtime, sending on a
+    /// connection of its own to `pool`'s database (see [`crate::own_connection`]); its
+    /// notifications carry a fresh origin (a UUID) as payload.
     pub fn spawn(pool: PgPool, channel: &'static str) -> Self {
         let origin = uuid::Uuid::new_v4().to_string();
         let (requests, mut pending) = watch::channel(0u64);
         let payload = origin.clone();
         tokio::spawn(async move {
+            let mut own = OwnConnection::new(pool);
             while pending.changed().await.is_ok() {
                 pending.borrow_and_update();
-                send(&pool, channel, &payload).await;
+                let sent = match own.get().await {
+                    Ok(conn) => notify_on(conn, channel, &payload).await,
+                    Err(err) => Err(err),
+                };
+                if let Err(err) = sent {
+                    own.discard();
+                    tracing::warn!(%err, channel, "cannot notify");
+                }
             }
         });
         Self { requests, origin }

@@ -24,6 +24,7 @@ use crate::event_store::Append;
 use crate::StoreError;
 use roster_domain::{EventMetadata, UserId};
 use serde_json::Value;
+use crate::own_connection::OwnConnection;
 use sqlx::PgPool;
 use crate::notifier::Notifier;
 use crate::reader::NOTIFY_CHANNEL;
@@ -69,7 +70,8 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer task on the current tokio runtime, writing through `pool`. After each
+    /// Starts the writer task on the current tokio runtime, writing on a connection of its own
+    /// to `pool`'s database (see [`crate::own_connection`]). After each
     /// batch that appended events it sends `NOTIFY roster_events` (outside the batch's
     /// transaction, see [`crate::notifier`]) and publishes the last position on
     /// [`Writer::committed`].
@@ -79,9 +81,10 @@ impl Writer {
         let notifier = Notifier::spawn(pool.clone(), NOTIFY_CHANNEL);
         let origin = notifier.origin().to_string();
         tokio::spawn(async move {
+            let mut own = OwnConnection::new(pool);
             let mut batch = Vec::new();
             while inbox.recv_many(&mut batch, MAX_BATCH).await > 0 {
-                let outcomes = write_batch(&pool, batch.iter().map(|r| &r.commit).collect()).await;
+                let outcomes = write_batch(&mut own, batch.iter().map(|r| &r.commit).collect()).await;
                 let last = outcomes.iter().filter_map(|o| o.as_ref().ok()?.last().copied()).max();
                 if let Some(last) = last {
                     notifier.notify();
@@ -130,23 +133,26 @@ impl Writer {
 /// Writes what it can of `commits` in one transaction; one outcome per commit, in order. When
 /// the batch fails as a whole (an error the checks did not foresee, e.g. a constraint), each
 /// commit is written on its own, so the error is only the failing command's.
-async fn write_batch(pool: &PgPool, commits: Vec<&Commit>) -> Vec<Result<Vec<i64>, StoreError>> {
-    match try_write_batch(pool, &commits).await {
+async fn write_batch(own: &mut OwnConnection, commits: Vec<&Commit>) -> Vec<Result<Vec<i64>, StoreError>> {
+    match try_write_batch(own, &commits).await {
         Ok(outcomes) => outcomes,
         Err(err) if commits.len() == 1 => vec![Err(err)],
         Err(err) => {
             tracing::warn!(%err, commits = commits.len(), "append batch failed; writing its commits one by one");
             let mut outcomes = Vec::with_capacity(commits.len());
             for commit in commits {
-                outcomes.push(try_write_batch(pool, &[commit]).await.and_then(|mut one| one.remove(0)));
+                outcomes.push(try_write_batch(own, &[commit]).await.and_then(|mut one| one.remove(0)));
             }
             outcomes
         }
     }
 }
 
-async fn try_write_batch(pool: &PgPool, commits: &[&Commit]) -> Result<Vec<Result<Vec<i64>, StoreError>>, StoreError> {
+/// One call of `roster_append` on the writer's connection, which is dropped after a database
+/// error (its state is then unknown).
+async fn try_write_batch(own: &mut OwnConnection, commits: &[&Commit]) -> Result<Vec<Result<Vec<i64>, StoreError>>, StoreError> {
     let batch = BatchColumns::of(commits)?;
+    let conn = own.get().await.map_err(StoreError::from_write)?;
     // One statement, autocommitted: the append lock is held for one round trip and the flush.
     let rows: Vec<(i32, String, Option<i64>)> = sqlx::query_as(
         "SELECT commit_no, outcome, event_position
@@ -169,9 +175,12 @@ async fn try_write_batch(pool: &PgPool, commits: &[&Commit]) -> Result<Vec<Resul
     .bind(&batch.e_version)
     .bind(&batch.e_payload)
     .bind(&batch.metadata)
-    .fetch_all(pool)
+    .fetch_all(conn)
     .await
-    .map_err(StoreError::from_write)?;
+    .map_err(|err| {
+        own.discard();
+        StoreError::from_write(err)
+    })?;
     let mut outcomes: Vec<Result<Vec<i64>, StoreError>> = commits.iter().map(|_| Ok(Vec::new())).collect();
     for (commit, outcome, position) in rows {
         let slot = &mut outcomes[commit as usize];

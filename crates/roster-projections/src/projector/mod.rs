@@ -22,10 +22,11 @@
 //! statements, the batch is rolled back and re-applied one event per transaction, which
 //! finds the event to stop at.
 
+mod round;
 mod run;
 
 use crate::audit_log::Memo;
-use crate::checkpoint::{lock_and_read, lock_checkpoint, min_checkpoint, notify_checkpoints, set_checkpoint, set_checkpoints, status};
+use crate::checkpoint::{lock_checkpoint, min_checkpoint, notify_checkpoints, set_checkpoint, status};
 pub use crate::checkpoint::{ProjectionStatus, CHECKPOINT_CHANNEL};
 use crate::{Projection, Stop};
 use roster_store::reader::{read_raw_after, RawEvent};
@@ -39,21 +40,8 @@ use tokio::sync::watch;
 /// Events read and applied per transaction.
 pub const BATCH_SIZE: i64 = 2_000;
 
-/// How a projection transaction starts. Its statements take arrays (`UNNEST`), for which
-/// PostgreSQL's default keeps re-planning every execution: planning the invitations statement
-/// took 0.3 ms of its 0.4 ms for one event. Generic plans are made once per connection, so one
-/// made while a table is small would keep scanning it whole (the per-account counters: 0.2 ms
-/// per batch at 1,000 accounts, growing); every statement of a round finds its rows by a key,
-/// so sequential scans are off.
-///
-/// **Asynchronous commit, for this transaction only.** A round's commit does not wait for its
-/// WAL flush: everything it writes is derived from events that are already durable, and its
-/// checkpoints are in the same transaction as its read-model rows. If the database crashes
-/// before the flush, both roll back together and the next round applies the same events again,
-/// from the durable log — nothing is lost or applied twice, and a command is still answered only
-/// after its own events were flushed (the writer's commits stay synchronous). What this saves
-/// is a second WAL flush on every command's path (append, then the round that makes it
-/// visible) and the rounds' flushes competing with the appends' for the WAL.
+/// How a batch's transaction on a pooled connection starts ([`Projector::run_batch`]): the
+/// settings the loop's own connection has for its session, and why, are in `round.rs`.
 const BEGIN_ROUND: &str = "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL enable_seqscan = off; SET LOCAL synchronous_commit = off";
 
 /// Ops knob: events per projection per round of the loop ([`Projector::spawn`]) instead of
@@ -281,69 +269,6 @@ impl Projector {
         }
         self.publish().await;
         first_error.map_or(Ok(()), Err)
-    }
-
-    /// One round of the loop: every projection no other process holds advances by up to one
-    /// batch, in one transaction (one commit for all). Returns the largest number of events
-    /// one projection applied and the lowest checkpoint as of the round's commit (`None`: the
-    /// round moved nothing, ask the table).
-    async fn run_round(&self) -> Result<(usize, Option<i64>), ProjectionError> {
-        if !knobs().enabled {
-            return Ok((0, None));
-        }
-        let mut tx = self.pool.begin_with(BEGIN_ROUND).await?;
-        let names: Vec<&str> = Projection::ALL.iter().map(|p| p.name()).collect();
-        let batch_size = knobs().batch_size;
-        let (locked, read) = lock_and_read(&mut tx, &names, batch_size).await?;
-        let (mut applied, mut moves, mut stops, mut starts) = (0, Vec::new(), Vec::new(), Vec::new());
-        for (name, after) in locked {
-            let projection = Projection::from_name(&name).expect("selected by name");
-            // The events were read after the lowest checkpoint; this one applies those after
-            // its own. One far ahead of a full window (the lowest is stopped at an event, say)
-            // reads its own, so a stopped projection holds no other back.
-            let own: Vec<RawEvent>;
-            let mut events = &read[read.partition_point(|e| e.position <= after)..];
-            if events.is_empty() && read.len() as i64 >= batch_size {
-                own = read_raw_after(&mut *tx, after, batch_size, EventFilter::default()).await?;
-                events = &own;
-            }
-            if events.is_empty() {
-                continue;
-            }
-            let (reached, stop) = match apply_events(&mut tx, projection, after, events, &mut Memo::default()).await {
-                Ok(done) => done,
-                Err(err) => {
-                    // Find the event the database refuses, one projection at a time.
-                    tracing::warn!(%err, projection = name, "batch refused; retrying event by event");
-                    let _ = tx.rollback().await;
-                    return self.catch_up().await.map(|()| (0, None));
-                }
-            };
-            applied = applied.max(events.len());
-            starts.push(after);
-            moves.push((projection, reached, stop));
-        }
-        if moves.is_empty() {
-            tx.commit().await?;
-            return Ok((0, None));
-        }
-        if self.fire_fail_point(&moves.iter().map(|(p, ..)| *p).collect::<Vec<_>>()) {
-            tx.rollback().await?;
-            return Err(ProjectionError::Injected);
-        }
-        let lowest = set_checkpoints(&mut tx, &moves).await?;
-        if !knobs().pause_before_commit.is_zero() {
-            tokio::time::sleep(knobs().pause_before_commit).await;
-        }
-        tx.commit().await?;
-        for ((projection, reached, _), after) in moves.iter().zip(starts) {
-            // Tests read these lines to show each range was applied once, by one process.
-            tracing::debug!(projection = projection.name(), after, reached, "projection batch committed");
-        }
-        for (projection, _, stop) in moves {
-            stops.extend(stop.map(|s| stopped(projection, s)));
-        }
-        stops.into_iter().next().map_or(Ok((applied, Some(lowest))), Err)
     }
 
     /// Catches up until every projection has applied `position` (read-your-writes after a

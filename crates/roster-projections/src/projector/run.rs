@@ -5,7 +5,6 @@
 use super::{knobs, Projector, CHECKPOINT_CHANNEL};
 use crate::{Projection, ProjectionError};
 use roster_store::reader::NOTIFY_CHANNEL;
-use roster_store::Notifier;
 use sqlx::postgres::PgListener;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -53,11 +52,13 @@ impl Projector {
     pub fn spawn(self) -> tokio::task::JoinHandle<()> {
         self.running.store(true, Ordering::Relaxed);
         tokio::spawn(async move {
-            let notifier = Notifier::spawn(self.pool.clone(), CHECKPOINT_CHANNEL);
+            // The payload of this loop's checkpoint notifications (sent by its rounds).
+            let origin = uuid::Uuid::new_v4().to_string();
             let (mut appended, own_appends) = self.appended.clone().unzip();
             let mut listener: Option<PgListener> = None;
             let mut backoff = Duration::from_millis(20);
             let mut round = true;
+            let mut own = None;
             loop {
                 if listener.is_none() {
                     match self.listen().await {
@@ -67,7 +68,7 @@ impl Projector {
                 }
                 let mut wait = Duration::from_secs(5);
                 let mut lowest = None;
-                match if round { self.run_round().await } else { Ok((0, None)) } {
+                match if round { self.run_round(&mut own, &origin).await } else { Ok((0, None)) } {
                     Ok((applied, seen)) => {
                         lowest = seen;
                         backoff = Duration::from_millis(20);
@@ -85,10 +86,7 @@ impl Projector {
                     }
                 }
                 match lowest {
-                    Some(lowest) => {
-                        self.publish_seen(lowest);
-                        notifier.notify();
-                    }
+                    Some(lowest) => self.publish_seen(lowest),
                     None => self.publish().await,
                 }
                 if wait.is_zero() {
@@ -120,9 +118,9 @@ impl Projector {
                     tokio::select! {
                         notified = l.recv() => match notified {
                             Ok(first) => {
-                                let mut wake = Wake::of(&first, own_appends.as_deref(), notifier.origin());
+                                let mut wake = Wake::of(&first, own_appends.as_deref(), &origin);
                                 while let Some(next) = l.next_buffered() {
-                                    wake = wake.max(Wake::of(&next, own_appends.as_deref(), notifier.origin()));
+                                    wake = wake.max(Wake::of(&next, own_appends.as_deref(), &origin));
                                 }
                                 match wake {
                                     Wake::Nothing => continue,
