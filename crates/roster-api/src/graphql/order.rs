@@ -15,13 +15,34 @@ pub struct ResponseOrder;
 
 impl ExtensionFactory for ResponseOrder {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(Ordering { document: Mutex::default() })
+        Arc::new(Ordering { document: Mutex::default(), plan: Mutex::default() })
     }
 }
 
 struct Ordering {
     /// The request's parsed document (a subscription's serves every event it delivers).
     document: Mutex<Option<Arc<ExecutableDocument>>>,
+    /// The operation's [`Plan`], made at its first execution (after validation, which rules
+    /// out fragment cycles) and kept for a subscription's later events.
+    plan: Mutex<Option<Arc<Plan>>>,
+}
+
+/// The response keys a selection answers, in selection order, each with the plan of what it
+/// selects in turn (empty: a leaf or a scalar, such as a JSON payload, left as it is).
+#[derive(Debug, Default)]
+struct Plan {
+    keys: Vec<(Name, Plan)>,
+}
+
+impl Plan {
+    /// The plan of the answer to `sets` (merged).
+    fn of(document: &ExecutableDocument, sets: &[&SelectionSet]) -> Self {
+        let mut selected = IndexMap::new();
+        for set in sets {
+            keys(document, set, &mut selected);
+        }
+        Self { keys: selected.into_iter().map(|(key, children)| { let plan = Plan::of(document, &children); (key, plan) }).collect() }
+    }
 }
 
 /// The selection sets each response key of `set` answers, in order of first appearance,
@@ -43,26 +64,36 @@ fn keys<'a>(document: &'a ExecutableDocument, set: &'a SelectionSet, out: &mut I
     }
 }
 
-/// Reorders `value` (the answer to `sets`, merged) in place.
-fn reorder(document: &ExecutableDocument, sets: &[&SelectionSet], value: &mut Value) {
+/// The plan of each of `map`'s keys, in the map's order, if they already follow `plan`'s order
+/// (the usual case: most fields finish in the order they were started).
+fn in_order<'p>(plan: &'p Plan, map: &IndexMap<Name, Value>) -> Option<Vec<&'p Plan>> {
+    let mut planned = plan.keys.iter();
+    map.keys().map(|key| planned.find(|(k, _)| k == key).map(|(_, child)| child)).collect()
+}
+
+/// Reorders `value` (the answer `plan` describes) in place.
+fn reorder(plan: &Plan, value: &mut Value) {
+    if plan.keys.is_empty() {
+        return;
+    }
     match value {
         Value::Object(map) => {
-            let mut selected = IndexMap::new();
-            for set in sets {
-                keys(document, set, &mut selected);
+            if let Some(children) = in_order(plan, map) {
+                map.values_mut().zip(children).for_each(|(child, plan)| reorder(plan, child));
+                return;
             }
             let mut ordered = IndexMap::with_capacity(map.len());
-            for (key, children) in selected {
-                if let Some(mut child) = map.shift_remove(&key) {
-                    reorder(document, &children, &mut child);
-                    ordered.insert(key, child);
+            for (key, plan) in &plan.keys {
+                if let Some(mut child) = map.swap_remove(key) {
+                    reorder(plan, &mut child);
+                    ordered.insert(key.clone(), child);
                 }
             }
             // Nothing else should be there; whatever is stays, after the selected keys.
             ordered.extend(map.drain(..));
             *map = ordered;
         }
-        Value::List(items) => items.iter_mut().for_each(|item| reorder(document, sets, item)),
+        Value::List(items) => items.iter_mut().for_each(|item| reorder(plan, item)),
         _ => {}
     }
 }
@@ -77,15 +108,24 @@ impl Extension for Ordering {
 
     async fn execute(&self, ctx: &ExtensionContext<'_>, operation_name: Option<&str>, next: NextExecute<'_>) -> Response {
         let mut response = next.run(ctx, operation_name).await;
-        let document = self.document.lock().expect("not poisoned").clone();
-        if let Some(document) = document {
-            let operation = match operation_name {
-                Some(name) => document.operations.iter().find(|(n, _)| n.is_some_and(|n| n.as_str() == name)),
-                None => document.operations.iter().next(),
-            };
-            if let Some((_, operation)) = operation {
-                reorder(&document, &[&operation.node.selection_set.node], &mut response.data);
+        let plan = self.plan.lock().expect("not poisoned").clone();
+        let plan = match plan {
+            Some(plan) => Some(plan),
+            None => {
+                let document = self.document.lock().expect("not poisoned").clone();
+                let plan = document.and_then(|document| {
+                    let (_, operation) = match operation_name {
+                        Some(name) => document.operations.iter().find(|(n, _)| n.is_some_and(|n| n.as_str() == name)),
+                        None => document.operations.iter().next(),
+                    }?;
+                    Some(Arc::new(Plan::of(&document, &[&operation.node.selection_set.node])))
+                });
+                self.plan.lock().expect("not poisoned").clone_from(&plan);
+                plan
             }
+        };
+        if let Some(plan) = plan {
+            reorder(&plan, &mut response.data);
         }
         response
     }
@@ -95,20 +135,41 @@ impl Extension for Ordering {
 mod tests {
     use super::*;
 
+    /// An object with its keys in the order given (`json!` would sort them).
+    fn object(pairs: Vec<(&str, Value)>) -> Value {
+        Value::Object(pairs.into_iter().map(|(k, v)| (Name::new(k), v)).collect())
+    }
+
     #[test]
     fn keys_follow_the_selection_through_aliases_fragments_and_lists() {
         let document = async_graphql::parser::parse_query(
             "query { b: beta { y x } ...F alpha { ... on T { z } w } } fragment F on Q { gamma beta: delta }",
         )
         .unwrap();
-        let data = Value::from_json(serde_json::json!({
+        let (_, operation) = document.operations.iter().next().unwrap();
+        let plan = Plan::of(&document, &[&operation.node.selection_set.node]);
+        let mut data = Value::from_json(serde_json::json!({
             "alpha": [{ "w": 1, "z": 2 }], "beta": 3, "gamma": 4, "b": { "x": 5, "y": 6 }
         }))
         .unwrap();
-        let mut data = data;
+        reorder(&plan, &mut data);
+        assert_eq!(serde_json::to_string(&data).unwrap(), r#"{"b":{"y":6,"x":5},"gamma":4,"beta":3,"alpha":[{"z":2,"w":1}]}"#);
+        // Already in order at the top, not below it.
+        let alpha = Value::List(vec![object(vec![("w", Value::from(1)), ("z", Value::from(2))])]);
+        let b = object(vec![("x", Value::from(5)), ("y", Value::from(6))]);
+        let mut data = object(vec![("b", b), ("gamma", Value::from(4)), ("beta", Value::from(3)), ("alpha", alpha)]);
+        reorder(&plan, &mut data);
+        assert_eq!(serde_json::to_string(&data).unwrap(), r#"{"b":{"y":6,"x":5},"gamma":4,"beta":3,"alpha":[{"z":2,"w":1}]}"#);
+    }
+
+    #[test]
+    fn a_scalar_object_keeps_its_own_order() {
+        let document = async_graphql::parser::parse_query("subscription { events { type payload } }").unwrap();
         let (_, operation) = document.operations.iter().next().unwrap();
-        reorder(&document, &[&operation.node.selection_set.node], &mut data);
-        let text = serde_json::to_string(&data).unwrap();
-        assert_eq!(text, r#"{"b":{"y":6,"x":5},"gamma":4,"beta":3,"alpha":[{"z":2,"w":1}]}"#);
+        let plan = Plan::of(&document, &[&operation.node.selection_set.node]);
+        let payload = object(vec![("z", Value::from(1)), ("a", object(vec![("y", Value::from(2)), ("b", Value::from(3))]))]);
+        let mut data = object(vec![("events", object(vec![("payload", payload), ("type", Value::from("T"))]))]);
+        reorder(&plan, &mut data);
+        assert_eq!(serde_json::to_string(&data).unwrap(), r#"{"events":{"type":"T","payload":{"z":1,"a":{"y":2,"b":3}}}}"#);
     }
 }
