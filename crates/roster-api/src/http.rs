@@ -11,7 +11,8 @@
 use crate::app::{App, ConnectionSubscriptions, RequestContext, SessionCheck};
 use crate::auth::Caller;
 use crate::client_ip::client_ip;
-use crate::graphql::{self, RosterSchema};
+use crate::graphql::{self, Gate};
+use async_graphql::Executor;
 use crate::media::{answer, Media};
 use crate::websocket::{self, Sockets};
 use async_graphql::http::MultipartOptions;
@@ -34,7 +35,7 @@ const REQUEST_ID: &str = "x-request-id";
 #[derive(Clone)]
 struct Shared {
     app: App,
-    schema: RosterSchema,
+    gate: Gate,
     sockets: Sockets,
 }
 
@@ -47,7 +48,7 @@ struct ClientRequestId(Option<String>);
 /// `into_make_service_with_connect_info::<SocketAddr>()` so client IPs reach the event
 /// metadata.
 pub fn router(app: App, sockets: Sockets) -> Router {
-    let schema = graphql::schema(Some(app.clone()));
+    let gate = graphql::gate(app.clone());
     let config = app.config();
     let (max_body, timeout) = (config.max_body_bytes, config.request_timeout);
     Router::new()
@@ -57,7 +58,7 @@ pub fn router(app: App, sockets: Sockets) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .merge(crate::pages::routes())
-        .with_state(Shared { app, schema, sockets })
+        .with_state(Shared { app, gate, sockets })
         // Both: the layer refuses a too-long `Content-Length` up front and caps streamed
         // bodies; the extractor's limit makes a capped read answer 413 rather than 400.
         .layer(DefaultBodyLimit::max(max_body))
@@ -171,13 +172,13 @@ async fn graphql_post(
     };
     let ctx = request_context(&shared.app, &headers, client, peer, None);
     let session = ctx.session.clone();
-    let mut response = shared.schema.execute(request.data(ctx.clone()).data(graphql::row_loader(shared.app.clone()))).await;
+    let mut response = shared.gate.execute(request.data(ctx.clone()).data(graphql::row_loader(shared.app.clone()))).await;
     if !session.holds().await {
         // The session ended (a password reset since it was issued): no command ran (commands
         // wait for the check: `graphql::session`), and the answer is the one for no session.
         let nobody = RequestContext { caller: Caller::Anonymous, session: SessionCheck::settled(), ..ctx };
         let Ok(request) = parse().await else { return StatusCode::INTERNAL_SERVER_ERROR.into_response() };
-        response = shared.schema.execute(request.data(nobody).data(graphql::row_loader(shared.app.clone()))).await;
+        response = shared.gate.execute(request.data(nobody).data(graphql::row_loader(shared.app.clone()))).await;
     }
     response.errors.iter_mut().for_each(classify);
     answer(response, Media::negotiate(&headers))
@@ -224,7 +225,7 @@ async fn graphql_ws(
     let Some(protocol) = websocket::protocol(&headers) else {
         return (StatusCode::BAD_REQUEST, "Sec-WebSocket-Protocol must name graphql-transport-ws or graphql-ws").into_response();
     };
-    let Shared { app, schema, sockets } = shared;
+    let Shared { app, gate, sockets } = shared;
     // A websocket message is bounded like a request body.
     let max = app.config().max_body_bytes;
     upgrade
@@ -256,7 +257,7 @@ async fn graphql_ws(
                     data.insert(ConnectionSubscriptions::default());
                     Ok(data)
             };
-            websocket::serve(socket, schema, protocol, on_init, timeouts, sockets)
+            websocket::serve(socket, gate, protocol, on_init, timeouts, sockets)
         })
 }
 

@@ -9,7 +9,7 @@
 //! - **Shutdown.** When the server stops, open websockets are closed with code 1001 ("going
 //!   away") instead of being cut without a close frame or holding shutdown up.
 
-use crate::graphql::RosterSchema;
+use crate::graphql::Gate;
 use async_graphql::http::{WebSocketProtocols, WsMessage};
 use async_graphql::Data;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
@@ -87,7 +87,7 @@ pub fn protocol(headers: &axum::http::HeaderMap) -> Option<WebSocketProtocols> {
 /// Serves one upgraded websocket until the client leaves, the server stops, the client sends
 /// no `connection_init` within `timeouts.init` (closed 4408), or leaves a message unread for
 /// `timeouts.slow_consumer` (closed 1013).
-pub async fn serve<F, R>(socket: WebSocket, schema: RosterSchema, protocol: WebSocketProtocols, on_init: F, timeouts: Timeouts, sockets: Sockets)
+pub async fn serve<F, R>(socket: WebSocket, gate: Gate, protocol: WebSocketProtocols, on_init: F, timeouts: Timeouts, sockets: Sockets)
 where
     F: FnOnce(serde_json::Value) -> R + Send + 'static,
     R: Future<Output = async_graphql::Result<Data>> + Send + 'static,
@@ -121,7 +121,7 @@ where
             })
         });
     // Boxed, so that dropping it ends the subscriptions there and then.
-    let mut output = Box::pin(async_graphql::http::WebSocket::new(schema, input, protocol).on_connection_init(on_init).map(|message| match message {
+    let mut output = Box::pin(async_graphql::http::WebSocket::new(gate, input, protocol).on_connection_init(on_init).map(|message| match message {
         WsMessage::Text(text) => Message::Text(text.into()),
         WsMessage::Close(code, reason) => Message::Close(Some(CloseFrame { code, reason: reason.into() })),
     }).fuse());

@@ -10,11 +10,9 @@
 //! refused whole with `extensions.code` [`TOO_COMPLEX`] and nothing runs.
 
 use super::connection::{DEFAULT_FIRST, MAX_FIRST};
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::Positioned;
-use async_graphql::{ErrorExtensionValues, ServerError, ServerResult, ValidationResult, Variables};
-use std::sync::Arc;
+use async_graphql::{ErrorExtensionValues, Response, ServerError, ServerResult};
 
 /// The `extensions.code` of an operation refused for its size.
 pub const TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
@@ -36,17 +34,6 @@ pub fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
     let size = first.map_or(DEFAULT_FIRST, |n| i64::from(n).clamp(1, MAX_FIRST)) as usize;
     size.saturating_mul(child_complexity).saturating_add(1)
 }
-
-/// The extension that enforces this module's limits on every operation.
-pub struct Limits;
-
-impl ExtensionFactory for Limits {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(LimitsExtension)
-    }
-}
-
-struct LimitsExtension;
 
 fn too_complex(message: String) -> ServerError {
     let mut error = ServerError::new(message, None);
@@ -98,36 +85,40 @@ fn document_nodes(document: &ExecutableDocument) -> usize {
     operations.chain(fragments).fold(0usize, usize::saturating_add)
 }
 
-#[async_graphql::async_trait::async_trait]
-impl Extension for LimitsExtension {
-    async fn parse_query(&self, ctx: &ExtensionContext<'_>, query: &str, variables: &Variables, next: NextParseQuery<'_>) -> ServerResult<ExecutableDocument> {
-        if query.len() > MAX_DOCUMENT_BYTES {
-            return Err(too_complex(format!("the document is {} bytes (at most {MAX_DOCUMENT_BYTES})", query.len())));
-        }
-        let document = next.run(ctx, query, variables).await?;
-        let count = document_nodes(&document);
-        if count > MAX_DOCUMENT_NODES {
-            return Err(too_complex(format!("the document has {count} fields, fragments, directives and variables (at most {MAX_DOCUMENT_NODES})")));
-        }
-        for (_, operation) in document.operations.iter() {
-            let count = root_fields(&document, &operation.node.selection_set.node, MAX_ROOT_FIELDS);
-            if count > MAX_ROOT_FIELDS {
-                return Err(too_complex(format!("an operation may select at most {MAX_ROOT_FIELDS} root fields (aliases included)")));
-            }
-        }
-        Ok(document)
+/// The limits on the document's text, checked before it is parsed: its length.
+pub(super) fn check_text(query: &str) -> ServerResult<()> {
+    if query.len() > MAX_DOCUMENT_BYTES {
+        return Err(too_complex(format!("the document is {} bytes (at most {MAX_DOCUMENT_BYTES})", query.len())));
     }
+    Ok(())
+}
 
-    async fn validation(&self, ctx: &ExtensionContext<'_>, next: NextValidation<'_>) -> Result<ValidationResult, Vec<ServerError>> {
-        let result = next.run(ctx).await?;
-        if result.complexity > MAX_COMPLEXITY {
-            let message = format!("the query costs {} (at most {MAX_COMPLEXITY}): ask for smaller pages (`first`) or fewer fields", result.complexity);
-            return Err(vec![too_complex(message)]);
+/// The limits on the parsed document, checked before validation: its nodes and each
+/// operation's root fields.
+pub(super) fn check_document(document: &ExecutableDocument) -> ServerResult<()> {
+    let count = document_nodes(document);
+    if count > MAX_DOCUMENT_NODES {
+        return Err(too_complex(format!("the document has {count} fields, fragments, directives and variables (at most {MAX_DOCUMENT_NODES})")));
+    }
+    for (_, operation) in document.operations.iter() {
+        let count = root_fields(document, &operation.node.selection_set.node, MAX_ROOT_FIELDS);
+        if count > MAX_ROOT_FIELDS {
+            return Err(too_complex(format!("an operation may select at most {MAX_ROOT_FIELDS} root fields (aliases included)")));
         }
-        if result.depth > MAX_DEPTH {
-            return Err(vec![too_complex(format!("the query nests {} levels (at most {MAX_DEPTH})", result.depth))]);
-        }
-        Ok(result)
+    }
+    Ok(())
+}
+
+/// Gives validation's refusals for cost and depth (async-graphql's own checks, set up with
+/// [`MAX_COMPLEXITY`] and [`MAX_DEPTH`] in `graphql::schema`) this module's code and words.
+pub(super) fn name_refusals(response: &mut Response) {
+    for error in response.errors.iter_mut().filter(|e| e.path.is_empty()) {
+        let message = match error.message.as_str() {
+            "Query is too complex." => format!("the query costs more than {MAX_COMPLEXITY}: ask for smaller pages (`first`) or fewer fields"),
+            "Query is nested too deep." => format!("the query nests more than {MAX_DEPTH} levels"),
+            _ => continue,
+        };
+        *error = too_complex(message);
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod connection;
 mod delivery;
+mod gate;
 pub mod limits;
 mod loader;
 mod mutation;
@@ -15,6 +16,7 @@ mod types;
 
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
+pub use gate::Gate;
 pub use loader::row_loader;
 pub use session::ConnectionBearer;
 pub use subscription::SubscriptionRoot;
@@ -26,16 +28,21 @@ use async_graphql::{Context, Schema};
 /// The schema type.
 pub type RosterSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
-/// Builds the schema with `app` available to resolvers. Operations are limited in cost, depth
-/// and root fields ([`limits`]) so no request can make the server do unbounded work, wait for
-/// the session check where they must ([`session`]), answer in selection order ([`order`]),
-/// and are counted in the app's [`crate::telemetry::Telemetry`].
+/// Builds the schema with `app` available to resolvers, and validation's limits on cost and
+/// depth ([`limits::MAX_COMPLEXITY`], [`limits::MAX_DEPTH`]). Serve it through [`gate`]: the
+/// other limits, the session check, the answer's order and the metrics are there, not in
+/// schema extensions (see [`Gate`] for why).
 pub fn schema(app: Option<App>) -> RosterSchema {
-    let builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot).extension(limits::Limits).extension(session::Sessions).extension(order::ResponseOrder);
+    let builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot).limit_complexity(limits::MAX_COMPLEXITY).limit_depth(limits::MAX_DEPTH);
     match app {
-        Some(app) => builder.extension(observe::Observe(app.telemetry().clone())).data(app).finish(),
+        Some(app) => builder.data(app).finish(),
         None => builder.finish(),
     }
+}
+
+/// The schema for `app` behind its [`Gate`]: what HTTP and websockets execute.
+pub fn gate(app: App) -> Gate {
+    Gate::new(schema(Some(app.clone())), app)
 }
 
 /// The SDL of the schema, as committed in `schema/roster.graphql`.

@@ -2,7 +2,8 @@
 //! (`crate::app`), whose answer the read models already show (read-your-writes).
 
 use super::types::{Account, GqlRole, Invitation, InvitePayload, Member, RemoveMemberPayload, SessionPayload};
-use super::{parse_id, run};
+use super::observe::command;
+use super::parse_id;
 use async_graphql::{Context, InputObject, Object, Result, ID};
 
 /// The root of all commands.
@@ -81,7 +82,7 @@ impl MutationRoot {
     /// its way. There an already registered email gets the same answer, nothing is created,
     /// and its owner is emailed instead; `RATE_LIMITED` (password attempts per client IP).
     async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> Result<SessionPayload> {
-        run(ctx, |app, req| async move {
+        command(ctx, |app, req| async move {
             let session = app.sign_up(req, &input.email, input.password, &input.display_name, &input.account_name).await?;
             Ok(session.into())
         })
@@ -95,14 +96,14 @@ impl MutationRoot {
     /// README, "Limits"), `EMAIL_NOT_VERIFIED` (right password, email not verified where that
     /// is required).
     async fn log_in(&self, ctx: &Context<'_>, input: LogInInput) -> Result<SessionPayload> {
-        run(ctx, |app, req| async move { Ok(app.log_in(req, &input.email, input.password).await?.into()) }).await
+        command(ctx, |app, req| async move { Ok(app.log_in(req, &input.email, input.password).await?.into()) }).await
     }
 
     /// The signed-in user opens another account, as its only `ADMIN`.
     ///
     /// Errors: `UNAUTHENTICATED`, `VALIDATION` (`name`).
     async fn create_account(&self, ctx: &Context<'_>, input: CreateAccountInput) -> Result<Account> {
-        run(ctx, |app, req| async move { Ok(Account(app.create_account(req, &input.name).await?)) }).await
+        command(ctx, |app, req| async move { Ok(Account(app.create_account(req, &input.name).await?)) }).await
     }
 
     /// Invites an email with a role. The link is in this answer only.
@@ -110,7 +111,7 @@ impl MutationRoot {
     /// Errors: `UNAUTHENTICATED`, `VALIDATION` (`email`, `accountId`, `role`), `NOT_FOUND`,
     /// `FORBIDDEN`, `ALREADY_MEMBER`, `INVITATION_PENDING`, `CONFLICT`.
     async fn invite_user(&self, ctx: &Context<'_>, input: InviteUserInput) -> Result<InvitePayload> {
-        run(ctx, |app, req| async move {
+        command(ctx, |app, req| async move {
             let account_id = parse_id(&input.account_id, "accountId")?;
             Ok(app.invite(req, account_id, &input.email, input.role.into()).await?.into())
         })
@@ -123,14 +124,14 @@ impl MutationRoot {
     /// `ALREADY_MEMBER`, `INVITATION_PENDING`, `CONFLICT`, `RATE_LIMITED` (with email on: within
     /// the resend cooldown of the last send; `retryAfterSeconds` says when).
     async fn resend_invite(&self, ctx: &Context<'_>, input: ResendInviteInput) -> Result<InvitePayload> {
-        run(ctx, |app, req| async move { Ok(app.resend(req, parse_id(&input.invitation_id, "invitationId")?).await?.into()) }).await
+        command(ctx, |app, req| async move { Ok(app.resend(req, parse_id(&input.invitation_id, "invitationId")?).await?.into()) }).await
     }
 
     /// Cancels a pending or expired invitation; it stays listed as `CANCELLED`.
     ///
     /// Errors: `UNAUTHENTICATED`, `NOT_FOUND`, `FORBIDDEN`, `INVITATION_NOT_PENDING`, `CONFLICT`.
     async fn cancel_invite(&self, ctx: &Context<'_>, input: CancelInviteInput) -> Result<Invitation> {
-        run(ctx, |app, req| async move { Ok(Invitation(app.cancel(req, parse_id(&input.invitation_id, "invitationId")?).await?)) }).await
+        command(ctx, |app, req| async move { Ok(Invitation(app.cancel(req, parse_id(&input.invitation_id, "invitationId")?).await?)) }).await
     }
 
     /// Accepts an invitation: as the signed-in user, or as a new user (with `displayName` and
@@ -141,7 +142,7 @@ impl MutationRoot {
     /// `EMAIL_NOT_VERIFIED` (with the session of an unverified user, where that is required).
     /// Accepting as a new user verifies the email (the link reached it).
     async fn accept_invite(&self, ctx: &Context<'_>, input: AcceptInviteInput) -> Result<SessionPayload> {
-        run(ctx, |app, req| async move {
+        command(ctx, |app, req| async move {
             Ok(app.accept(req, &input.token, input.display_name.as_deref(), input.password).await?.into())
         })
         .await
@@ -153,7 +154,7 @@ impl MutationRoot {
     /// Errors: `INVALID_TOKEN` (malformed, unknown, already used), `TOKEN_EXPIRED` (after 24 h:
     /// `requestPasswordReset` also proves the email), `RATE_LIMITED`.
     async fn verify_email(&self, ctx: &Context<'_>, token: String) -> Result<bool> {
-        run(ctx, |app, req| async move {
+        command(ctx, |app, req| async move {
             app.verify_email(req, &token).await?;
             Ok(true)
         })
@@ -165,7 +166,7 @@ impl MutationRoot {
     ///
     /// Errors: `VALIDATION` (`email` not an address), `RATE_LIMITED` (per client IP, per email).
     async fn request_password_reset(&self, ctx: &Context<'_>, email: String) -> Result<bool> {
-        run(ctx, |app, req| async move {
+        command(ctx, |app, req| async move {
             app.request_password_reset(req, &email).await?;
             Ok(true)
         })
@@ -178,7 +179,7 @@ impl MutationRoot {
     /// Errors: `INVALID_TOKEN` (malformed, unknown, used, superseded), `TOKEN_EXPIRED`,
     /// `VALIDATION` (`password`: 8 to 128 characters), `RATE_LIMITED`.
     async fn reset_password(&self, ctx: &Context<'_>, token: String, password: String) -> Result<bool> {
-        run(ctx, |app, req| async move {
+        command(ctx, |app, req| async move {
             app.reset_password(req, &token, password).await?;
             Ok(true)
         })
@@ -190,7 +191,7 @@ impl MutationRoot {
     /// Errors: `UNAUTHENTICATED`, `VALIDATION`, `NOT_FOUND`, `FORBIDDEN`, `LAST_ADMIN`,
     /// `SELF_CHANGE`, `CONFLICT`.
     async fn change_role(&self, ctx: &Context<'_>, input: ChangeRoleInput) -> Result<Member> {
-        run(ctx, |app, req| async move {
+        command(ctx, |app, req| async move {
             let (account_id, user_id) = (parse_id(&input.account_id, "accountId")?, parse_id(&input.user_id, "userId")?);
             Ok(app.change_role(req, account_id, user_id, input.role.into()).await?.into())
         })
@@ -202,7 +203,7 @@ impl MutationRoot {
     /// Errors: `UNAUTHENTICATED`, `VALIDATION`, `NOT_FOUND`, `FORBIDDEN`, `LAST_ADMIN`,
     /// `SELF_CHANGE`, `CONFLICT`.
     async fn remove_member(&self, ctx: &Context<'_>, input: RemoveMemberInput) -> Result<RemoveMemberPayload> {
-        run(ctx, |app, req| async move {
+        command(ctx, |app, req| async move {
             let (account_id, user_id) = (parse_id(&input.account_id, "accountId")?, parse_id(&input.user_id, "userId")?);
             app.remove_member(req, account_id, user_id).await?;
             Ok(RemoveMemberPayload { user_id: input.user_id, account_id: input.account_id })

@@ -1,44 +1,21 @@
-//! Feeds [`Telemetry`] from every GraphQL operation: one count per root field with its outcome,
-//! and the latency of each mutation (a command). A request whose session turned out to have
-//! ended is not counted: the HTTP handler answers it again without a session, and that run
-//! counts (so one request counts once).
+//! Feeds [`Telemetry`] from every GraphQL request over HTTP: one count per root field with its
+//! outcome ([`Observation`], made by `graphql::gate` from the parsed document), and the latency
+//! of each mutation, a command ([`command`], around its resolver). A request whose session
+//! turned out to have ended is not counted: the HTTP handler answers it again without a
+//! session, and that run counts (so one request counts once).
 
-use crate::app::{RequestContext, SessionCheck};
+use crate::app::SessionCheck;
+use crate::error::ApiError;
 use crate::telemetry::Telemetry;
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest, NextRequest, NextResolve, ResolveInfo};
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
-use async_graphql::{OutputType, PathSegment, Request, Response, ServerError, ServerResult, Value, Variables};
-use std::any::TypeId;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use async_graphql::{Context, PathSegment, Response, ServerError, Value};
 use std::time::Instant;
-
-/// The extension factory: one observer per operation.
-pub struct Observe(pub Telemetry);
-
-impl ExtensionFactory for Observe {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(Observer { telemetry: self.0.clone(), operations: Mutex::default(), chosen: Mutex::default(), session: Mutex::default(), subscription: AtomicBool::default() })
-    }
-}
 
 /// A root field: the key it answers under (alias or name) and the schema's field name.
 type RootField = (String, String);
 
-struct Observer {
-    telemetry: Telemetry,
-    /// Each operation of the document, by name, with its root fields.
-    operations: Mutex<Vec<(Option<String>, Vec<RootField>)>>,
-    /// The operation that ran (`execute` names it).
-    chosen: Mutex<Option<Vec<RootField>>>,
-    /// The request's session check (none: nothing to wait for).
-    session: Mutex<Option<SessionCheck>>,
-    /// Whether the document holds a subscription.
-    subscription: AtomicBool,
-}
-
-/// The root fields of `set`, through fragments (their number is bounded by the limits
-/// extension, which has run on the same document).
+/// The root fields of `set`, through fragments (their number is bounded by the limits, checked
+/// on the same document before).
 fn root_fields(document: &ExecutableDocument, set: &SelectionSet, out: &mut Vec<RootField>, depth: usize) {
     if depth > 8 {
         return;
@@ -74,90 +51,74 @@ fn bounded(code: String) -> String {
     if KNOWN.contains(&code.as_str()) { code } else { "VALIDATION".to_string() }
 }
 
-#[async_graphql::async_trait::async_trait]
-impl Extension for Observer {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let response = next.run(ctx).await;
-        let session = self.session.lock().expect("not poisoned").take();
+/// What one request is counted as: the root fields of the operation it names (none for a
+/// subscription, which is not a request/response operation, or for an unknown operation).
+#[derive(Debug, Default)]
+pub(super) struct Observation {
+    fields: Option<Vec<RootField>>,
+}
+
+impl Observation {
+    /// The observation of the operation called `name` in `document` (without a name: its only
+    /// one).
+    pub(super) fn of(document: &ExecutableDocument, name: Option<&str>) -> Self {
+        let mut operations = document.operations.iter();
+        let operation = match name {
+            Some(name) => operations.find(|(n, _)| n.is_some_and(|n| n.as_str() == name)),
+            None => operations.next().filter(|_| document.operations.iter().count() == 1),
+        };
+        let fields = operation.filter(|(_, o)| o.node.ty != OperationType::Subscription).map(|(_, operation)| {
+            let mut fields = Vec::new();
+            root_fields(document, &operation.node.selection_set.node, &mut fields, 0);
+            fields
+        });
+        Self { fields }
+    }
+
+    /// Counts `response` in `telemetry` unless `session` ended (see the module's doc). Only an
+    /// operation that ran (its answer has data, or errors at a path) is counted by its fields:
+    /// those are then the schema's (validation passed), so the label stays bounded. A refused
+    /// document counts once, as `(none)`, whatever names it made up.
+    pub(super) async fn count(self, telemetry: &Telemetry, session: Option<SessionCheck>, response: &Response) {
         if let Some(session) = session {
             if !session.holds().await {
-                return response;
+                return;
             }
         }
-        // Only an operation that ran names its fields: those are then the schema's (validation
-        // passed), so the label stays bounded. A refused document counts once, as `(none)`,
-        // whatever names it made up.
-        let fields = self.chosen.lock().expect("not poisoned").take();
+        let ran = !matches!(response.data, Value::Null) || response.errors.iter().any(|e| !e.path.is_empty());
         let general = response.errors.iter().find(|e| e.path.is_empty()).map(code);
-        match fields {
-            Some(fields) if !fields.is_empty() => {
+        match self.fields.filter(|fields| ran && !fields.is_empty()) {
+            Some(fields) => {
                 for (key, name) in fields {
                     let own = response.errors.iter().find(|e| matches!(e.path.first(), Some(PathSegment::Field(f)) if *f == key));
                     let outcome = own.map(code).or_else(|| general.clone()).unwrap_or_else(|| "ok".to_string());
-                    self.telemetry.count_request(&name, &outcome);
+                    telemetry.count_request(&name, &outcome);
                 }
             }
-            _ => {
+            None => {
                 let outcome = general.or_else(|| response.errors.first().map(code)).unwrap_or_else(|| "ok".to_string());
                 let outcome = if response.errors.is_empty() { outcome } else { bounded(outcome) };
-                self.telemetry.count_request("(none)", &outcome);
+                telemetry.count_request("(none)", &outcome);
             }
         }
-        response
     }
+}
 
-    async fn prepare_request(&self, ctx: &ExtensionContext<'_>, request: Request, next: NextPrepareRequest<'_>) -> ServerResult<Request> {
-        // The request's own data (an HTTP request's context; `request`'s hook cannot see it).
-        let context = request.data.get(&TypeId::of::<RequestContext>()).and_then(|data| data.downcast_ref::<RequestContext>());
-        *self.session.lock().expect("not poisoned") = context.map(|r| r.session.clone());
-        next.run(ctx, request).await
-    }
-
-    async fn parse_query(&self, ctx: &ExtensionContext<'_>, query: &str, variables: &Variables, next: NextParseQuery<'_>) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        let operations = document
-            .operations
-            .iter()
-            .map(|(name, operation)| {
-                let mut fields = Vec::new();
-                root_fields(&document, &operation.node.selection_set.node, &mut fields, 0);
-                (name.map(|n| n.to_string()), fields)
-            })
-            .collect();
-        *self.operations.lock().expect("not poisoned") = operations;
-        let subscription = document.operations.iter().any(|(_, operation)| operation.node.ty == OperationType::Subscription);
-        self.subscription.store(subscription, Ordering::Relaxed);
-        Ok(document)
-    }
-
-    async fn execute(&self, ctx: &ExtensionContext<'_>, operation_name: Option<&str>, next: NextExecute<'_>) -> Response {
-        // A subscription runs this for every event it delivers, and is counted when it starts
-        // (its `request` hook): nothing to note per event.
-        if self.subscription.load(Ordering::Relaxed) {
-            return next.run(ctx, operation_name).await;
-        }
-        let chosen = {
-            let operations = self.operations.lock().expect("not poisoned");
-            match operation_name {
-                Some(wanted) => operations.iter().find(|(name, _)| name.as_deref() == Some(wanted)),
-                None => operations.first().filter(|_| operations.len() == 1),
-            }
-            .map(|(_, fields)| fields.clone())
-        };
-        *self.chosen.lock().expect("not poisoned") = chosen;
-        next.run(ctx, operation_name).await
-    }
-
-    async fn resolve(&self, ctx: &ExtensionContext<'_>, info: ResolveInfo<'_>, next: NextResolve<'_>) -> ServerResult<Option<Value>> {
-        let is_command = info.path_node.parent.is_none() && info.parent_type == super::MutationRoot::type_name();
-        if !is_command {
-            return next.run(ctx, info).await;
-        }
-        let command = info.name.to_string();
-        let started = Instant::now();
-        let result = next.run(ctx, info).await;
-        let outcome = result.as_ref().err().map_or_else(|| "ok".to_string(), code);
-        self.telemetry.observe_command(&command, &outcome, started.elapsed().as_secs_f64());
-        result
-    }
+/// Runs the resolver `body` of a mutation (a command) with the application and request
+/// context, records its latency in seconds and outcome (`ok` or the error's code) as
+/// `roster_command_duration_seconds`, and maps its errors for this request.
+pub(crate) async fn command<'a, T, F, Fut>(ctx: &Context<'a>, body: F) -> async_graphql::Result<T>
+where
+    F: FnOnce(&'a crate::app::App, &'a crate::app::RequestContext) -> Fut,
+    Fut: std::future::Future<Output = Result<T, ApiError>>,
+{
+    let (app, req) = super::env(ctx);
+    let started = Instant::now();
+    let result = body(app, req).await;
+    let outcome = match &result {
+        Ok(_) => "ok".to_string(),
+        Err(err) => err.code().to_string(),
+    };
+    app.telemetry().observe_command(&ctx.item.node.name.node, &outcome, started.elapsed().as_secs_f64());
+    result.map_err(|e| super::gql_err(ctx, e))
 }

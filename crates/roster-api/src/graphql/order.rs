@@ -1,67 +1,77 @@
 //! Response fields in the order the query selected them (GraphQL spec, "Objects": "ordered by
 //! the order in which they appear in the query"). async-graphql 7 resolves the fields of a
 //! selection set concurrently and keeps them in the order they finish (async-graphql#612), so
-//! `account { members invitations name }` could answer `name, members, invitations`; this
-//! extension puts each object's keys back in selection order after execution (aliases, merged
-//! fields and fragments included; a field `@skip`ped or never resolved stays absent).
+//! `account { members invitations name }` could answer `name, members, invitations`;
+//! `graphql::gate` puts each object's keys back in selection order after execution with the
+//! operation's [`Plan`] (aliases, merged fields and fragments included; a field `@skip`ped or
+//! never resolved stays absent).
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{indexmap::IndexMap, Name, Response, ServerResult, Value, Variables};
-use std::sync::{Arc, Mutex};
-
-/// The extension factory.
-pub struct ResponseOrder;
-
-impl ExtensionFactory for ResponseOrder {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(Ordering { document: Mutex::default(), plan: Mutex::default() })
-    }
-}
-
-struct Ordering {
-    /// The request's parsed document (a subscription's serves every event it delivers).
-    document: Mutex<Option<Arc<ExecutableDocument>>>,
-    /// The operation's [`Plan`], made at its first execution (after validation, which rules
-    /// out fragment cycles) and kept for a subscription's later events.
-    plan: Mutex<Option<Arc<Plan>>>,
-}
+use async_graphql::{indexmap::IndexMap, Name, Value};
 
 /// The response keys a selection answers, in selection order, each with the plan of what it
 /// selects in turn (empty: a leaf or a scalar, such as a JSON payload, left as it is).
 #[derive(Debug, Default)]
-struct Plan {
+pub(super) struct Plan {
     keys: Vec<(Name, Plan)>,
 }
 
+/// Most selections a plan visits, fragments expanded; a document past it (or nesting deeper than
+/// [`MAX_NESTING`], as a fragment cycle does) is answered as execution left it. Validation
+/// refuses such documents anyway, but the plan is made before it.
+const MAX_PLAN_KEYS: usize = 50_000;
+/// Deepest nesting of selections and fragments a plan follows.
+const MAX_NESTING: usize = 64;
+
 impl Plan {
-    /// The plan of the answer to `sets` (merged).
-    fn of(document: &ExecutableDocument, sets: &[&SelectionSet]) -> Self {
+    /// The plan of the operation called `name` in `document` (without a name: its only one);
+    /// `None` when there is no such operation or the document is past the plan's bounds.
+    pub(super) fn for_operation(document: &ExecutableDocument, name: Option<&str>) -> Option<Plan> {
+        let mut operations = document.operations.iter();
+        let (_, operation) = match name {
+            Some(name) => operations.find(|(n, _)| n.is_some_and(|n| n.as_str() == name))?,
+            None => operations.next().filter(|_| document.operations.iter().count() == 1)?,
+        };
+        Plan::of(document, &[&operation.node.selection_set.node], &mut { MAX_PLAN_KEYS }, 0)
+    }
+
+    /// The plan of the answer to `sets` (merged), spending `budget` keys.
+    fn of(document: &ExecutableDocument, sets: &[&SelectionSet], budget: &mut usize, nesting: usize) -> Option<Self> {
+        if nesting > MAX_NESTING {
+            return None;
+        }
         let mut selected = IndexMap::new();
         for set in sets {
-            keys(document, set, &mut selected);
+            keys(document, set, &mut selected, budget, nesting)?;
         }
-        Self { keys: selected.into_iter().map(|(key, children)| { let plan = Plan::of(document, &children); (key, plan) }).collect() }
+        let keys = selected.into_iter().map(|(key, children)| Some((key, Plan::of(document, &children, budget, nesting + 1)?))).collect::<Option<_>>()?;
+        Some(Self { keys })
     }
 }
 
 /// The selection sets each response key of `set` answers, in order of first appearance,
-/// through fragments (which validation has checked to be acyclic).
-fn keys<'a>(document: &'a ExecutableDocument, set: &'a SelectionSet, out: &mut IndexMap<Name, Vec<&'a SelectionSet>>) {
+/// through fragments, spending `budget` selections; `None` past it or past [`MAX_NESTING`]
+/// (a fragment that spreads itself).
+fn keys<'a>(document: &'a ExecutableDocument, set: &'a SelectionSet, out: &mut IndexMap<Name, Vec<&'a SelectionSet>>, budget: &mut usize, nesting: usize) -> Option<()> {
+    if nesting > MAX_NESTING {
+        return None;
+    }
     for selection in &set.items {
+        *budget = budget.checked_sub(1)?;
         match &selection.node {
             Selection::Field(field) => {
                 let key = field.node.alias.as_ref().unwrap_or(&field.node.name).node.clone();
                 out.entry(key).or_default().push(&field.node.selection_set.node);
             }
-            Selection::InlineFragment(fragment) => keys(document, &fragment.node.selection_set.node, out),
+            Selection::InlineFragment(fragment) => keys(document, &fragment.node.selection_set.node, out, budget, nesting + 1)?,
             Selection::FragmentSpread(spread) => {
                 if let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node) {
-                    keys(document, &fragment.node.selection_set.node, out);
+                    keys(document, &fragment.node.selection_set.node, out, budget, nesting + 1)?;
                 }
             }
         }
     }
+    Some(())
 }
 
 /// The plan of each of `map`'s keys, in the map's order, if they already follow `plan`'s order
@@ -72,7 +82,7 @@ fn in_order<'p>(plan: &'p Plan, map: &IndexMap<Name, Value>) -> Option<Vec<&'p P
 }
 
 /// Reorders `value` (the answer `plan` describes) in place.
-fn reorder(plan: &Plan, value: &mut Value) {
+pub(super) fn reorder(plan: &Plan, value: &mut Value) {
     if plan.keys.is_empty() {
         return;
     }
@@ -98,39 +108,6 @@ fn reorder(plan: &Plan, value: &mut Value) {
     }
 }
 
-#[async_graphql::async_trait::async_trait]
-impl Extension for Ordering {
-    async fn parse_query(&self, ctx: &ExtensionContext<'_>, query: &str, variables: &Variables, next: NextParseQuery<'_>) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        *self.document.lock().expect("not poisoned") = Some(Arc::new(document.clone()));
-        Ok(document)
-    }
-
-    async fn execute(&self, ctx: &ExtensionContext<'_>, operation_name: Option<&str>, next: NextExecute<'_>) -> Response {
-        let mut response = next.run(ctx, operation_name).await;
-        let plan = self.plan.lock().expect("not poisoned").clone();
-        let plan = match plan {
-            Some(plan) => Some(plan),
-            None => {
-                let document = self.document.lock().expect("not poisoned").clone();
-                let plan = document.and_then(|document| {
-                    let (_, operation) = match operation_name {
-                        Some(name) => document.operations.iter().find(|(n, _)| n.is_some_and(|n| n.as_str() == name)),
-                        None => document.operations.iter().next(),
-                    }?;
-                    Some(Arc::new(Plan::of(&document, &[&operation.node.selection_set.node])))
-                });
-                self.plan.lock().expect("not poisoned").clone_from(&plan);
-                plan
-            }
-        };
-        if let Some(plan) = plan {
-            reorder(&plan, &mut response.data);
-        }
-        response
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,8 +123,7 @@ mod tests {
             "query { b: beta { y x } ...F alpha { ... on T { z } w } } fragment F on Q { gamma beta: delta }",
         )
         .unwrap();
-        let (_, operation) = document.operations.iter().next().unwrap();
-        let plan = Plan::of(&document, &[&operation.node.selection_set.node]);
+        let plan = Plan::for_operation(&document, None).unwrap();
         let mut data = Value::from_json(serde_json::json!({
             "alpha": [{ "w": 1, "z": 2 }], "beta": 3, "gamma": 4, "b": { "x": 5, "y": 6 }
         }))
@@ -163,10 +139,26 @@ mod tests {
     }
 
     #[test]
+    fn a_document_past_the_bounds_has_no_plan() {
+        let cycle = async_graphql::parser::parse_query("query { ...F } fragment F on Q { a ...F }").unwrap();
+        assert!(Plan::for_operation(&cycle, None).is_none());
+        // 2^40 selections once expanded, from a few dozen in the text.
+        let mut text = String::from("query { ...F0 } ");
+        for i in 0..40 {
+            text += &format!("fragment F{i} on Q {{ ...F{n} ...F{n} }} ", n = i + 1);
+        }
+        text += "fragment F40 on Q { a }";
+        let wide = async_graphql::parser::parse_query(&text).unwrap();
+        assert!(Plan::for_operation(&wide, None).is_none());
+        let named = async_graphql::parser::parse_query("query A { a } query B { b }").unwrap();
+        assert!(Plan::for_operation(&named, Some("B")).is_some());
+        assert!(Plan::for_operation(&named, None).is_none());
+    }
+
+    #[test]
     fn a_scalar_object_keeps_its_own_order() {
         let document = async_graphql::parser::parse_query("subscription { events { type payload } }").unwrap();
-        let (_, operation) = document.operations.iter().next().unwrap();
-        let plan = Plan::of(&document, &[&operation.node.selection_set.node]);
+        let plan = Plan::for_operation(&document, None).unwrap();
         let payload = object(vec![("z", Value::from(1)), ("a", object(vec![("y", Value::from(2)), ("b", Value::from(3))]))]);
         let mut data = object(vec![("events", object(vec![("payload", payload), ("type", Value::from("T"))]))]);
         reorder(&plan, &mut data);

@@ -7,75 +7,63 @@
 //!   way to its append that the unit of work's wait cannot take back: a per-user rate limit
 //!   (`createAccount`'s, which an ended session could otherwise use up for the owner), a
 //!   password hash, a reset email; run twice (as the ended session, then without one) they
-//!   would count twice. Only the parsed document tells a command from a query, hence a parse
-//!   hook. Queries still run beside the check: they change nothing.
+//!   would count twice. Only the parsed document tells a command from a query, hence a check
+//!   between parsing and execution ([`holds_command`], in `graphql::gate`). Queries still run
+//!   beside the check: they change nothing.
 //! - **Websocket operations** are each identified again from the connection's bearer token
-//!   ([`ConnectionBearer`]; one primary-key read) and run with the settled answer: a
+//!   ([`ConnectionBearer`]; one primary-key read; [`on_connection`]) and run with the settled answer: a
 //!   connection outlives the check its `connection_init` made, and a reset after it ends its
 //!   session too.
 
 use crate::app::{App, RequestContext};
 use crate::auth::Caller;
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest};
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
-use async_graphql::{Request, ServerError, ServerResult, Variables};
+use async_graphql::{Data, Request, ServerError, ServerResult};
 use std::any::TypeId;
-use std::sync::Arc;
 
 /// The bearer token a websocket connection was opened with, kept in its connection data so
 /// each of its operations is identified again.
 pub struct ConnectionBearer(pub Option<String>);
 
-/// The extension that makes commands wait for the session check and checks each websocket
-/// operation afresh.
-pub struct Sessions;
-
-impl ExtensionFactory for Sessions {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(SessionsExtension)
-    }
-}
-
-struct SessionsExtension;
-
 /// `request` with a context of its own when it runs on a websocket connection whose session
-/// was signed in: the connection's, identified again from its bearer token and settled.
-/// An HTTP request carries its own context already.
-async fn on_connection(ctx: &ExtensionContext<'_>, request: Request) -> Request {
+/// was signed in (`connection`: the connection's data, from its `connection_init`): the
+/// connection's, identified again from its bearer token and settled. An HTTP request carries
+/// its own context already.
+pub(super) async fn on_connection(app: &App, connection: Option<&Data>, request: Request) -> Request {
     if request.data.contains_key(&TypeId::of::<RequestContext>()) {
         return request;
     }
-    let (Some(connection), Some(ConnectionBearer(Some(bearer))), Some(app)) =
-        (ctx.data_opt::<RequestContext>(), ctx.data_opt::<ConnectionBearer>(), ctx.data_opt::<App>())
-    else {
+    let Some(connection) = connection else { return request };
+    let get = |id: TypeId| connection.get(&id);
+    let context = get(TypeId::of::<RequestContext>()).and_then(|d| d.downcast_ref::<RequestContext>());
+    let bearer = get(TypeId::of::<ConnectionBearer>()).and_then(|d| d.downcast_ref::<ConnectionBearer>());
+    let (Some(context), Some(ConnectionBearer(Some(bearer)))) = (context, bearer) else {
         return request;
     };
-    if !matches!(connection.caller, Caller::User { .. }) {
+    if !matches!(context.caller, Caller::User { .. }) {
         return request;
     }
     let (caller, session) = app.identify(Some(bearer));
-    let fresh = RequestContext { caller, session, ..connection.clone() }.settled().await;
+    let fresh = RequestContext { caller, session, ..context.clone() }.settled().await;
     request.data(fresh)
 }
 
-#[async_graphql::async_trait::async_trait]
-impl Extension for SessionsExtension {
-    async fn prepare_request(&self, ctx: &ExtensionContext<'_>, request: Request, next: NextPrepareRequest<'_>) -> ServerResult<Request> {
-        let request = on_connection(ctx, request).await;
-        next.run(ctx, request).await
-    }
+/// Whether `document` holds a command (a mutation), which must wait for the session check.
+pub(super) fn holds_command(document: &ExecutableDocument) -> bool {
+    document.operations.iter().any(|(_, operation)| operation.node.ty == OperationType::Mutation)
+}
 
-    async fn parse_query(&self, ctx: &ExtensionContext<'_>, query: &str, variables: &Variables, next: NextParseQuery<'_>) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        let command = document.operations.iter().any(|(_, operation)| operation.node.ty == OperationType::Mutation);
-        if let (true, Some(request)) = (command, ctx.data_opt::<RequestContext>()) {
-            if let Err(err) = request.confirm_session().await {
-                let err = err.into_graphql(&request.request_id);
-                let mut refused = ServerError::new(err.message, None);
-                refused.extensions = err.extensions;
-                return Err(refused);
-            }
+/// Waits for the session check of `request`'s context, if it has one (a document that
+/// [`holds_command`]); a session that ended is refused with `UNAUTHENTICATED`.
+pub(super) async fn wait_for_check(request: &Request) -> ServerResult<()> {
+    let context = request.data.get(&TypeId::of::<RequestContext>()).and_then(|d| d.downcast_ref::<RequestContext>());
+    if let Some(context) = context {
+        if let Err(err) = context.confirm_session().await {
+            let err = err.into_graphql(&context.request_id);
+            let mut refused = ServerError::new(err.message, None);
+            refused.extensions = err.extensions;
+            return Err(refused);
         }
-        Ok(document)
     }
+    Ok(())
 }
