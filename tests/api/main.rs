@@ -16,6 +16,7 @@ mod connections;
 mod documents;
 mod errors;
 mod event_log;
+mod gate;
 mod group_commit;
 mod helpers;
 mod hygiene;

@@ -6,12 +6,15 @@
 //! a separate use case: a login, a sign-up, an account's page. Before any of that, the document
 //! itself is bounded ([`MAX_DOCUMENT_BYTES`], [`MAX_DOCUMENT_NODES`]): validation's work and its
 //! error list grow with the document, and a few hundred kilobytes of unknown fields would
-//! otherwise cost seconds of CPU and a many-megabyte answer. An operation over any limit is
-//! refused whole with `extensions.code` [`TOO_COMPLEX`] and nothing runs.
+//! otherwise cost seconds of CPU and a many-megabyte answer. So is what its fragments expand to
+//! ([`MAX_EXPANDED_SELECTIONS`], [`MAX_NESTING`], no fragment within itself): these checks run
+//! on the parsed document before any of async-graphql's, which follow fragments unbounded. An
+//! operation over any limit is refused whole with `extensions.code` [`TOO_COMPLEX`] and nothing
+//! runs.
 
 use super::connection::{DEFAULT_FIRST, MAX_FIRST};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::Positioned;
+use async_graphql::{Name, Positioned};
 use async_graphql::{ErrorExtensionValues, Response, ServerError, ServerResult};
 
 /// The `extensions.code` of an operation refused for its size.
@@ -27,6 +30,16 @@ pub const MAX_DOCUMENT_BYTES: usize = 32 * 1024;
 /// Most fields, fragment spreads, inline fragments, directives and variable definitions in one
 /// document, counted before validation.
 pub const MAX_DOCUMENT_NODES: usize = 2_000;
+/// Most selections (fields, fragment spreads, inline fragments) a document's operations come
+/// to with their fragments followed, counted before validation: async-graphql follows them
+/// without a bound (its recursion check, the cost and depth visitors, execution), so a few
+/// fragments that each spread the next several times would cost exponential time before any
+/// limit refused them. Far above any document within [`MAX_COMPLEXITY`] (each of its fields
+/// costs at least 1).
+pub const MAX_EXPANDED_SELECTIONS: usize = 50_000;
+/// Deepest nesting of selections and fragments, counted like [`MAX_EXPANDED_SELECTIONS`]
+/// (fields alone may nest [`MAX_DEPTH`] deep; async-graphql refuses past 32 anyway).
+pub const MAX_NESTING: usize = 64;
 
 /// The cost of a connection field: its page size times what each item costs, plus itself.
 pub fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
@@ -54,7 +67,7 @@ fn root_fields(document: &ExecutableDocument, set: &SelectionSet, budget: usize)
         count += match &selection.node {
             Selection::Field(_) => 1,
             Selection::InlineFragment(fragment) => root_fields(document, &fragment.node.selection_set.node, budget - count),
-            // Fragment cycles are refused later by validation; `budget` stops the walk first.
+            // Acyclic: `check_document` refuses fragment cycles before counting.
             Selection::FragmentSpread(spread) => document
                 .fragments
                 .get(&spread.node.fragment_name.node)
@@ -76,6 +89,37 @@ fn nodes(set: &Positioned<SelectionSet>) -> usize {
     })
 }
 
+/// Walks `set` with its fragments followed, spending one of `budget` per selection; `active`:
+/// the fragments being followed. Refuses a fragment spread within itself (`VALIDATION`, as
+/// validation would, before async-graphql's walks follow the cycle), and a walk past `budget`
+/// or [`MAX_NESTING`] ([`TOO_COMPLEX`]).
+fn expand<'a>(document: &'a ExecutableDocument, set: &'a SelectionSet, budget: &mut usize, active: &mut Vec<&'a Name>, nesting: usize) -> ServerResult<()> {
+    if nesting > MAX_NESTING {
+        return Err(too_complex(format!("the query nests selections and fragments more than {MAX_NESTING} deep")));
+    }
+    for selection in &set.items {
+        *budget = budget.checked_sub(1).ok_or_else(|| too_complex(format!("the document's fragments expand to more than {MAX_EXPANDED_SELECTIONS} selections")))?;
+        match &selection.node {
+            Selection::Field(field) => expand(document, &field.node.selection_set.node, budget, active, nesting + 1)?,
+            Selection::InlineFragment(fragment) => expand(document, &fragment.node.selection_set.node, budget, active, nesting + 1)?,
+            Selection::FragmentSpread(spread) => {
+                let name = &spread.node.fragment_name.node;
+                if active.contains(&name) {
+                    let mut error = ServerError::new(format!("Cannot spread fragment \"{name}\" within itself"), Some(spread.pos));
+                    error.extensions.get_or_insert_with(Default::default).set("code", "VALIDATION");
+                    return Err(error);
+                }
+                if let Some(fragment) = document.fragments.get(name) {
+                    active.push(name);
+                    expand(document, &fragment.node.selection_set.node, budget, active, nesting + 1)?;
+                    active.pop();
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Every node of `document`, see [`MAX_DOCUMENT_NODES`].
 fn document_nodes(document: &ExecutableDocument) -> usize {
     let operations = document.operations.iter().map(|(_, op)| {
@@ -93,13 +137,19 @@ pub(super) fn check_text(query: &str) -> ServerResult<()> {
     Ok(())
 }
 
-/// The limits on the parsed document, checked before validation: its nodes and each
-/// operation's root fields.
+/// The limits on the parsed document, checked before validation: its nodes, what its
+/// operations expand to through fragments (and fragment cycles), and each operation's root
+/// fields.
 pub(super) fn check_document(document: &ExecutableDocument) -> ServerResult<()> {
     let count = document_nodes(document);
     if count > MAX_DOCUMENT_NODES {
         return Err(too_complex(format!("the document has {count} fields, fragments, directives and variables (at most {MAX_DOCUMENT_NODES})")));
     }
+    let mut budget = MAX_EXPANDED_SELECTIONS;
+    for (_, operation) in document.operations.iter() {
+        expand(document, &operation.node.selection_set.node, &mut budget, &mut Vec::new(), 0)?;
+    }
+    // `root_fields` may follow fragments now: they are acyclic.
     for (_, operation) in document.operations.iter() {
         let count = root_fields(document, &operation.node.selection_set.node, MAX_ROOT_FIELDS);
         if count > MAX_ROOT_FIELDS {

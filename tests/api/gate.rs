@@ -1,0 +1,73 @@
+//! Documents that try to get past the checks `graphql::gate` makes before async-graphql runs
+//! an operation: fragments that spread themselves, fragments that multiply what they select,
+//! and nesting far past the limits. Each is refused with a typed error and the server keeps
+//! answering.
+
+use crate::helpers::{code, spawn_app, ApiClient, WsClient};
+use serde_json::{json, Value};
+
+/// `document`'s answer, without a session. (A document async-graphql expanded without bound
+/// would never answer: such a test hangs rather than fails.)
+async fn answer(app: &ApiClient, document: &str) -> Value {
+    app.gql(None, document, json!({})).await
+}
+
+/// `n` fragments on `on`, each spreading the next `width` times, the last selecting `leaf`.
+fn multiplying(on: &str, n: usize, width: usize, leaf: &str) -> String {
+    let mut text = String::new();
+    for i in 0..n {
+        text += &format!("fragment F{i} on {on} {{ {} }} ", format!("...F{} ", i + 1).repeat(width));
+    }
+    text + &format!("fragment F{n} on {on} {{ {leaf} }}")
+}
+
+async fn still_answers(app: &ApiClient) {
+    let roles = app.gql(None, "{ roles { role } }", json!({})).await;
+    assert!(roles["data"]["roles"].is_array(), "{roles}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fragments_that_spread_themselves_are_refused() {
+    let app = spawn_app().await;
+    for document in [
+        "query { ...A } fragment A on Query { ...A }",
+        "query { ...A } fragment A on Query { ...B ...B } fragment B on Query { ...A ...A }",
+        "{ roles { ...A } } fragment A on RoleInfo { role ...B ...B } fragment B on RoleInfo { ...A ...A }",
+    ] {
+        let refused = answer(&app, document).await;
+        assert_eq!(code(&refused), Some("VALIDATION"), "{document}: {refused}");
+        assert!(refused["data"].is_null(), "{refused}");
+        still_answers(&app).await;
+    }
+    // Websocket operations go through the same checks.
+    let ada = app.sign_up("ada@example.com", "Acme").await;
+    let mut ws = WsClient::connect(&app, &ada.token).await;
+    ws.subscribe("1", "query { ...A } fragment A on Query { ...A }", json!({})).await;
+    let refused = ws.next_message().await;
+    assert_eq!((refused["id"].as_str(), refused["type"].as_str()), (Some("1"), Some("next")), "{refused}");
+    assert_eq!(code(&refused["payload"]), Some("VALIDATION"), "{refused}");
+    ws.close().await;
+    still_answers(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fragments_that_multiply_their_selections_are_refused_as_too_complex() {
+    let app = spawn_app().await;
+    // A hundred nodes of text, 3^30 selections once the spreads are followed.
+    for document in [format!("{{ roles {{ ...F0 }} }} {}", multiplying("RoleInfo", 30, 3, "role")), format!("{{ ...F0 }} {}", multiplying("Query", 30, 3, "__typename"))] {
+        let refused = answer(&app, &document).await;
+        assert_eq!(code(&refused), Some("QUERY_TOO_COMPLEX"), "{refused}");
+        assert_eq!(refused["errors"].as_array().map(Vec::len), Some(1), "{refused}");
+        still_answers(&app).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chain_of_fragments_far_past_the_depth_limit_is_refused_as_too_complex() {
+    let app = spawn_app().await;
+    // (Text nested that deep is a syntax error already: the parser has a recursion limit.)
+    let chain = (0..100).map(|i| format!("fragment F{i} on Query {{ ...F{} }} ", i + 1)).collect::<String>();
+    let refused = answer(&app, &format!("{{ ...F0 }} {chain} fragment F100 on Query {{ roles {{ role }} }}")).await;
+    assert_eq!(code(&refused), Some("QUERY_TOO_COMPLEX"), "{refused}");
+    still_answers(&app).await;
+}
