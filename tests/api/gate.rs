@@ -1,7 +1,8 @@
 //! Documents that try to get past the checks `graphql::gate` makes before async-graphql runs
 //! an operation: fragments that spread themselves, fragments that multiply what they select,
 //! and nesting far past the limits. Each is refused with a typed error and the server keeps
-//! answering.
+//! answering. And what the gate does after execution, over a websocket as over HTTP: answers in
+//! selection order, async-graphql's cost and depth refusals named `QUERY_TOO_COMPLEX`.
 
 use crate::helpers::{code, spawn_app, ApiClient, WsClient};
 use serde_json::{json, Value};
@@ -70,4 +71,43 @@ async fn a_chain_of_fragments_far_past_the_depth_limit_is_refused_as_too_complex
     let refused = answer(&app, &format!("{{ ...F0 }} {chain} fragment F100 on Query {{ roles {{ role }} }}")).await;
     assert_eq!(code(&refused), Some("QUERY_TOO_COMPLEX"), "{refused}");
     still_answers(&app).await;
+}
+
+/// The text of the next text frame on `ws` (pings and pongs skipped).
+async fn next_text(ws: &mut WsClient) -> String {
+    loop {
+        if let Some(tokio_tungstenite::tungstenite::Message::Text(text)) = ws.raw_next().await {
+            return text.to_string();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn websocket_answers_keep_selection_order_and_cost_refusals_keep_their_code() {
+    let app = spawn_app().await;
+    let admin = app.sign_up("ada@example.com", "Acme").await;
+    let mut ws = WsClient::connect(&app, &admin.token).await;
+    // As `documents::answers_keep_the_order_the_query_selected_fields_in`, over a websocket.
+    let query = "query($a: ID!) { account(id: $a) { members(first: 2) { totalCount } invitations(first: 2) { totalCount } name ...F } } \
+                 fragment F on Account { id roles: viewerRole }";
+    ws.subscribe("1", query, json!({ "a": admin.account_id })).await;
+    let text = next_text(&mut ws).await;
+    // async-graphql's Value keeps the keys in the order of the text (serde_json's sorts them).
+    let message: async_graphql::Value = serde_json::from_str(&text).unwrap();
+    let field = |v: &async_graphql::Value, key: &str| match v {
+        async_graphql::Value::Object(map) => map.get(key).cloned(),
+        _ => None,
+    };
+    let account = ["payload", "data", "account"].iter().try_fold(message, |v, key| field(&v, key));
+    let Some(async_graphql::Value::Object(account)) = account else { panic!("{text}") };
+    let keys: Vec<&str> = account.keys().map(|k| k.as_str()).collect();
+    assert_eq!(keys, ["members", "invitations", "name", "id", "roles"], "{text}");
+    assert_eq!(ws.next_message().await["type"], "complete");
+
+    // async-graphql's own depth refusal, named as over HTTP.
+    let deep = format!("{{ __type(name: \"Role\") {{ {} name {} }} }}", "ofType {".repeat(20), "}".repeat(20));
+    ws.subscribe("2", &deep, json!({})).await;
+    let refused = ws.next_message().await;
+    assert_eq!(code(&refused["payload"]), Some("QUERY_TOO_COMPLEX"), "{refused}");
+    ws.close().await;
 }
