@@ -72,6 +72,14 @@ async fn series_move_with_requests_commands_projections_and_subscriptions() {
     // Made-up names and aliases never become labels: a refused document counts once.
     let made_up: String = (0..300).map(|i| format!("f{i}: made_up_{i} ")).collect();
     app.gql(None, &format!("{{ {made_up} }}"), json!({})).await;
+    // Over a websocket a query counts as over HTTP; a subscription is not a request.
+    let mut ws = WsClient::connect(&app, &admin.token).await;
+    ws.subscribe("1", "{ roles { role } }", json!({})).await;
+    assert_eq!(ws.next_message().await["type"], "next");
+    assert_eq!(ws.next_message().await["type"], "complete");
+    ws.subscribe("2", "subscription($a: ID!) { events(after: \"0\", accountId: $a) { position } }", json!({ "a": admin.account_id })).await;
+    assert_eq!(ws.next_message().await["type"], "next");
+    ws.close().await;
 
     let after = scrape(&app).await;
     let requests = |operation: &str, outcome: &str| sample(&after, "roster_graphql_requests_total", &[("operation", operation), ("outcome", outcome)]);
@@ -79,6 +87,8 @@ async fn series_move_with_requests_commands_projections_and_subscriptions() {
     assert_eq!(requests("inviteUser", "ok"), Some(3.0), "{after}");
     assert_eq!(requests("inviteUser", "INVITATION_PENDING"), Some(1.0), "{after}");
     assert_eq!(requests("viewer", "ok"), Some(2.0), "{after}");
+    assert_eq!(requests("roles", "ok"), Some(1.0), "{after}");
+    assert_eq!(requests("events", "ok"), None, "{after}");
     assert_eq!(requests("(none)", "VALIDATION"), Some(1.0), "{after}");
     assert_eq!(requests("(none)", "QUERY_TOO_COMPLEX"), Some(1.0), "{after}");
     assert!(!after.contains("nope") && !after.contains("made_up"), "{after}");

@@ -5,8 +5,8 @@
 //! schema reuses the parse), a command waits for the session check ([`session`]), a websocket
 //! operation is identified again from its connection's bearer, and the operation's answer
 //! [`Plan`] is made. After: validation's cost and depth refusals get their code
-//! ([`limits::name_refusals`]), the answer is put in selection order ([`order`]), and an HTTP
-//! request is counted ([`observe`]).
+//! ([`limits::name_refusals`]), the answer is put in selection order ([`order`]), and the
+//! request (a subscription excepted) is counted ([`observe`]).
 //!
 //! **Why not async-graphql extensions.** With any extension installed, async-graphql 7.2
 //! resolves every field on its slow path: a `ResolveInfo` with two registry look-ups by type
@@ -88,19 +88,37 @@ impl Executor for Gate {
     }
 
     /// Runs one websocket operation (a subscription's stream, or a query's or command's one
-    /// answer) with the connection's data `session_data`.
+    /// answer, counted) with the connection's data `session_data`.
     fn execute_stream(&self, request: Request, session_data: Option<Arc<Data>>) -> BoxStream<'static, Response> {
         let gate = self.clone();
         stream::once(async move {
             let request = session::on_connection(&gate.app, session_data.as_deref(), request).await;
-            match gate.prepare(request).await {
-                Err(response) => stream::once(async move { response }).boxed(),
-                Ok((request, Prepared { plan, .. })) => gate
-                    .schema
-                    .execute_stream_with_session_data(request, session_data.unwrap_or_default())
-                    .map(move |response| finish(plan.as_deref(), response))
-                    .boxed(),
+            let telemetry = gate.app.telemetry().clone();
+            let (request, Prepared { plan, observation }) = match gate.prepare(request).await {
+                Ok(prepared) => prepared,
+                Err(response) => {
+                    Observation::default().count(&telemetry, None, &response).await;
+                    return stream::once(async move { response }).boxed();
+                }
+            };
+            let answers = gate.schema.execute_stream_with_session_data(request, session_data.unwrap_or_default());
+            let answers = answers.map(move |response| finish(plan.as_deref(), response));
+            if observation.is_subscription() {
+                return answers.boxed();
             }
+            // A query or command has one answer: counted as an HTTP request's is.
+            let mut observation = Some(observation);
+            answers
+                .then(move |response| {
+                    let (observation, telemetry) = (observation.take(), telemetry.clone());
+                    async move {
+                        if let Some(observation) = observation {
+                            observation.count(&telemetry, None, &response).await;
+                        }
+                        response
+                    }
+                })
+                .boxed()
         })
         .flatten()
         .boxed()

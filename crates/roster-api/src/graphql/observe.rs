@@ -1,5 +1,5 @@
-//! Feeds [`Telemetry`] from every GraphQL request over HTTP: one count per root field with its
-//! outcome ([`Observation`], made by `graphql::gate` from the parsed document), and the latency
+//! Feeds [`Telemetry`] from every GraphQL request, over HTTP or a websocket: one count per root
+//! field with its outcome ([`Observation`], made by `graphql::gate` from the parsed document), and the latency
 //! of each mutation, a command ([`command`], around its resolver). A request whose session
 //! turned out to have ended is not counted: the HTTP handler answers it again without a
 //! session, and that run counts (so one request counts once).
@@ -51,11 +51,13 @@ fn bounded(code: String) -> String {
     if KNOWN.contains(&code.as_str()) { code } else { "VALIDATION".to_string() }
 }
 
-/// What one request is counted as: the root fields of the operation it names (none for a
-/// subscription, which is not a request/response operation, or for an unknown operation).
+/// What one request is counted as: the root fields of the operation it names (none for an
+/// unknown operation). A subscription is not counted: it is not one request and one answer
+/// (`roster_subscriptions_open` counts those running).
 #[derive(Debug, Default)]
 pub(super) struct Observation {
     fields: Option<Vec<RootField>>,
+    subscription: bool,
 }
 
 impl Observation {
@@ -67,12 +69,18 @@ impl Observation {
             Some(name) => operations.find(|(n, _)| n.is_some_and(|n| n.as_str() == name)),
             None => operations.next().filter(|_| document.operations.iter().count() == 1),
         };
-        let fields = operation.filter(|(_, o)| o.node.ty != OperationType::Subscription).map(|(_, operation)| {
+        let subscription = operation.is_some_and(|(_, o)| o.node.ty == OperationType::Subscription);
+        let fields = operation.filter(|_| !subscription).map(|(_, operation)| {
             let mut fields = Vec::new();
             root_fields(document, &operation.node.selection_set.node, &mut fields, 0);
             fields
         });
-        Self { fields }
+        Self { fields, subscription }
+    }
+
+    /// Whether the operation is a subscription (not counted as a request).
+    pub(super) fn is_subscription(&self) -> bool {
+        self.subscription
     }
 
     /// Counts `response` in `telemetry` unless `session` ended (see the module's doc). Only an
