@@ -123,8 +123,9 @@ pub(crate) async fn set_checkpoint(conn: &mut PgConnection, projection: Projecti
 }
 
 /// Tells every server's projector loop (`LISTEN roster_checkpoints`) that a checkpoint moved;
-/// sent after the moving transaction committed (see `roster_store::notifier` for why not in
-/// it). A failure only delays the others until they look on their own.
+/// sent after a batch's transaction on a pooled connection committed (`Projector::run_batch`;
+/// the loop's rounds notify inside theirs, see `projector/round.rs`). A failure only delays the
+/// others until they look on their own.
 pub(crate) async fn notify_checkpoints(pool: &PgPool) {
     roster_store::notifier::send(pool, CHECKPOINT_CHANNEL, "").await;
 }

@@ -5,8 +5,8 @@
 //! transaction: lock the checkpoint rows of the projections no other process is working on
 //! (`FOR UPDATE SKIP LOCKED`) and read up to [`BATCH_SIZE`] events after the lowest of them, in
 //! one statement; apply each projection's share with a few multi-row statements, move the
-//! checkpoints, commit (asynchronously, see `BEGIN_ROUND`). So a
-//! crash anywhere loses nothing and applies nothing twice, and when several servers share a
+//! checkpoints and notify, commit (asynchronously; on the loop's own connection, see `round.rs`).
+//! So a crash anywhere loses nothing and applies nothing twice, and when several servers share a
 //! database each projection advances on exactly one of them at a time, while the others skip
 //! it instead of queueing behind it. The loop sleeps until `LISTEN roster_events` (an append)
 //! or `LISTEN roster_checkpoints` (a checkpoint moved, here or on another server) wakes it.
