@@ -15,18 +15,19 @@
 //! tell its own notifications (which it has no need to act on) from other servers'.
 
 use crate::own_connection::OwnConnection;
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgExecutor, PgPool};
 use tokio::sync::watch;
 
-async fn notify_on(conn: &mut PgConnection, channel: &str, payload: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_notify($1, $2)").bind(channel).bind(payload).execute(conn).await.map(|_| ())
+/// Sends `NOTIFY <channel>` with `payload` on `executor`, in a transaction of its own.
+async fn notify_on<'e>(executor: impl PgExecutor<'e>, channel: &str, payload: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_notify($1, $2)").bind(channel).bind(payload).execute(executor).await.map(|_| ())
 }
 
 /// Sends `NOTIFY <channel>` with `payload` at once, in a transaction of its own on a pooled
 /// connection. A failure is logged, not returned: listeners also look on their own every few
 /// seconds.
 pub async fn send(pool: &PgPool, channel: &str, payload: &str) {
-    if let Err(err) = sqlx::query("SELECT pg_notify($1, $2)").bind(channel).bind(payload).execute(pool).await {
+    if let Err(err) = notify_on(pool, channel, payload).await {
         tracing::warn!(%err, channel, "cannot notify");
     }
 }

@@ -40,10 +40,6 @@ use tokio::sync::watch;
 /// Events read and applied per transaction.
 pub const BATCH_SIZE: i64 = 2_000;
 
-/// How a batch's transaction on a pooled connection starts ([`Projector::run_batch`]): the
-/// settings the loop's own connection has for its session, and why, are in `round.rs`.
-const BEGIN_ROUND: &str = "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL enable_seqscan = off; SET LOCAL synchronous_commit = off";
-
 /// Ops knob: events per projection per round of the loop ([`Projector::spawn`]) instead of
 /// [`BATCH_SIZE`] (shorter transactions; tests use it to make many small rounds).
 pub const BATCH_SIZE_VAR: &str = "ROSTER_PROJECTOR_BATCH_SIZE";
@@ -219,7 +215,8 @@ impl Projector {
     /// One transaction of up to `limit` events; the inner error is a write the database
     /// refused, with the first position of the batch.
     async fn try_batch(&self, projection: Projection, limit: i64) -> Result<Result<usize, (i64, sqlx::Error)>, ProjectionError> {
-        let mut tx = self.pool.begin_with(BEGIN_ROUND).await?;
+        // The settings the loop's connection has for its session, for this transaction only.
+        let mut tx = self.pool.begin_with(format!("BEGIN; {}", round::settings("LOCAL "))).await?;
         let after = lock_checkpoint(&mut tx, projection).await?;
         let events = read_raw_after(&mut *tx, after, limit, EventFilter::default()).await?;
         let Some(first) = events.first().map(|e| e.position) else { return Ok(Ok(0)) };

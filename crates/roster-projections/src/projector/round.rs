@@ -3,7 +3,7 @@
 //! **Why its own connection.** A round is on every command's path (a command is answered once
 //! its events are projected), and a round on a pooled connection cost two round trips beyond
 //! its work: `BEGIN` with the round's settings, and `COMMIT`. The loop keeps one connection
-//! (outside the pool's count), set up once: the settings for the session (see `SETUP`) and its
+//! (outside the pool's count), set up once: the settings for the session ([`ROUND_SETTINGS`]) and its
 //! two fixed statements prepared by name. A round then sends `BEGIN` together with the locking
 //! read, and the checkpoints' move together with `COMMIT`, each pair in one simple-query message
 //! (one round trip each). The only values written into those messages are projection names
@@ -21,7 +21,8 @@ use roster_store::reader::{read_raw_after, RawEvent};
 use roster_store::EventFilter;
 use sqlx::{Executor, FromRow, PgConnection, Row};
 
-/// The session of the loop's connection. Its statements take arrays (`UNNEST`), for which
+/// The settings of every projection transaction: for the session of the loop's connection,
+/// for each transaction (`SET LOCAL`) of a batch on a pooled one ([`settings`]). Its statements take arrays (`UNNEST`), for which
 /// PostgreSQL's default keeps re-planning every execution (planning the invitations statement
 /// took 0.3 ms of its 0.4 ms for one event): generic plans, made once per connection. One made
 /// while a table is small would keep scanning it whole (the per-account counters: 0.2 ms per
@@ -35,11 +36,19 @@ use sqlx::{Executor, FromRow, PgConnection, Row};
 /// nothing is lost or applied twice, and a command is still answered only after its own events
 /// were flushed (the writer's commits stay synchronous). What this saves is a second WAL flush
 /// on every command's path and the rounds' flushes competing with the appends' for the WAL.
-const SETUP: &str = "SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off; SET synchronous_commit = off";
+const ROUND_SETTINGS: [&str; 3] = ["plan_cache_mode = force_generic_plan", "enable_seqscan = off", "synchronous_commit = off"];
+
+/// The statements that make [`ROUND_SETTINGS`]: `SET {scope}…` each (`scope` `""` for the
+/// session, `"LOCAL "` for one transaction), `;`-separated.
+pub(super) fn settings(scope: &str) -> String {
+    ROUND_SETTINGS.iter().map(|setting| format!("SET {scope}{setting}")).collect::<Vec<_>>().join("; ")
+}
 
 /// The loop's connection and the messages of a round that carry no data of their own.
 pub(super) struct RoundConnection {
     conn: PgConnection,
+    /// Every projection's name, as an array literal.
+    all: String,
     /// `BEGIN` and the locking read of every projection's checkpoint and the events after.
     begin_and_read: String,
     /// Tells every server's loop that checkpoints moved, then commits. The notification is
@@ -64,15 +73,16 @@ impl RoundConnection {
     async fn open(projector: &Projector, origin: &str) -> Result<Self, sqlx::Error> {
         let mut conn = roster_store::own_connection::open(&projector.pool).await?;
         let prepare = format!(
-            "{SETUP}; PREPARE roster_round_read(text[], bigint) AS {LOCK_AND_READ}; \
-             PREPARE roster_round_checkpoints(text[], bigint[], bigint[], text[], text[]) AS {SET_CHECKPOINTS}"
+            "{}; PREPARE roster_round_read(text[], bigint) AS {LOCK_AND_READ}; \
+             PREPARE roster_round_checkpoints(text[], bigint[], bigint[], text[], text[]) AS {SET_CHECKPOINTS}",
+            settings("")
         );
         conn.execute(prepare.as_str()).await?;
-        let names = array_literal(Projection::ALL.iter().map(|p| p.name().to_string()));
-        let begin_and_read = format!("BEGIN; EXECUTE roster_round_read({names}, {})", knobs().batch_size);
+        let all = array_literal(Projection::ALL.iter().map(|p| p.name().to_string()));
+        let begin_and_read = format!("BEGIN; EXECUTE roster_round_read({all}, {})", knobs().batch_size);
         // The origin is a UUID the loop compares notifications with (`Wake::of`).
         let notify_and_commit = format!("NOTIFY {CHECKPOINT_CHANNEL}, '{origin}'; COMMIT", origin = uuid_only(origin));
-        Ok(Self { conn, begin_and_read, notify_and_commit })
+        Ok(Self { conn, all, begin_and_read, notify_and_commit })
     }
 
     /// Moves the checkpoints, notifies and commits, in one message when no projection stopped;
@@ -86,8 +96,7 @@ impl RoundConnection {
         let names = array_literal(moves.iter().map(|(p, ..)| p.name().to_string()));
         let positions = array_literal(moves.iter().map(|(_, reached, _)| reached.to_string()));
         let nulls = array_literal(moves.iter().map(|_| "NULL".to_string()));
-        let all = array_literal(Projection::ALL.iter().map(|p| p.name().to_string()));
-        let sql = format!("EXECUTE roster_round_checkpoints({names}, {positions}, {nulls}, {nulls}, {all}); {}", self.notify_and_commit);
+        let sql = format!("EXECUTE roster_round_checkpoints({names}, {positions}, {nulls}, {nulls}, {}); {}", self.all, self.notify_and_commit);
         let rows = self.conn.fetch_all(sql.as_str()).await?;
         let row = rows.first().ok_or(sqlx::Error::RowNotFound)?;
         Ok(lowest_of(row.try_get(0)?, row.try_get(1)?))
@@ -104,14 +113,14 @@ impl Projector {
         if !knobs().enabled {
             return Ok((0, None));
         }
-        let round = match own.take() {
+        let mut round = match own.take() {
             Some(round) => round,
             None => RoundConnection::open(self, origin).await?,
         };
-        let mut round = round;
         let result = self.round_on(&mut round).await;
-        // Kept unless the round failed before or during its commit (see the module's doc).
-        if !matches!(&result, Err(err) if !matches!(err, ProjectionError::Stopped { .. })) {
+        // Kept unless the round failed before or during its commit (see the module's doc); a
+        // projection stopped at an event was recorded and committed.
+        if let Ok(_) | Err(ProjectionError::Stopped { .. }) = &result {
             *own = Some(round);
         }
         result
