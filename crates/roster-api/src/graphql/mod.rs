@@ -23,7 +23,8 @@ pub use subscription::SubscriptionRoot;
 
 use crate::error::ApiError;
 use crate::app::{App, RequestContext};
-use async_graphql::{Context, Schema};
+use async_graphql::parser::types::{ExecutableDocument, OperationDefinition};
+use async_graphql::{Context, Positioned, Schema};
 
 /// The schema type.
 pub type RosterSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
@@ -69,6 +70,17 @@ where
 /// Converts an API error for this request.
 pub(crate) fn gql_err(ctx: &Context<'_>, err: ApiError) -> async_graphql::Error {
     err.into_graphql(&ctx.data_unchecked::<RequestContext>().request_id)
+}
+
+/// The operation called `name` in `document` (without a name: its only one), as async-graphql
+/// chooses the one to run; `None` when there is no such operation.
+pub(super) fn operation<'a>(document: &'a ExecutableDocument, name: Option<&str>) -> Option<&'a Positioned<OperationDefinition>> {
+    let mut operations = document.operations.iter();
+    let (_, operation) = match name {
+        Some(name) => operations.find(|(n, _)| n.is_some_and(|n| n.as_str() == name))?,
+        None => operations.next().filter(|_| document.operations.iter().count() == 1)?,
+    };
+    Some(operation)
 }
 
 /// Parses an `ID` argument as a typed id (`AccountId`, `UserId`, `InvitationId`).

@@ -64,13 +64,9 @@ impl Observation {
     /// The observation of the operation called `name` in `document` (without a name: its only
     /// one).
     pub(super) fn of(document: &ExecutableDocument, name: Option<&str>) -> Self {
-        let mut operations = document.operations.iter();
-        let operation = match name {
-            Some(name) => operations.find(|(n, _)| n.is_some_and(|n| n.as_str() == name)),
-            None => operations.next().filter(|_| document.operations.iter().count() == 1),
-        };
-        let subscription = operation.is_some_and(|(_, o)| o.node.ty == OperationType::Subscription);
-        let fields = operation.filter(|_| !subscription).map(|(_, operation)| {
+        let operation = super::operation(document, name);
+        let subscription = operation.is_some_and(|o| o.node.ty == OperationType::Subscription);
+        let fields = operation.filter(|_| !subscription).map(|operation| {
             let mut fields = Vec::new();
             root_fields(document, &operation.node.selection_set.node, &mut fields, 0);
             fields

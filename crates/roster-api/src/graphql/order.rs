@@ -6,6 +6,7 @@
 //! operation's [`Plan`] (aliases, merged fields and fragments included; a field `@skip`ped or
 //! never resolved stays absent).
 
+use super::limits::MAX_NESTING;
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{indexmap::IndexMap, Name, Value};
 
@@ -17,21 +18,16 @@ pub(super) struct Plan {
 }
 
 /// Most selections a plan visits, fragments expanded; a document past it (or nesting deeper than
-/// [`MAX_NESTING`], as a fragment cycle does) is answered as execution left it. Validation
-/// refuses such documents anyway, but the plan is made before it.
-const MAX_PLAN_KEYS: usize = 50_000;
-/// Deepest nesting of selections and fragments a plan follows.
-const MAX_NESTING: usize = 64;
+/// [`MAX_NESTING`], as a fragment cycle does) is answered as execution left it. The gate refuses
+/// such documents before making a plan (`limits::check_document`, the same bounds); the plan
+/// keeps them so it never depends on that order.
+const MAX_PLAN_KEYS: usize = super::limits::MAX_EXPANDED_SELECTIONS;
 
 impl Plan {
     /// The plan of the operation called `name` in `document` (without a name: its only one);
     /// `None` when there is no such operation or the document is past the plan's bounds.
     pub(super) fn for_operation(document: &ExecutableDocument, name: Option<&str>) -> Option<Plan> {
-        let mut operations = document.operations.iter();
-        let (_, operation) = match name {
-            Some(name) => operations.find(|(n, _)| n.is_some_and(|n| n.as_str() == name))?,
-            None => operations.next().filter(|_| document.operations.iter().count() == 1)?,
-        };
+        let operation = super::operation(document, name)?;
         Plan::of(document, &[&operation.node.selection_set.node], &mut { MAX_PLAN_KEYS }, 0)
     }
 
