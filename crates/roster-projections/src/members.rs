@@ -141,19 +141,23 @@ impl Fold {
         for (id, name, by, at) in &self.accounts {
             accounts.tuple(4).uuid(id.uuid()).text(name).uuid(by.uuid()).timestamptz(*at);
         }
+        // A member's display name is their user's (NULL for a user the log does not register,
+        // as the live path leaves it).
+        let names: HashMap<UserId, &str> = self.users.iter().map(|(id, _, name, _)| (*id, name.as_str())).collect();
         let mut members = Rows::with_capacity(self.order.len() * 100);
         let mut roles = Vec::with_capacity(self.order.len());
         for key in &self.order {
             let ops = self.members.remove(key).expect("every ordered key has ops");
             if let (Some(m), false) = (ops.insert, ops.post_delete) {
-                members.tuple(5).uuid(key.0.uuid()).uuid(key.1.uuid()).text(&m.email).text(m.role.as_str()).timestamptz(m.joined_at);
+                members.tuple(6).uuid(key.0.uuid()).uuid(key.1.uuid()).text(&m.email).opt_text(names.get(&key.1).copied());
+                members.text(m.role.as_str()).timestamptz(m.joined_at);
                 roles.push((key.0.uuid(), m.role.as_str()));
             }
         }
         vec![
             Load { table: "users", columns: "id, email, display_name, registered_at", rows: users },
             Load { table: "accounts", columns: "id, name, created_by, created_at", rows: accounts },
-            Load { table: "members", columns: "account_id, user_id, email, role, joined_at", rows: members },
+            Load { table: "members", columns: "account_id, user_id, email, display_name, role, joined_at", rows: members },
             Load::counts("member_counts", "account_id, role, n", roles.into_iter()),
         ]
     }
@@ -171,9 +175,15 @@ async fn write(conn: &mut PgConnection, mut fold: Fold) -> Result<(), sqlx::Erro
             "INSERT INTO users (id, email, display_name, registered_at)
              SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::timestamptz[])",
         )
-        .bind(ids).bind(emails).bind(names).bind(at)
+        .bind(&ids).bind(emails).bind(&names).bind(at)
         .execute(&mut *conn)
         .await?;
+        // Members who joined before their user's registration was projected (the service
+        // registers first; the read model does not depend on it) get the display name now.
+        sqlx::query("UPDATE members m SET display_name = u.name FROM UNNEST($1::uuid[], $2::text[]) AS u(id, name) WHERE m.user_id = u.id")
+            .bind(ids).bind(names)
+            .execute(&mut *conn)
+            .await?;
     }
     if !fold.accounts.is_empty() {
         let (ids, names, by, at) = unzip4(fold.accounts);
@@ -232,8 +242,9 @@ async fn write(conn: &mut PgConnection, mut fold: Fold) -> Result<(), sqlx::Erro
     delete(conn, pre_deletes).await?;
     if !inserts.0.is_empty() {
         sqlx::query(&counted(
-            "ins AS (INSERT INTO members (account_id, user_id, email, role, joined_at)
-                     SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[])
+            "ins AS (INSERT INTO members (account_id, user_id, email, display_name, role, joined_at)
+                     SELECT x.account_id, x.user_id, x.email, (SELECT display_name FROM users WHERE id = x.user_id), x.role, x.joined_at
+                       FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[]) AS x(account_id, user_id, email, role, joined_at)
                      RETURNING account_id, role),
              changes(account_id, k, d) AS (SELECT account_id, role, 1 FROM ins)",
             "member_counts",
