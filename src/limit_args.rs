@@ -54,6 +54,10 @@ pub struct LimitArgs {
     /// How long a websocket may stay open without graphql-ws's connection_init (closed 4408).
     #[arg(long, env = "ROSTER_CONNECTION_INIT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     connection_init_timeout: std::time::Duration,
+    /// The nice value (0-19) of the threads that run websockets, so that subscription delivery
+    /// yields the CPU to requests; 0 keeps them at the requests' priority.
+    #[arg(long, env = "ROSTER_WEBSOCKET_NICE", default_value_t = roster_api::lane::DEFAULT_NICE, value_parser = clap::value_parser!(u8).range(0..=19))]
+    websocket_nice: u8,
 }
 
 impl LimitArgs {
@@ -73,6 +77,7 @@ impl LimitArgs {
         config.max_subscriptions_per_user = self.max_subscriptions_per_user;
         config.slow_consumer_timeout = self.slow_consumer_timeout;
         config.connection_init_timeout = self.connection_init_timeout;
+        config.websocket_nice = self.websocket_nice;
         Ok(())
     }
 }

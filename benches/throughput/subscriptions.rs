@@ -40,6 +40,8 @@ pub struct SubscriptionLoad {
     pub with: Histogram<u64>,
     /// Events each subscriber received (the least of them).
     pub least_delivered: u64,
+    /// Every subscriber's delivery lags (µs), merged.
+    pub lag: Histogram<u64>,
 }
 
 /// One GraphQL call; panics on an error answer (the smoke run's check).
@@ -74,13 +76,18 @@ struct NextData<'a> {
 }
 
 #[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct NextEvent<'a> {
     position: &'a str,
+    recorded_at: &'a str,
 }
 
 /// A websocket client subscribed to every event after `after`, reading (and counting) what
-/// arrives and keeping the last position, until `stop`.
-async fn subscriber(ws_url: String, after: i64, last: Arc<AtomicI64>, delivered: Arc<AtomicU64>, stop: Arc<AtomicBool>) {
+/// arrives and keeping the last position, until `stop`; returns each event's delivery lag (µs
+/// from its `recordedAt`, the database's clock at its append's transaction, to its arrival here,
+/// on the same machine).
+async fn subscriber(ws_url: String, after: i64, last: Arc<AtomicI64>, delivered: Arc<AtomicU64>, stop: Arc<AtomicBool>) -> Histogram<u64> {
+    let mut lag = histogram();
     let mut request = ws_url.into_client_request().expect("ws url");
     request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().expect("header"));
     // tungstenite zeroes its free read buffer (128 KiB by default) before every read: 50 such
@@ -89,7 +96,7 @@ async fn subscriber(ws_url: String, after: i64, last: Arc<AtomicI64>, delivered:
     let (mut socket, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), false).await.expect("websocket");
     let init = json!({ "type": "connection_init", "payload": { "token": OPERATOR } });
     socket.send(Message::Text(init.to_string().into())).await.expect("init");
-    let query = format!("subscription {{ events(after: \"{after}\") {{ position type payload }} }}");
+    let query = format!("subscription {{ events(after: \"{after}\") {{ position recordedAt type payload }} }}");
     let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": query } });
     socket.send(Message::Text(subscribe.to_string().into())).await.expect("subscribe");
     while !stop.load(Ordering::Relaxed) {
@@ -98,6 +105,9 @@ async fn subscriber(ws_url: String, after: i64, last: Arc<AtomicI64>, delivered:
         let frame: Frame = serde_json::from_str(&text).unwrap_or_else(|e| panic!("subscription message {text}: {e}"));
         match (frame.kind, frame.payload.and_then(|p| p.data)) {
             ("next", Some(data)) => {
+                let recorded = chrono::DateTime::parse_from_rfc3339(data.events.recorded_at).expect("recordedAt");
+                let waited = (chrono::Utc::now() - recorded.to_utc()).num_microseconds().unwrap_or(i64::MAX).max(0);
+                lag.record(waited as u64).expect("record");
                 last.store(data.events.position.parse().expect("position"), Ordering::Relaxed);
                 delivered.fetch_add(1, Ordering::Relaxed);
             }
@@ -105,6 +115,7 @@ async fn subscriber(ws_url: String, after: i64, last: Arc<AtomicI64>, delivered:
             _ => panic!("subscription: {text}"),
         }
     }
+    lag
 }
 
 /// `queries` calls of [`MEMBERS`] one after another while `writers` clients send `inviteUser`
@@ -186,12 +197,13 @@ pub async fn run(url: &str, plan: &Plan, started: Instant) -> SubscriptionLoad {
     }
     stop.store(true, Ordering::Relaxed);
     let mut least_delivered = u64::MAX;
+    let mut lag = histogram();
     for (task, _, delivered) in clients {
-        task.await.expect("subscriber");
+        lag.add(task.await.expect("subscriber")).expect("merge");
         least_delivered = least_delivered.min(delivered.load(Ordering::Relaxed));
     }
     assert_eq!(least_delivered as i64, count, "a subscriber missed or repeated events");
-    SubscriptionLoad { subscribers: plan.subscribers, writers, without, with, least_delivered }
+    SubscriptionLoad { subscribers: plan.subscribers, writers, without, with, least_delivered, lag }
 }
 
 impl SubscriptionLoad {
@@ -207,6 +219,10 @@ impl SubscriptionLoad {
             figures.push(Figure::new(format!("{with}: {label}"), with_subs, "ms", Some(ratio), Some("≤ 1.5 × without"), Some(ratio <= 1.5)));
         }
         figures.push(Figure::plain(format!("{with}: events delivered per subscriber"), self.least_delivered as f64, ""));
+        // What the subscribers wait: delivery runs below requests (roster_api::lane).
+        for (label, q) in [("p50", 0.5), ("p99", 0.99)] {
+            figures.push(Figure::plain(format!("{with}: delivery lag, append to subscriber, {label}"), ms(&self.lag, q), "ms"));
+        }
         figures
     }
 }

@@ -77,6 +77,10 @@ pub struct Config {
     /// How long a websocket may stay open without `connection_init` before it is closed (4408)
     /// (`ROSTER_CONNECTION_INIT_TIMEOUT`, default 10 s).
     pub connection_init_timeout: Duration,
+    /// The nice value (0..=19) of the threads that run websockets ([`crate::lane`]):
+    /// subscriptions yield the CPU to requests (`ROSTER_WEBSOCKET_NICE`, default 10; 0 keeps
+    /// them at the requests' priority).
+    pub websocket_nice: u8,
     /// Invitation emails: off, SMTP or a directory (`ROSTER_SMTP_URL`, `ROSTER_MAIL_DIR`, …).
     pub mail: MailSettings,
     /// Email verification and password reset (`ROSTER_REQUIRE_VERIFIED_EMAIL`, link lifetimes,
@@ -102,6 +106,7 @@ impl std::fmt::Debug for Config {
             .field("max_subscriptions_per_user", &self.max_subscriptions_per_user)
             .field("slow_consumer_timeout", &self.slow_consumer_timeout)
             .field("connection_init_timeout", &self.connection_init_timeout)
+            .field("websocket_nice", &self.websocket_nice)
             .field("mail", &self.mail)
             .field("ownership", &self.ownership)
             .finish_non_exhaustive()
@@ -132,6 +137,7 @@ impl Config {
             max_subscriptions_per_user: 20,
             slow_consumer_timeout: Duration::from_secs(30),
             connection_init_timeout: Duration::from_secs(10),
+            websocket_nice: crate::lane::DEFAULT_NICE,
             mail: MailSettings::default(),
             ownership: OwnershipSettings::default(),
         }

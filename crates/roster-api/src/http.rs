@@ -257,7 +257,7 @@ async fn graphql_ws(
                     data.insert(ConnectionSubscriptions::default());
                     Ok(data)
             };
-            websocket::serve(socket, gate, protocol, on_init, timeouts, sockets)
+            sockets.serve(socket, gate, protocol, on_init, timeouts)
         })
 }
 

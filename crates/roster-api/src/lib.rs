@@ -16,6 +16,7 @@ pub mod config;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod lane;
 pub mod mail;
 pub mod media;
 pub mod pages;

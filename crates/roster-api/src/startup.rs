@@ -7,6 +7,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::http;
 use crate::mail::{MailError, Mailer};
+use crate::lane::Lane;
 use crate::websocket::Sockets;
 use roster_store::db;
 use std::future::Future;
@@ -107,8 +108,8 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let projector = self.app.projector().clone().spawn();
         let mailer = self.mailer.map(|mailer| tokio::spawn(mailer.run()));
-        let (sockets, closer) = Sockets::new();
         let config = self.app.config().clone();
+        let (sockets, closer) = Sockets::new(Lane::start(config.websocket_nice)?);
         let router = http::router(self.app, sockets);
         // Upgraded websockets are no longer the server's connections: they are closed here,
         // with a close frame, rather than cut when the process exits.

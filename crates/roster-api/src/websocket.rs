@@ -10,6 +10,7 @@
 //!   away") instead of being cut without a close frame or holding shutdown up.
 
 use crate::graphql::Gate;
+use crate::lane::Lane;
 use async_graphql::http::{WebSocketProtocols, WsMessage};
 use async_graphql::Data;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
@@ -43,10 +44,12 @@ pub const READ_BUFFER: usize = 4096;
 /// How long a close frame may take to reach a client before the socket is dropped anyway.
 const CLOSE_FLUSH: Duration = Duration::from_secs(5);
 
-/// What every websocket of one server shares: whether it is stopping, and a token whose
-/// clones count the open sockets (the server waits until every clone is dropped).
+/// What every websocket of one server shares: the lane they run on, whether it is stopping,
+/// and a token whose clones count the open sockets (the server waits until every clone is
+/// dropped).
 #[derive(Clone, Debug)]
 pub struct Sockets {
+    lane: Lane,
     stopping: watch::Receiver<bool>,
     _open: mpsc::Sender<()>,
 }
@@ -59,11 +62,22 @@ pub struct Closer {
 }
 
 impl Sockets {
-    /// A new set of sockets, and what stops them.
-    pub fn new() -> (Sockets, Closer) {
+    /// A new set of sockets that run on `lane`, and what stops them.
+    pub fn new(lane: Lane) -> (Sockets, Closer) {
         let (stop, stopping) = watch::channel(false);
         let (open_tx, open) = mpsc::channel(1);
-        (Sockets { stopping, _open: open_tx }, Closer { stopping: stop, open })
+        (Sockets { lane, stopping, _open: open_tx }, Closer { stopping: stop, open })
+    }
+
+    /// Serves one upgraded websocket on the websocket lane ([`crate::lane`]; see [`serve`])
+    /// and waits for it.
+    pub async fn serve<F, R>(self, socket: WebSocket, gate: Gate, protocol: WebSocketProtocols, on_init: F, timeouts: Timeouts)
+    where
+        F: FnOnce(serde_json::Value) -> R + Send + 'static,
+        R: Future<Output = async_graphql::Result<Data>> + Send + 'static,
+    {
+        let lane = self.lane.clone();
+        lane.run(serve(socket, gate, protocol, on_init, timeouts, self)).await;
     }
 }
 
@@ -92,7 +106,7 @@ where
     F: FnOnce(serde_json::Value) -> R + Send + 'static,
     R: Future<Output = async_graphql::Result<Data>> + Send + 'static,
 {
-    let Sockets { mut stopping, _open } = sockets;
+    let Sockets { mut stopping, _open, lane: _ } = sockets;
     let stop = async move {
         // Also when the sender is gone: the server is going away either way.
         let _ = stopping.wait_for(|stop| *stop).await;
