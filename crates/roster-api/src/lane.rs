@@ -4,13 +4,13 @@
 //!
 //! Why: each committed event is resolved, serialised and sent once per subscriber, so with
 //! many subscriptions a burst of commits becomes a burst of work that, on the request workers,
-//! queues requests behind it (measured: `members(first: 50)` p50 1.6-1.7× with 50
-//! subscriptions open and 16 writers, 1.4-1.5× on the lane; docs/benchmarks.md). On threads
-//! with a higher nice value the operating system runs requests first whenever both want a
-//! core, and subscriptions still get every idle cycle (one worker per core). Under overload it
-//! is delivery that lags (measured in the same runs: append-to-subscriber p50 5 ms → 45-51 ms,
-//! p99 13-18 ms → 0.46-0.61 s; events wait in the shared feed, or are read again from the
-//! table: nothing is skipped or repeated), not the requests. Queries and mutations sent over a
+//! queues requests behind it (measured on 2 cores: `members(first: 50)` p50 1.6-1.8× its
+//! figure without subscriptions, with 50 subscriptions open and 16 writers; 1.3-1.4× on the
+//! lane; docs/benchmarks.md). On threads with a higher nice value the operating system runs
+//! requests first whenever both want a core, and subscriptions still get the cycles requests
+//! leave. Under overload it is delivery that lags (in the same runs: append-to-subscriber p50
+//! 5 ms → 26-40 ms, p99 12-21 ms → 0.19-0.33 s; events wait in the shared feed, or are read
+//! again from the table: nothing is skipped or repeated), not the requests. Queries and mutations sent over a
 //! websocket share the lane. `ROSTER_WEBSOCKET_NICE=0` keeps the lane at the requests' priority.
 //!
 //! The lane's runtime ends when the last [`Lane`] clone is dropped (the server's, and each
@@ -32,13 +32,16 @@ pub struct Lane {
 }
 
 impl Lane {
-    /// Starts the lane: a multi-threaded runtime with one worker per core, its threads named
-    /// `roster-websockets` and given nice value `nice` (0..=19; 0 leaves them as they are).
+    /// Starts the lane: a multi-threaded runtime with a worker for every two cores (at least
+    /// one), its threads named `roster-websockets` and given nice value `nice` (0..=19; 0
+    /// leaves them as they are). Half the cores: a nice value only weighs the threads that
+    /// share a core, so fewer lane threads than cores leaves requests cores of their own
+    /// (measured on 2 cores: one lane worker kept the queries' p99 lower than two did).
     ///
     /// Errors: the runtime or its holding thread could not be created. Failing to lower the
     /// threads' priority is no error (it is logged): the lane then competes with requests.
     pub fn start(nice: u8) -> std::io::Result<Lane> {
-        let workers = std::thread::available_parallelism().map_or(1, usize::from);
+        let workers = (std::thread::available_parallelism().map_or(1, usize::from) / 2).max(1);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(workers)
             .thread_name("roster-websockets")
