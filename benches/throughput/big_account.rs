@@ -21,6 +21,10 @@ use sqlx::{Connection, PgConnection};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// One cold load: the stream's length in events, ms to load it from all of them, ms from its
+/// snapshot plus the tail, and the snapshot's size in bytes.
+pub type ColdLoad = (usize, f64, f64, usize);
+
 /// Latency figures of the phase, ms.
 #[derive(Debug, Clone)]
 pub struct BigAccount {
@@ -36,10 +40,10 @@ pub struct BigAccount {
     pub reads: Vec<(String, f64, f64)>,
     /// p50 and p99 of `SELECT 1` on one connection.
     pub select1: (f64, f64),
-    /// Cold loads of the big account (issue 9, item 2): the stream's length in events, ms to
-    /// load it from all of them, ms from its snapshot plus the tail, and the snapshot's size
-    /// in bytes.
-    pub cold_load: (usize, f64, f64, usize),
+    /// Cold loads (issue 9, item 2) of the big account and of the fresh one after the command
+    /// rounds (two history lengths): the stream's length in events, ms to load it from all of
+    /// them, ms from its snapshot plus the tail, and the snapshot's size in bytes.
+    pub cold_load: Vec<(&'static str, ColdLoad)>,
 }
 
 fn seeded_email(domain: &str, n: u64) -> Email {
@@ -219,14 +223,15 @@ pub async fn run(url: &str, plan: &Plan, n: u64, started: Instant) -> BigAccount
         ("invitations(first: 50)", both(&invitations)),
     ];
     let reads = reads.into_iter().map(|(name, (p50, p99))| (name.to_string(), p50, p99)).collect();
-    let cold_load = cold_load(url, &big.account).await;
+    // Two history lengths: the big account's, and the fresh one's after the command rounds.
+    let cold_load = vec![("big account", cold_load(url, &big.account).await), ("fresh account", cold_load(url, &seeded[1].account).await)];
     BigAccount { n, seeded_events, seed_seconds, commands, reads, select1: both(&select1), cold_load }
 }
 
 /// What a server pays the first time it uses `account` (after a start or an eviction): the
 /// aggregate replayed from every event, then from a snapshot of that state plus its (empty)
 /// tail — best of three each, as the caches are warm after the first.
-async fn cold_load(url: &str, account: &str) -> (usize, f64, f64, usize) {
+async fn cold_load(url: &str, account: &str) -> ColdLoad {
     let pool = sqlx::PgPool::connect(url).await.expect("connect");
     let store = EventStore::new(pool);
     let best = |mut runs: Vec<f64>| {
@@ -269,9 +274,10 @@ impl BigAccount {
             let ratio = big / fresh;
             figures.push(Figure::new(format!("{label}: {name} p50, big account"), *big, "ms", Some(ratio), Some("≤ 1.5 × fresh account"), Some(ratio <= 1.5)));
         }
-        let (events, full, snapshot, bytes) = self.cold_load;
-        figures.push(Figure::plain(format!("{label}: cold load, all {events} events replayed"), full, "ms"));
-        figures.push(Figure::new(format!("{label}: cold load, snapshot ({} KiB) + tail", bytes / 1024), snapshot, "ms", Some(snapshot / full), None, None));
+        for (which, (events, full, snapshot, bytes)) in &self.cold_load {
+            figures.push(Figure::plain(format!("{label}: cold load of the {which}, all {events} events replayed"), *full, "ms"));
+            figures.push(Figure::new(format!("{label}: cold load of the {which}, snapshot ({} KiB) + tail", bytes / 1024), *snapshot, "ms", Some(snapshot / full), None, None));
+        }
         for (name, p50, p99) in &self.reads {
             // The p50 is context for the p99 the target names (it moves less from run to run).
             figures.push(Figure::new(format!("{label}: {name} p50"), *p50, "ms", Some(p50 / self.select1.0), None, None));

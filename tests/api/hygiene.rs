@@ -245,6 +245,28 @@ async fn serve_refuses_weak_secrets_naming_the_variable() {
     assert_eq!(serve_with(&url, &[], &["--dev"]), None);
 }
 
+/// The image's shape (issue 10, item 7), read from the Dockerfile's instructions: there is no
+/// container engine where the tests run to build it. Its last stage is the runtime image.
+#[test]
+fn the_dockerfile_builds_a_slim_non_root_image_with_a_healthcheck_and_compose_builds_it() {
+    let dockerfile = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Dockerfile")).unwrap();
+    let instructions: Vec<&str> = dockerfile.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
+    let stages: Vec<usize> = instructions.iter().enumerate().filter(|(_, l)| l.starts_with("FROM ")).map(|(i, _)| i).collect();
+    assert!(stages.len() >= 2, "a build stage and a runtime stage:\n{dockerfile}");
+    let runtime = &instructions[*stages.last().unwrap()..];
+    assert!(runtime[0].contains("-slim"), "a slim runtime base: {}", runtime[0]);
+    assert!(runtime.iter().any(|l| l.starts_with("COPY --from=")), "the runtime stage copies the built binary:\n{dockerfile}");
+    assert!(!runtime.iter().any(|l| l.contains("cargo ")), "no compiling in the runtime stage:\n{dockerfile}");
+    let user = runtime.iter().rev().find_map(|l| l.strip_prefix("USER ")).expect("the runtime stage names its user");
+    let uid = user.split(':').next().unwrap();
+    assert!(uid.parse::<u32>().is_ok_and(|uid| uid != 0), "a numeric, non-root user: {user}");
+    let healthcheck = runtime.iter().find(|l| l.starts_with("HEALTHCHECK ")).expect("a HEALTHCHECK");
+    assert!(healthcheck.contains(r#"CMD ["roster", "healthcheck"]"#), "{healthcheck}");
+    let compose = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docker-compose.yml")).unwrap();
+    assert!(compose.lines().any(|l| l.trim() == "build: ."), "compose builds the Dockerfile:\n{compose}");
+    assert!(!compose.contains("image: rust"), "compose compiles inside a Rust image at start-up:\n{compose}");
+}
+
 #[test]
 fn docker_compose_requires_secrets_and_publishes_on_loopback_only() {
     let compose = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docker-compose.yml")).unwrap();

@@ -110,8 +110,18 @@ impl Replica {
     /// `kill -TERM` (as Docker and Kubernetes stop a container), then waits up to `within` for
     /// the process to exit; its exit status, `None` if it is still running.
     pub fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
-        let status = std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("run kill");
-        assert!(status.success(), "kill -TERM failed");
+        self.signal("TERM");
+        self.exited(within)
+    }
+
+    /// Sends the process signal `name` (`TERM`, `INT`, …) and returns at once.
+    pub fn signal(&self, name: &str) {
+        let status = std::process::Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]).status().expect("run kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits up to `within` for the process to exit; its exit status, `None` if still running.
+    pub fn exited(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
         let deadline = std::time::Instant::now() + within;
         while std::time::Instant::now() < deadline {
             if let Some(exit) = self.child.try_wait().expect("wait") {
