@@ -211,6 +211,51 @@ async fn totals_equal_the_real_counts_also_after_a_rebuild() {
     .await
     .unwrap();
     assert_eq!(stale, 0, "member_counts holds exactly the grouped counts");
+    let stale: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT account_id, action, n FROM audit_counts EXCEPT SELECT account_id, action, count(*) FROM audit_log GROUP BY 1, 2) d",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(stale, 0, "audit_counts holds exactly the grouped counts");
+    let audit = "query($id: ID!) { account(id: $id) { all: auditLog { totalCount } joins: auditLog(action: \"member.joined\") { totalCount } } }";
+    let data = app.ok(Some(&admin.token), audit, json!({ "id": admin.account_id })).await;
+    let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql).bind(admin.account_id.parse::<AccountId>().unwrap()).fetch_one(&app.pool);
+    assert_eq!(data["account"]["all"]["totalCount"].as_i64(), Some(count("SELECT count(*) FROM audit_log WHERE account_id = $1").await.unwrap()));
+    assert_eq!(data["account"]["joins"]["totalCount"].as_i64(), Some(count("SELECT count(*) FROM audit_log WHERE account_id = $1 AND action = 'member.joined'").await.unwrap()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn paging_the_audit_log_by_cursor_sees_each_entry_once_while_entries_are_recorded() {
+    let app = spawn_app().await;
+    let admin = app.sign_up("ada@example.com", "Acme").await;
+    let mut version = append(&app, &admin, 2, (0..120).map(|n| joined(n, Role::Developer)).collect()).await;
+    let page = "query($id: ID!, $after: String) { account(id: $id) { auditLog(first: 50, after: $after) { totalCount pageInfo { hasNextPage endCursor } edges { cursor node { position action } } } } }";
+    let (mut seen, mut after, mut late, mut pages) = (Vec::new(), Value::Null, 120, 0);
+    loop {
+        let data = app.ok(Some(&admin.token), page, json!({ "id": admin.account_id, "after": after })).await;
+        let conn = &data["account"]["auditLog"];
+        for edge in conn["edges"].as_array().unwrap() {
+            let position: i64 = edge["node"]["position"].as_str().unwrap().parse().unwrap();
+            assert_eq!(edge["cursor"], format!("p{position}"), "a cursor names its entry's position");
+            seen.push(position);
+        }
+        pages += 1;
+        if !conn["pageInfo"]["hasNextPage"].as_bool().unwrap() {
+            break;
+        }
+        after = conn["pageInfo"]["endCursor"].clone();
+        // Entries are recorded between pages: they come after, never shift the next page.
+        version = append(&app, &admin, version, (late..late + 3).map(|n| joined(n, Role::Guest)).collect()).await;
+        late += 3;
+    }
+    let account: AccountId = admin.account_id.parse().unwrap();
+    let all: Vec<i64> = sqlx::query_scalar("SELECT position FROM audit_log WHERE account_id = $1 ORDER BY position").bind(account).fetch_all(&app.pool).await.unwrap();
+    assert_eq!(seen, all, "every entry once, in position order, the late ones last");
+    assert_eq!((all.len(), pages), (2 + 126, 3), "sign-up's two entries, 120 joins and 3 late ones after each of two pages");
+    // An offset cursor of an earlier version still reads the entries after that offset.
+    let data = app.ok(Some(&admin.token), page, json!({ "id": admin.account_id, "after": "49" })).await;
+    assert_eq!(data["account"]["auditLog"]["edges"][0]["node"]["position"], all[50].to_string());
 }
 
 /// What keeps member search on its trigram index: the index's definition and storage

@@ -10,8 +10,9 @@
 //! requests first whenever both want a core, and subscriptions still get the cycles requests
 //! leave. Under overload it is delivery that lags (in the same runs: append-to-subscriber p50
 //! 5 ms → 26-40 ms, p99 12-21 ms → 0.19-0.33 s; events wait in the shared feed, or are read
-//! again from the table: nothing is skipped or repeated), not the requests. Queries and mutations sent over a
-//! websocket share the lane. `ROSTER_WEBSOCKET_NICE=0` keeps the lane at the requests' priority.
+//! again from the table: nothing is skipped or repeated), not the requests. Queries and
+//! mutations sent over a websocket share the lane. `ROSTER_WEBSOCKET_NICE=0` keeps the lane at
+//! the requests' priority.
 //!
 //! The lane's runtime ends when the last [`Lane`] clone is dropped (the server's, and each
 //! open websocket's), so a stopped server leaves no thread behind.
@@ -24,7 +25,7 @@ use tokio::sync::mpsc;
 /// lowest): with CFS weights about a tenth of a request worker's share while both are busy.
 pub const DEFAULT_NICE: u8 = 10;
 
-/// A handle to the websocket lane; clones share one thread.
+/// A handle to the websocket lane; clones share one runtime.
 #[derive(Clone, Debug)]
 pub struct Lane {
     handle: Handle,

@@ -25,6 +25,9 @@ pub(crate) struct Memo {
     /// Whether the memo holds every entry of the table (a rebuild that started from an empty
     /// table): then a miss means "none", without asking the database.
     pub complete: bool,
+    /// The `(account, action)` of every entry [`copy_rows`] wrote, for the rebuild's
+    /// `audit_counts` (see [`Memo::take_counts`]).
+    copied: Vec<(uuid::Uuid, &'static str)>,
 }
 
 enum Target {
@@ -48,6 +51,12 @@ impl Memo {
     /// A memo for a table that starts empty: every entry it will hold passes through it.
     pub(crate) fn complete() -> Self {
         Self { complete: true, ..Self::default() }
+    }
+
+    /// The `audit_counts` load of the entries [`copy_rows`] wrote so far (then forgotten).
+    pub(crate) fn take_counts(&mut self) -> crate::copy::Load {
+        let copied = std::mem::take(&mut self.copied);
+        crate::copy::Load::counts("audit_counts", "account_id, action, n", copied.into_iter())
     }
 
     fn member(&self, account_id: AccountId, user_id: UserId) -> Target {
@@ -214,12 +223,17 @@ pub(crate) async fn apply(conn: &mut PgConnection, events: &[RawEvent], memo: &m
         let Target::Known(t) = e.target else { unreachable!("targets resolved above") };
         actor.push(e.actor_id); target.push(t); details.push(e.details.to_string()); request.push(e.request_id);
     }
-    sqlx::query(
-        "INSERT INTO audit_log (position, account_id, occurred_at, action, actor_id, target, details, request_id)
-         SELECT p, a, o, ac, au, t, d::jsonb, r
-           FROM UNNEST($1::int8[], $2::uuid[], $3::timestamptz[], $4::text[], $5::uuid[], $6::text[], $7::text[], $8::text[])
-                AS u(p, a, o, ac, au, t, d, r)",
-    )
+    // The entries and their counters (`audit_counts`) in one statement.
+    sqlx::query(&crate::counted(
+        "ins AS (INSERT INTO audit_log (position, account_id, occurred_at, action, actor_id, target, details, request_id)
+                 SELECT p, a, o, ac, au, t, d::jsonb, r
+                   FROM UNNEST($1::int8[], $2::uuid[], $3::timestamptz[], $4::text[], $5::uuid[], $6::text[], $7::text[], $8::text[])
+                        AS u(p, a, o, ac, au, t, d, r)
+                 RETURNING account_id, action),
+         changes(account_id, k, d) AS (SELECT account_id, action, 1 FROM ins)",
+        "audit_counts",
+        "action",
+    ))
     .bind(pos).bind(acc).bind(at).bind(action).bind(actor).bind(target).bind(details).bind(request)
     .execute(conn)
     .await?;
@@ -241,6 +255,7 @@ pub(crate) fn copy_rows(memo: &mut Memo, events: &[RawEvent], out: &mut crate::c
             Err(error) => return Some(Stop { position: event.position, error }),
         };
         let Target::Known(target) = entry.target else { unreachable!("a complete memo resolves every target") };
+        memo.copied.push((entry.account_id.uuid(), entry.action));
         out.tuple(8)
             .int8(entry.position)
             .uuid(entry.account_id.uuid())

@@ -20,7 +20,8 @@ pub(crate) struct Load {
 }
 
 impl Load {
-    /// The load of a per-account counter table (`member_counts`, `invitation_counts`):
+    /// The load of a per-account counter table (`member_counts`, `invitation_counts`,
+    /// `audit_counts`):
     /// `(account_id, {key}, n)` for every non-zero count of the rows a rebuild loads, so the
     /// counters start equal to the rows, as the live projection keeps them (see `counted`).
     pub(crate) fn counts<'a>(table: &'static str, columns: &'static str, keys: impl Iterator<Item = (Uuid, &'a str)>) -> Self {

@@ -30,7 +30,7 @@ pub enum Projection {
     Members,
     /// Tables `invitations`, `invitation_counts` (invitations per account and stored state).
     Invitations,
-    /// Table `audit_log`.
+    /// Tables `audit_log`, `audit_counts` (entries per account and action).
     AuditLog,
 }
 
@@ -57,7 +57,7 @@ impl Projection {
         match self {
             Projection::Members => &["users", "accounts", "members", "member_counts"],
             Projection::Invitations => &["invitations", "invitation_counts"],
-            Projection::AuditLog => &["audit_log"],
+            Projection::AuditLog => &["audit_log", "audit_counts"],
         }
     }
 

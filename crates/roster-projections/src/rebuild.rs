@@ -244,6 +244,7 @@ async fn rebuild_into(pool: &PgPool, projections: &[Projection], schema: &str) -
     // indexes are built, [`LOAD_CONCURRENCY`] tables at a time.
     let mut loads = state.members.take().map(members::Fold::copy_rows).unwrap_or_default();
     loads.extend(state.invitations.take().map(invitations::Fold::copy_rows).into_iter().flatten());
+    loads.extend(state.audit.as_mut().map(Memo::take_counts));
     let written = futures::stream::iter(loads)
         .map(|crate::copy::Load { table, columns, rows }| load_table(pool.clone(), schema.to_string(), table, columns, once(rows), None))
         .buffer_unordered(LOAD_CONCURRENCY)

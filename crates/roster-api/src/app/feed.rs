@@ -10,7 +10,7 @@ use crate::error::ApiResult;
 use futures::{Stream, StreamExt};
 use roster_domain::account::AccountEvent;
 use roster_domain::{AccountId, DomainError, Text, UserId};
-use roster_projections::queries::{self, AuditRow};
+use roster_projections::queries::{self, AuditRow, Window};
 use roster_store::{reader, EventFilter, StoredEvent};
 use std::sync::Arc;
 
@@ -147,14 +147,15 @@ impl App {
         }))
     }
 
-    /// `Account.auditLog`: a page of the account's audit log in position order, optionally one
-    /// `action` only (parsed by the caller); and the filtered total.
+    /// `Account.auditLog`: a page (`window`, at most `limit` entries) of the account's audit
+    /// log in position order, optionally one `action` only (parsed by the caller); and the
+    /// filtered total.
     ///
     /// Errors: `FORBIDDEN` when the viewer's role may not read the audit log.
-    pub async fn audit_log(&self, account: &AccountView, action: Option<&Text>, offset: i64, limit: i64) -> ApiResult<(Vec<AuditRow>, i64)> {
+    pub async fn audit_log(&self, account: &AccountView, action: Option<&Text>, window: Window<i64>, limit: i64) -> ApiResult<(Vec<AuditRow>, i64)> {
         if !account.viewer_role.may_read_audit_log() {
             return Err(DomainError::Forbidden.into());
         }
-        Ok(queries::audit_log(&self.0.pool, account.row.id, action.map(Text::as_str), offset, limit).await?)
+        Ok(queries::audit_log(&self.0.pool, account.row.id, action.map(Text::as_str), window, limit).await?)
     }
 }

@@ -1,7 +1,8 @@
 //! Relay connections: `edges { cursor node }`, `nodes`, `pageInfo`, `totalCount`.
 //! `first` defaults to 50 and is capped at 500 (contract, "Connections"). Member and invitation
-//! cursors are keyset cursors ([`ListCursor`]); audit-log cursors are offsets in the list; event
-//! cursors are global positions.
+//! cursors are keyset cursors ([`ListCursor`]), audit-log cursors the position of an entry
+//! ([`LogCursor`]); both still read the offsets earlier versions handed out. Event cursors are
+//! global positions.
 //!
 //! Every connection resolver reads its paging arguments through [`PageArgs`] (or [`Cursor`] and
 //! [`PageSize`] alone), so that no argument reaches the application or SQL unchecked: a cursor
@@ -111,11 +112,6 @@ impl PageArgs {
         Ok(Self { first: PageSize::parse(first)?, after: Cursor::parse_optional(after, "after")? })
     }
 
-    /// Offset of the first item of the page in a list paged by offset cursors.
-    pub fn offset(&self) -> i64 {
-        self.after.map_or(0, Cursor::next)
-    }
-
     /// How many items to return.
     pub fn limit(&self) -> i64 {
         self.first.get()
@@ -169,21 +165,81 @@ impl ListCursor {
     }
 }
 
-/// The checked paging arguments of a member or invitation list: `first` and `after`.
+/// A cursor of a list paged by key: how it is read and written.
+pub trait KeysetCursor: Sized {
+    /// The ordering key of an item, which its cursor names.
+    type Key;
+    /// Parses the cursor argument `field` (e.g. `after`).
+    ///
+    /// Errors: `VALIDATION` on `field` for anything this cursor's `encode` did not make.
+    fn parse(raw: &str, field: &str) -> Result<Self, ApiError>;
+    /// The cursor of the item with ordering key `key`.
+    fn encode(key: Self::Key) -> String;
+}
+
+impl KeysetCursor for ListCursor {
+    type Key = (DateTime<Utc>, Uuid);
+    fn parse(raw: &str, field: &str) -> Result<Self, ApiError> {
+        ListCursor::parse(raw, field)
+    }
+    fn encode((at, id): (DateTime<Utc>, Uuid)) -> String {
+        ListCursor::encode(at, id)
+    }
+}
+
+/// A checked `after` of the audit log: the position of the last entry seen, so the next page
+/// is found by the log's index however deep it is, and entries recorded meanwhile do not shift
+/// it. Offsets (a decimal cursor, what earlier versions handed out) are still read.
+///
+/// Format (opaque to clients): `p<position>`, or decimal digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ListArgs {
+pub enum LogCursor {
+    /// An offset cursor: the page starts after the entry at this offset.
+    Offset(Cursor),
+    /// A position cursor: the page starts after the entry at this global position.
+    After(Cursor),
+}
+
+impl KeysetCursor for LogCursor {
+    type Key = i64;
+    fn parse(raw: &str, field: &str) -> Result<Self, ApiError> {
+        match raw.strip_prefix('p') {
+            Some(position) => Cursor::parse(position, field).map(Self::After),
+            None => Cursor::parse(raw, field).map(Self::Offset),
+        }
+    }
+    fn encode(position: i64) -> String {
+        format!("p{position}")
+    }
+}
+
+impl LogCursor {
+    /// Where the page after this cursor starts, in the read model's terms.
+    pub fn window(cursor: Option<Self>) -> Window<i64> {
+        match cursor {
+            None => Window::After(None),
+            Some(Self::Offset(c)) => Window::Offset(c.next()),
+            Some(Self::After(c)) => Window::After(Some(c.get())),
+        }
+    }
+}
+
+/// The checked paging arguments of a list paged by key (members, invitations: [`ListCursor`];
+/// the audit log: [`LogCursor`]): `first` and `after`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListArgs<C = ListCursor> {
     /// How many items to return.
     pub first: PageSize,
     /// The cursor of the last item already seen, if any.
-    pub after: Option<ListCursor>,
+    pub after: Option<C>,
 }
 
-impl ListArgs {
+impl<C: KeysetCursor> ListArgs<C> {
     /// Checks `first` and `after`.
     ///
-    /// Errors: `VALIDATION` on `first` or `after`, as [`PageSize::parse`] and [`ListCursor::parse`].
+    /// Errors: `VALIDATION` on `first` or `after`, as [`PageSize::parse`] and the cursor's parse.
     pub fn parse(first: Option<i32>, after: Option<&str>) -> Result<Self, ApiError> {
-        Ok(Self { first: PageSize::parse(first)?, after: after.map(|a| ListCursor::parse(a, "after")).transpose()? })
+        Ok(Self { first: PageSize::parse(first)?, after: after.map(|a| C::parse(a, "after")).transpose()? })
     }
 
     /// Rows to ask the read model for: one more than the page, to learn whether a next page exists.
@@ -193,24 +249,13 @@ impl ListArgs {
 
     /// The page from `rows` (fetched with [`ListArgs::fetch`]) of a list of `total` items: each
     /// row becomes a node by `node`, with the cursor of the ordering key `key` gives it.
-    pub fn connection<R, T: OutputType>(&self, mut rows: Vec<R>, total: i64, key: impl Fn(&R) -> (DateTime<Utc>, Uuid), node: impl Fn(R) -> T) -> Page<T> {
+    pub fn connection<R, T: OutputType>(&self, mut rows: Vec<R>, total: i64, key: impl Fn(&R) -> C::Key, node: impl Fn(R) -> T) -> Page<T> {
         let has_next = rows.len() as i64 > self.first.get();
         rows.truncate(self.first.get() as usize);
         let mut page = Connection::with_additional_fields(self.after.is_some(), has_next, TotalCount { total_count: total });
-        page.edges.extend(rows.into_iter().map(|row| {
-            let (at, id) = key(&row);
-            Edge::new(ListCursor::encode(at, id), node(row))
-        }));
+        page.edges.extend(rows.into_iter().map(|row| Edge::new(C::encode(key(&row)), node(row))));
         page
     }
-}
-
-/// A page of `items` that start at `offset` in a list of `total`.
-pub fn offset_connection<T: OutputType>(items: Vec<T>, offset: i64, total: i64) -> Page<T> {
-    let end = offset.saturating_add(items.len() as i64);
-    let mut page = Connection::with_additional_fields(offset > 0, end < total, TotalCount { total_count: total });
-    page.edges.extend(items.into_iter().enumerate().map(|(i, item)| Edge::new(offset.saturating_add(i as i64).to_string(), item)));
-    page
 }
 
 #[cfg(test)]
@@ -242,10 +287,22 @@ mod tests {
     }
 
     #[test]
-    fn page_args_give_the_offset_after_the_cursor() {
+    fn page_args_read_the_position_after_which_a_page_starts() {
         let args = PageArgs::parse(Some(10), Some("4")).unwrap();
-        assert_eq!((args.offset(), args.limit()), (5, 10));
-        assert_eq!(PageArgs::parse(None, None).unwrap().offset(), 0);
+        assert_eq!((args.after.map(Cursor::get), args.limit()), (Some(4), 10));
+        assert_eq!(PageArgs::parse(None, None).unwrap().after, None);
+    }
+
+    #[test]
+    fn log_cursors_round_trip_positions_and_still_read_offsets() {
+        let parse = |raw: &str| <LogCursor as KeysetCursor>::parse(raw, "after");
+        let encoded = <LogCursor as KeysetCursor>::encode(42);
+        assert_eq!(LogCursor::window(Some(parse(&encoded).unwrap())), Window::After(Some(42)));
+        assert_eq!(LogCursor::window(Some(parse("9").unwrap())), Window::Offset(10), "an offset cursor of an earlier version");
+        assert_eq!(LogCursor::window(None), Window::After(None));
+        for bad in ["p", "p-1", "p9223372036854775807", "q1", "p1x", ""] {
+            assert_eq!(field(parse(bad).unwrap_err()), "after", "{bad:?}");
+        }
     }
 
     #[test]

@@ -117,27 +117,10 @@ where
     args.add(value).map_err(sqlx::Error::Encode)
 }
 
-/// One page of `SELECT <columns> <from_where> ORDER BY <order>` from `offset`, at most
-/// `limit` rows, and the total the filter matches; `args` binds the filter's `$1, $2, …`.
-async fn page<R>(pool: &PgPool, columns: &str, from_where: &str, order: &str, args: PgArguments, offset: i64, limit: i64) -> Result<(Vec<R>, i64), sqlx::Error>
-where
-    R: for<'r> FromRow<'r, PgRow> + Send + Unpin,
-{
-    let count = format!("SELECT count(*) {from_where}");
-    let total: i64 = sqlx::query_scalar_with(&count, args.clone()).fetch_one(pool).await?;
-    let n = args.len();
-    let mut args = args;
-    bind(&mut args, offset)?;
-    bind(&mut args, limit)?;
-    let select = format!("SELECT {columns} {from_where} ORDER BY {order} OFFSET ${} LIMIT ${}", n + 1, n + 2);
-    let rows = sqlx::query_as_with(&select, args).fetch_all(pool).await?;
-    Ok((rows, total))
-}
-
 /// One page and the filtered total in one statement (one round trip, one snapshot):
 /// `SELECT p.*, total FROM (<total>) LEFT JOIN LATERAL (<page>) p ORDER BY <order>`, after
 /// `with` (a `WITH …` clause both may use, or empty). `page`'s first column must be non-null
-/// in every row (an id): an empty page is the one row whose first column is null. `persistent`
+/// in every row (an id, a position): an empty page is the one row whose first column is null. `persistent`
 /// is whether the statement is prepared once per connection (see [`members_in`] for when not).
 async fn page_and_total<R>(pool: &PgPool, with: &str, total: &str, page: &str, order: &str, args: PgArguments, persistent: bool) -> Result<(Vec<R>, i64), sqlx::Error>
 where
@@ -151,7 +134,7 @@ where
     };
     let mut items = Vec::with_capacity(rows.len());
     for row in &rows {
-        if row.try_get::<Option<uuid::Uuid>, _>(0)?.is_some() {
+        if !sqlx::ValueRef::is_null(&row.try_get_raw(0)?) {
             items.push(R::from_row(row)?);
         }
     }
@@ -343,19 +326,44 @@ pub async fn members_in(
     Ok((rows.into_iter().map(member_row).collect(), total))
 }
 
-/// A page of `account_id`'s audit log in position order, optionally only one `action`, plus
-/// the filtered total.
+/// A page of `account_id`'s audit log in position order, optionally only one `action`: the
+/// page `window` (by offset, or after the entry at a position), at most `limit` entries; plus
+/// the filtered total, from `audit_counts` (not by counting the account's entries). A page by
+/// position starts where `audit_log_account` (or `audit_log_account_action`) has it, however
+/// deep in the log.
+///
+/// Errors: what the database reports.
 pub async fn audit_log(
     pool: &PgPool,
     account_id: AccountId,
     action: Option<&str>,
-    offset: i64,
+    window: Window<i64>,
     limit: i64,
 ) -> Result<(Vec<AuditRow>, i64), sqlx::Error> {
+    // One statement per filter: a generic plan of "$n IS NULL OR …" uses no index.
     let mut args = PgArguments::default();
     bind(&mut args, account_id)?;
-    bind(&mut args, action.map(str::to_string))?;
-    let from_where = "FROM audit_log WHERE account_id = $1 AND ($2::text IS NULL OR action = $2)";
-    let columns = "position, occurred_at, action, actor_id, target, details, request_id";
-    page(pool, columns, from_where, "position", args, offset, limit).await
+    let mut filter = String::from("account_id = $1");
+    if let Some(action) = action {
+        bind(&mut args, action.to_string())?;
+        filter += &format!(" AND action = ${}", args.len());
+    }
+    let total = format!("SELECT coalesce(sum(n), 0)::int8 FROM audit_counts WHERE {filter}");
+    let (after, slice) = match window {
+        Window::After(Some(position)) => {
+            bind(&mut args, position)?;
+            (format!(" AND position > ${}", args.len()), format!("LIMIT {limit}"))
+        }
+        Window::After(None) | Window::Offset(0) => (String::new(), format!("LIMIT {limit}")),
+        Window::Offset(offset) => {
+            bind(&mut args, offset)?;
+            (String::new(), format!("OFFSET ${} LIMIT {limit}", args.len()))
+        }
+    };
+    // `position` first: `page_and_total` tells an empty page by its first column.
+    let select = format!(
+        "SELECT position, occurred_at, action, actor_id, target, details, request_id
+           FROM audit_log WHERE {filter}{after} ORDER BY position {slice}"
+    );
+    page_and_total(pool, "", &total, &select, "p.position", args, true).await
 }
