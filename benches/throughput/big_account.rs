@@ -120,6 +120,7 @@ const CANCEL: &str = "mutation($i: CancelInviteInput!) { cancelInvite(input: $i)
 const CHANGE: &str = "mutation($i: ChangeRoleInput!) { changeRole(input: $i) { role } }";
 const MEMBERS: &str = "query($a: ID!, $s: String) { account(id: $a) { members(first: 50, search: $s) { totalCount pageInfo { hasNextPage endCursor } nodes { role joinedAt user { id email displayName } } } } }";
 const INVITATIONS: &str = "query($a: ID!) { account(id: $a) { invitations(first: 50) { totalCount pageInfo { hasNextPage endCursor } nodes { id email status sendCount } } } }";
+const AUDIT_LOG: &str = "query($a: ID!, $c: String) { account(id: $a) { auditLog(first: 50, after: $c) { totalCount pageInfo { hasNextPage endCursor } nodes { position occurredAt action target } } } }";
 
 /// A signed-up account: admin token, account id, the seeded member `changeRole` changes.
 struct Seeded {
@@ -196,6 +197,18 @@ pub async fn run(url: &str, plan: &Plan, n: u64, started: Instant) -> BigAccount
 
     let big = &seeded[0];
     let (mut select1, mut members, mut by_email, mut by_name, mut invitations) = (histogram(), histogram(), histogram(), histogram(), histogram());
+    let mut audit_log = histogram();
+    // The audit log's page halfway through the big account's entries, by the cursor before it.
+    let (middle, entries): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT position FROM audit_log WHERE account_id = $1::uuid ORDER BY position
+                  OFFSET (SELECT count(*) / 2 FROM audit_log WHERE account_id = $1::uuid) LIMIT 1),
+                (SELECT count(*) FROM audit_log WHERE account_id = $1::uuid)",
+    )
+    .bind(&big.account)
+    .fetch_one(&mut conn)
+    .await
+    .expect("the audit log's middle");
+    let audit_page = (entries - entries / 2 - 1).min(50);
     let groups = (n / 10).max(1);
     for round in 0..plan.commands.max(1) * 2 {
         let sent = Instant::now();
@@ -214,6 +227,9 @@ pub async fn run(url: &str, plan: &Plan, n: u64, started: Instant) -> BigAccount
         assert_eq!(data["account"]["members"]["totalCount"], n.min(10), "big account: name prefix matches");
         let data = client.timed(&mut invitations, &big.token, INVITATIONS, json!({ "a": big.account })).await;
         assert_eq!(data["account"]["invitations"]["totalCount"], 2 * n + plan.commands + 1, "big account: every invitation counted");
+        let data = client.timed(&mut audit_log, &big.token, AUDIT_LOG, json!({ "a": big.account, "c": format!("p{middle}") })).await;
+        assert_eq!(data["account"]["auditLog"]["totalCount"], entries, "big account: every audit entry counted");
+        assert_eq!(data["account"]["auditLog"]["nodes"].as_array().expect("nodes").len() as i64, audit_page, "big account: a full page halfway");
     }
     let both = |h: &Histogram<u64>| (ms(h, 0.5), ms(h, 0.99));
     let reads = [
@@ -221,6 +237,7 @@ pub async fn run(url: &str, plan: &Plan, n: u64, started: Instant) -> BigAccount
         ("members(first: 50, search: email prefix)", both(&by_email)),
         ("members(first: 50, search: name prefix)", both(&by_name)),
         ("invitations(first: 50)", both(&invitations)),
+        ("auditLog(first: 50) halfway through", both(&audit_log)),
     ];
     let reads = reads.into_iter().map(|(name, (p50, p99))| (name.to_string(), p50, p99)).collect();
     // Two history lengths: the big account's, and the fresh one's after the command rounds.
