@@ -1,23 +1,17 @@
 //! `roster serve`'s resource limits: request size and time, connections, password hashing,
 //! subscriptions (docs/operations.md).
 
-use crate::named;
 use anyhow::Result;
 use clap::Args;
 use roster_api::config::{parse_duration, parse_trusted_proxies};
 use roster_api::Config;
 
-fn request_timeout(text: &str) -> Result<std::time::Duration, String> {
-    named("ROSTER_REQUEST_TIMEOUT", parse_duration)(text)
-}
-
 fn max_body_bytes(text: &str) -> Result<usize, String> {
-    named("ROSTER_MAX_BODY_BYTES", |t| t.trim().parse::<usize>().map_err(|_| format!("{t:?} is not a number of bytes")))(text)
+    text.trim().parse::<usize>().map_err(|_| format!("{text:?} is not a number of bytes"))
 }
 
 fn hash_concurrency(text: &str) -> Result<usize, String> {
-    let parse = |t: &str| t.trim().parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| format!("{t:?} is not a positive number"));
-    named("ROSTER_HASH_CONCURRENCY", parse)(text)
+    text.trim().parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| format!("{text:?} is not a positive number"))
 }
 
 /// How much one client, request or connection may take of the server.
@@ -27,7 +21,7 @@ pub struct LimitArgs {
     #[arg(long, env = "ROSTER_MAX_BODY_BYTES", default_value_t = roster_api::config::DEFAULT_MAX_BODY_BYTES, value_parser = max_body_bytes)]
     max_body_bytes: usize,
     /// How long one HTTP request may take before it answers 408 (websockets are exempt).
-    #[arg(long, env = "ROSTER_REQUEST_TIMEOUT", default_value = "30s", value_parser = request_timeout)]
+    #[arg(long, env = "ROSTER_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     request_timeout: std::time::Duration,
     /// Reverse proxies whose X-Forwarded-For is believed: comma-separated IPs or CIDRs.
     #[arg(long, env = "ROSTER_TRUSTED_PROXIES", default_value = "")]

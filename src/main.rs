@@ -66,14 +66,34 @@ struct Output {
     json: bool,
 }
 
-/// A clap value parser that names the environment variable (besides clap's flag) when `parse`
-/// refuses a value.
-pub(crate) fn named<T>(var: &'static str, parse: impl Fn(&str) -> Result<T, String>) -> impl Fn(&str) -> Result<T, String> {
-    move |text| parse(text).map_err(|e| format!("{e} (from {var} or its flag)"))
+/// Parses the command line. A refused value names its environment variable besides the flag
+/// clap names (settings mostly come from the environment, where the flag means nothing to the
+/// reader), for every setting at once; any other error is clap's own.
+fn parse_cli() -> Cli {
+    use clap::error::{ContextKind, ErrorKind};
+    use clap::CommandFactory;
+    let error = match Cli::try_parse() {
+        Ok(cli) => return cli,
+        Err(error) => error,
+    };
+    let refused = matches!(error.kind(), ErrorKind::ValueValidation | ErrorKind::InvalidValue);
+    let shown = error.get(ContextKind::InvalidArg).map(ToString::to_string).filter(|_| refused);
+    let Some((shown, var)) = shown.and_then(|shown| env_of(&Cli::command(), &shown).map(|var| (shown, var))) else { error.exit() };
+    let message = error.render().to_string().replacen(&format!("'{shown}'"), &format!("'{shown}' (from {var} or its flag)"), 1);
+    eprint!("{message}");
+    std::process::exit(error.exit_code());
 }
 
-fn invite_ttl(text: &str) -> Result<std::time::Duration, String> {
-    named("ROSTER_INVITE_TTL", parse_duration)(text)
+/// The environment variable of the argument clap shows as `shown` (`--flag <VALUE>`), in
+/// `command` or its subcommands.
+fn env_of(command: &clap::Command, shown: &str) -> Option<String> {
+    let long = shown.split_whitespace().next()?.strip_prefix("--")?;
+    command
+        .get_arguments()
+        .find(|arg| arg.get_long() == Some(long))
+        .and_then(|arg| arg.get_env())
+        .map(|var| var.to_string_lossy().into_owned())
+        .or_else(|| command.get_subcommands().find_map(|sub| env_of(sub, shown)))
 }
 
 #[derive(Subcommand)]
@@ -112,7 +132,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "ROSTER_JWT_SECRET", hide_env_values = true)]
     jwt_secret: Option<String>,
     /// How long invitations stay acceptable, e.g. 7d, 12h, 30m.
-    #[arg(long, env = "ROSTER_INVITE_TTL", default_value = "7d", value_parser = invite_ttl)]
+    #[arg(long, env = "ROSTER_INVITE_TTL", default_value = "7d", value_parser = parse_duration)]
     invite_ttl: std::time::Duration,
     /// Bearer token that may read every account's events: at least 32 random bytes, as
     /// ROSTER_JWT_SECRET.
@@ -192,7 +212,7 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let outcome = match Cli::parse().command {
+    let outcome = match parse_cli().command {
         Some(command) => run(command).await,
         None => try_it::try_it().await,
     };

@@ -42,6 +42,7 @@ async fn an_unreachable_port_is_named_with_connection_refused() {
         let stderr = failure(&url, &args);
         let expected = format!("host 127.0.0.1 port {port}, database roster, user ada: connection refused");
         assert!(stderr.contains(&expected), "{args:?}: {stderr}");
+        assert_eq!(stderr.matches("cannot connect to PostgreSQL").count(), 1, "said once: {args:?}: {stderr}");
     }
 }
 
@@ -132,6 +133,11 @@ async fn missing_and_bad_settings_name_their_environment_variable() {
         ("ROSTER_OPERATOR_TOKEN", "change-me"),
         ("ROSTER_METRICS_TOKEN", "secret"),
         ("ROSTER_LOG_FORMAT", "yaml"),
+        // Values clap refuses by type or range name their variable too.
+        ("ROSTER_WEBSOCKET_NICE", "20"),
+        ("ROSTER_MAX_SUBSCRIPTIONS_PER_USER", "-1"),
+        ("ROSTER_SLOW_CONSUMER_TIMEOUT", "soon"),
+        ("ROSTER_MAX_CONNECTIONS_PER_IP", "many"),
     ];
     for (var, value) in cases {
         let out = roster(&["serve", "--dev", "--bind", "127.0.0.1:0"]).env("DATABASE_URL", &url).env(var, value).output().unwrap();

@@ -54,16 +54,18 @@ impl DatabaseSettings {
 pub enum StartupError {
     /// The database could not be reached: the error names host, port, database, user and
     /// the cause (never the password).
-    #[error("{0}")]
+    // Transparent: the wrapped error is also the source, and a report of the chain
+    // (`{:#}`) printed it twice with "{0}".
+    #[error(transparent)]
     Connect(#[from] db::ConnectError),
     /// A migration failed.
-    #[error("applying migrations: {0}")]
+    #[error("applying migrations")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// The address could not be bound (in use, not local, malformed).
     #[error("binding {0} (choose another address with ROSTER_BIND or --bind): {1}")]
     Bind(String, std::io::Error),
     /// A mail setting is wrong (it names the variable).
-    #[error("{0}")]
+    #[error(transparent)]
     Mail(#[from] MailError),
 }
 
