@@ -204,20 +204,15 @@ async fn totals_equal_the_real_counts_also_after_a_rebuild() {
     assert_eq!(api_counts(&app, &other).await, real_counts(&app, &other).await, "another account's totals are its own");
     rebuild::rebuild(&app.pool, &[]).await.unwrap();
     assert_eq!(api_counts(&app, &admin).await, real, "after a rebuild");
-    let stale: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM (SELECT account_id, role, n FROM member_counts EXCEPT SELECT account_id, role, count(*) FROM members GROUP BY 1, 2) d",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
-    assert_eq!(stale, 0, "member_counts holds exactly the grouped counts");
-    let stale: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM (SELECT account_id, action, n FROM audit_counts EXCEPT SELECT account_id, action, count(*) FROM audit_log GROUP BY 1, 2) d",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
-    assert_eq!(stale, 0, "audit_counts holds exactly the grouped counts");
+    for (counters, rows, key) in [("member_counts", "members", "role"), ("audit_counts", "audit_log", "action")] {
+        let stale: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM (SELECT account_id, {key}, n FROM {counters} EXCEPT SELECT account_id, {key}, count(*) FROM {rows} GROUP BY 1, 2) d"
+        ))
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        assert_eq!(stale, 0, "{counters} holds exactly the grouped counts of {rows}");
+    }
     let audit = "query($id: ID!) { account(id: $id) { all: auditLog { totalCount } joins: auditLog(action: \"member.joined\") { totalCount } } }";
     let data = app.ok(Some(&admin.token), audit, json!({ "id": admin.account_id })).await;
     let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql).bind(admin.account_id.parse::<AccountId>().unwrap()).fetch_one(&app.pool);
