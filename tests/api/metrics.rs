@@ -79,12 +79,30 @@ async fn series_move_with_requests_commands_projections_and_subscriptions() {
     assert_eq!(ws.next_message().await["type"], "complete");
     ws.subscribe("2", "subscription($a: ID!) { events(after: \"0\", accountId: $a) { position } }", json!({ "a": admin.account_id })).await;
     assert_eq!(ws.next_message().await["type"], "next");
+    // Events appended while it streams are live: their delivery is timed; the history is not.
+    let head: i64 = sqlx::query_scalar("SELECT max(position) FROM events").fetch_one(&app.pool).await.unwrap();
+    app.invite_ok(&admin.token, &admin.account_id, "p3@example.com", "GUEST").await;
+    let account: uuid::Uuid = admin.account_id.parse().unwrap();
+    let (last, live): (i64, i64) = sqlx::query_as("SELECT max(position), count(*) FROM events WHERE account_id = $1 AND position > $2")
+        .bind(account)
+        .bind(head)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(live > 0);
+    loop {
+        let message = ws.next_message().await;
+        assert_eq!(message["type"], "next", "{message}");
+        if message["payload"]["data"]["events"]["position"] == last.to_string() {
+            break;
+        }
+    }
     ws.close().await;
 
     let after = scrape(&app).await;
     let requests = |operation: &str, outcome: &str| sample(&after, "roster_graphql_requests_total", &[("operation", operation), ("outcome", outcome)]);
     assert_eq!(requests("signUp", "ok"), Some(1.0), "{after}");
-    assert_eq!(requests("inviteUser", "ok"), Some(3.0), "{after}");
+    assert_eq!(requests("inviteUser", "ok"), Some(4.0), "{after}");
     assert_eq!(requests("inviteUser", "INVITATION_PENDING"), Some(1.0), "{after}");
     assert_eq!(requests("viewer", "ok"), Some(2.0), "{after}");
     assert_eq!(requests("roles", "ok"), Some(1.0), "{after}");
@@ -95,11 +113,13 @@ async fn series_move_with_requests_commands_projections_and_subscriptions() {
     let latency = |suffix: &str, outcome: &str| {
         sample(&after, &format!("roster_command_duration_seconds_{suffix}"), &[("command", "inviteUser"), ("outcome", outcome)])
     };
-    assert_eq!(latency("count", "ok"), Some(3.0), "{after}");
+    assert_eq!(latency("count", "ok"), Some(4.0), "{after}");
     assert_eq!(latency("count", "INVITATION_PENDING"), Some(1.0), "{after}");
     assert!(latency("sum", "ok").unwrap() > 0.0, "{after}");
     let bucket = sample(&after, "roster_command_duration_seconds_bucket", &[("command", "inviteUser"), ("outcome", "ok"), ("le", "+Inf")]);
-    assert_eq!(bucket, Some(3.0), "{after}");
+    assert_eq!(bucket, Some(4.0), "{after}");
+    let delivered = sample(&after, "roster_subscription_delivery_seconds_count", &[]);
+    assert_eq!(delivered, Some(live as f64), "each live event's delivery is timed once, the history's not: {after}");
 
     // Commands answer once their events are projected: every checkpoint is at the head.
     let head = app.event_count().await as f64;

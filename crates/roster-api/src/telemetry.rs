@@ -14,6 +14,11 @@
 //!   scrape time.
 //! - `subscriptions_open`: the subscriptions streaming now (the application's own count, read
 //!   at scrape time).
+//! - `subscription_delivery_seconds`: a histogram of how long each event recorded after its
+//!   subscription started took from its append's transaction (`recordedAt`, the database's
+//!   clock) to its subscriber's stream, seconds: what the websocket lane's lower priority
+//!   costs subscribers when the machine is saturated (`crate::lane`). Catch-up events are not
+//!   counted (they are as old as the history asked for).
 
 use metrics::{counter, gauge, histogram, with_local_recorder};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
@@ -49,6 +54,8 @@ impl Telemetry {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full("roster_command_duration_seconds".into()), &LATENCY_BUCKETS)
             .expect("the buckets are not empty")
+            .set_buckets_for_metric(Matcher::Full("roster_subscription_delivery_seconds".into()), &LATENCY_BUCKETS)
+            .expect("the buckets are not empty")
             .build_recorder();
         let handle = recorder.handle();
         with_local_recorder(&recorder, || {
@@ -59,6 +66,7 @@ impl Telemetry {
             metrics::describe_gauge!("roster_db_pool_connections", "Database pool connections, open and idle");
             metrics::describe_gauge!("roster_db_pool_max_connections", "The pool's largest size");
             metrics::describe_gauge!("roster_subscriptions_open", "GraphQL subscriptions currently streaming");
+            metrics::describe_histogram!("roster_subscription_delivery_seconds", metrics::Unit::Seconds, "From a live event's append to its subscriber's stream");
         });
         Self(Arc::new(Inner { recorder, handle, samples: AtomicU64::new(0) }))
     }
@@ -74,6 +82,18 @@ impl Telemetry {
     pub fn observe_command(&self, command: &str, outcome: &str, seconds: f64) {
         let labels = [("command", command.to_string()), ("outcome", outcome.to_string())];
         with_local_recorder(&self.0.recorder, || histogram!("roster_command_duration_seconds", &labels).record(seconds));
+        self.sampled();
+    }
+
+    /// Records how long a live event took from its append to a subscriber's stream, seconds.
+    pub fn observe_delivery(&self, seconds: f64) {
+        with_local_recorder(&self.0.recorder, || histogram!("roster_subscription_delivery_seconds").record(seconds));
+        self.sampled();
+    }
+
+    /// Counts a histogram sample, and every [`UPKEEP_EVERY`] folds the samples into the
+    /// histograms (without a scrape they would pile up unbounded).
+    fn sampled(&self) {
         if self.0.samples.fetch_add(1, Ordering::Relaxed) % UPKEEP_EVERY == UPKEEP_EVERY - 1 {
             self.0.handle.run_upkeep();
         }

@@ -26,8 +26,19 @@ impl SubscriptionRoot {
             let after = Cursor::parse_optional(after.as_deref(), "after")?.map_or(0, Cursor::get);
             app.follow(req, account_id, after, ctx.data_opt::<ConnectionSubscriptions>()).await
         };
+        let started = chrono::Utc::now();
         let events = start.await.map_err(|e| gql_err(ctx, e))?;
         let request_id = req.request_id.clone();
-        Ok(events.map(move |item| item.map(Event).map_err(|e| e.into_graphql(&request_id))))
+        let telemetry = app.telemetry().clone();
+        Ok(events.map(move |item| {
+            // Live events only: catch-up events are as old as the history asked for.
+            if let Ok(event) = &item {
+                if event.recorded_at >= started {
+                    let waited = (chrono::Utc::now() - event.recorded_at).to_std().unwrap_or_default();
+                    telemetry.observe_delivery(waited.as_secs_f64());
+                }
+            }
+            item.map(Event).map_err(|e| e.into_graphql(&request_id))
+        }))
     }
 }
