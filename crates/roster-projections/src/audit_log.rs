@@ -25,9 +25,9 @@ pub(crate) struct Memo {
     /// Whether the memo holds every entry of the table (a rebuild that started from an empty
     /// table): then a miss means "none", without asking the database.
     pub complete: bool,
-    /// The `(account, action)` of every entry [`copy_rows`] wrote, for the rebuild's
+    /// How many entries [`copy_rows`] wrote per `(account, action)`, for the rebuild's
     /// `audit_counts` (see [`Memo::take_counts`]).
-    copied: Vec<(uuid::Uuid, &'static str)>,
+    copied: HashMap<(uuid::Uuid, &'static str), i64>,
 }
 
 enum Target {
@@ -55,8 +55,7 @@ impl Memo {
 
     /// The `audit_counts` load of the entries [`copy_rows`] wrote so far (then forgotten).
     pub(crate) fn take_counts(&mut self) -> crate::copy::Load {
-        let copied = std::mem::take(&mut self.copied);
-        crate::copy::Load::counts("audit_counts", "account_id, action, n", copied.into_iter())
+        crate::copy::Load::from_counts("audit_counts", "account_id, action, n", std::mem::take(&mut self.copied))
     }
 
     fn member(&self, account_id: AccountId, user_id: UserId) -> Target {
@@ -255,7 +254,7 @@ pub(crate) fn copy_rows(memo: &mut Memo, events: &[RawEvent], out: &mut crate::c
             Err(error) => return Some(Stop { position: event.position, error }),
         };
         let Target::Known(target) = entry.target else { unreachable!("a complete memo resolves every target") };
-        memo.copied.push((entry.account_id.uuid(), entry.action));
+        *memo.copied.entry((entry.account_id.uuid(), entry.action)).or_default() += 1;
         out.tuple(8)
             .int8(entry.position)
             .uuid(entry.account_id.uuid())

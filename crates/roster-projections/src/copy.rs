@@ -20,16 +20,21 @@ pub(crate) struct Load {
 }
 
 impl Load {
-    /// The load of a per-account counter table (`member_counts`, `invitation_counts`,
-    /// `audit_counts`):
+    /// The load of a per-account counter table (`member_counts`, `invitation_counts`):
     /// `(account_id, {key}, n)` for every non-zero count of the rows a rebuild loads, so the
-    /// counters start equal to the rows, as the live projection keeps them (see `counted`).
+    /// counters start equal to the rows, as the live projection keeps them (see `crate::counted`).
     pub(crate) fn counts<'a>(table: &'static str, columns: &'static str, keys: impl Iterator<Item = (Uuid, &'a str)>) -> Self {
         let mut counts: std::collections::BTreeMap<(Uuid, &str), i64> = std::collections::BTreeMap::new();
         for key in keys {
             *counts.entry(key).or_default() += 1;
         }
-        let mut rows = Rows::with_capacity(counts.len() * 64);
+        Self::from_counts(table, columns, counts)
+    }
+
+    /// The load of a per-account counter table from counts already made (`audit_counts`,
+    /// counted as the audit log's rows stream by).
+    pub(crate) fn from_counts<'a>(table: &'static str, columns: &'static str, counts: impl IntoIterator<Item = ((Uuid, &'a str), i64)>) -> Self {
+        let mut rows = Rows::with_capacity(4096);
         for ((account_id, key), n) in counts {
             rows.tuple(3).uuid(account_id).text(key).int8(n);
         }
