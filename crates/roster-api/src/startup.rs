@@ -106,12 +106,15 @@ impl Application {
     /// Runs the projector (and the mailer, when mail is on) and serves HTTP until `shutdown`
     /// resolves; in-flight requests are finished first, and open websockets are closed (code 1001).
     ///
-    /// Errors: what the listener reports.
+    /// Errors: what the listener reports, or that the websocket lane's runtime could not start
+    /// ([`Lane::start`]).
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let config = self.app.config().clone();
+        // First, so that a lane that cannot start leaves no task running.
+        let lane = Lane::start(config.websocket_nice)?;
         let projector = self.app.projector().clone().spawn();
         let mailer = self.mailer.map(|mailer| tokio::spawn(mailer.run()));
-        let config = self.app.config().clone();
-        let (sockets, closer) = Sockets::new(Lane::start(config.websocket_nice)?);
+        let (sockets, closer) = Sockets::new(lane);
         let router = http::router(self.app, sockets);
         // Upgraded websockets are no longer the server's connections: they are closed here,
         // with a close frame, rather than cut when the process exits.
