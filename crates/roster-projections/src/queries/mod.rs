@@ -243,9 +243,9 @@ fn substring_pattern(search: &str) -> String {
     format!("%{}%", search.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
 }
 
-/// Binds the key when paging by key (and a non-zero offset) and returns the SQL of the
-/// window: a keyset condition (`key_filter` formats it from the two parameters' numbers) and
-/// the `[OFFSET $n] LIMIT <limit>` suffix.
+/// Binds the key when paging by key (`bind_key` binds it and returns the keyset condition)
+/// or a non-zero offset, and returns the SQL of the window: the condition and the
+/// `[OFFSET $n] LIMIT <limit>` suffix.
 ///
 /// The limit is written into the statement, not bound: with `LIMIT $n` a prepared statement's
 /// generic plan cannot know how few rows a page takes, costs the whole filtered list, and
@@ -254,25 +254,36 @@ fn substring_pattern(search: &str) -> String {
 /// the generic plan is chosen after the first five executions. Limits are bounded by the API
 /// (`first`), so there are few such statements per query shape; an offset is not (it stays a
 /// parameter, and a page by key has none).
-fn window<A, B>(args: &mut PgArguments, window: Window<(A, B)>, limit: i64, key_filter: impl Fn(usize, usize) -> String) -> Result<(String, String), sqlx::Error>
-where
-    for<'q> A: 'q + sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
-    for<'q> B: 'q + sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
-{
+fn window_with<K>(
+    args: &mut PgArguments,
+    window: Window<K>,
+    limit: i64,
+    bind_key: impl FnOnce(&mut PgArguments, K) -> Result<String, sqlx::Error>,
+) -> Result<(String, String), sqlx::Error> {
     let (condition, offset) = match window {
         Window::Offset(offset) => (String::new(), offset),
         Window::After(None) => (String::new(), 0),
-        Window::After(Some((a, b))) => {
-            bind(args, a)?;
-            bind(args, b)?;
-            (key_filter(args.len() - 1, args.len()), 0)
-        }
+        Window::After(Some(key)) => (bind_key(args, key)?, 0),
     };
     if offset == 0 {
         return Ok((condition, format!("LIMIT {limit}")));
     }
     bind(args, offset)?;
     Ok((condition, format!("OFFSET ${} LIMIT {limit}", args.len())))
+}
+
+/// [`window_with`] for a two-column key: `key_filter` formats the keyset condition from the
+/// two parameters' numbers.
+fn window<A, B>(args: &mut PgArguments, window: Window<(A, B)>, limit: i64, key_filter: impl Fn(usize, usize) -> String) -> Result<(String, String), sqlx::Error>
+where
+    for<'q> A: 'q + sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+    for<'q> B: 'q + sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+{
+    window_with(args, window, limit, |args, (a, b)| {
+        bind(args, a)?;
+        bind(args, b)?;
+        Ok(key_filter(args.len() - 1, args.len()))
+    })
 }
 
 /// A page of `account_id`'s members ordered by join time (then user id), filtered by `role`
@@ -349,17 +360,10 @@ pub async fn audit_log(
         filter += &format!(" AND action = ${}", args.len());
     }
     let total = format!("SELECT coalesce(sum(n), 0)::int8 FROM audit_counts WHERE {filter}");
-    let (after, slice) = match window {
-        Window::After(Some(position)) => {
-            bind(&mut args, position)?;
-            (format!(" AND position > ${}", args.len()), format!("LIMIT {limit}"))
-        }
-        Window::After(None) | Window::Offset(0) => (String::new(), format!("LIMIT {limit}")),
-        Window::Offset(offset) => {
-            bind(&mut args, offset)?;
-            (String::new(), format!("OFFSET ${} LIMIT {limit}", args.len()))
-        }
-    };
+    let (after, slice) = window_with(&mut args, window, limit, |args, position| {
+        bind(args, position)?;
+        Ok(format!(" AND position > ${}", args.len()))
+    })?;
     // `position` first: `page_and_total` tells an empty page by its first column.
     let select = format!(
         "SELECT position, occurred_at, action, actor_id, target, details, request_id
