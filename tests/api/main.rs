@@ -33,6 +33,7 @@ mod projection_batches;
 mod races;
 mod replicas;
 mod schema;
+mod signals;
 mod subscriptions;
 mod try_it;
 mod walkthrough;
