@@ -229,3 +229,63 @@ async fn a_follower_joining_while_the_tail_is_idle_gets_each_event_once() {
     let expected: Vec<i64> = (2..=head(app.pool.clone()).await).collect();
     assert_eq!(positions, expected, "each event once, in order");
 }
+
+/// Subscriptions that select the same fields share each event's rendering (`graphql::renders`);
+/// each still gets exactly what its own selection asks for, whatever the others on the same
+/// server select: aliases, fragments, and directives whose variables differ per subscriber.
+#[tokio::test(flavor = "multi_thread")]
+async fn each_subscription_gets_what_its_own_selection_asks_for_whatever_the_others_select() {
+    let app = spawn_app().await;
+    let admin = app.sign_up("ada@example.com", "Acme").await;
+    app.invite_ok(&admin.token, &admin.account_id, "one@example.com", "GUEST").await;
+    let all = "subscription($a: ID) { events(after: \"0\", accountId: $a) { position type payload } }";
+    let a = json!({ "a": admin.account_id });
+    let with_p = |p: bool| json!({ "a": admin.account_id, "p": p });
+    // (id, query, variables, the keys its events must have)
+    let subscriptions = [
+        ("all", all.to_string(), a.clone(), vec!["position", "type", "payload"]),
+        ("same", all.to_string(), a.clone(), vec!["position", "type", "payload"]),
+        ("alias", all.replace("{ position", "{ at: position"), a.clone(), vec!["at", "type", "payload"]),
+        ("without", all.replace("($a: ID)", "($a: ID, $p: Boolean!)").replace("payload", "payload @include(if: $p)"), with_p(false), vec!["position", "type"]),
+        ("with", all.replace("($a: ID)", "($a: ID, $p: Boolean!)").replace("payload", "payload @include(if: $p)"), with_p(true), vec!["position", "type", "payload"]),
+        ("fragment", all.replace("{ position type payload }", "{ ...F }") + " fragment F on Event { type position }", a.clone(), vec!["type", "position"]),
+    ];
+    let mut ws = WsClient::connect(&app, &admin.token).await;
+    for (id, query, variables, _) in &subscriptions {
+        ws.subscribe(id, query, variables.clone()).await;
+    }
+    // Catch-up: AccountCreated, MemberJoined, MemberInvited; live: one more MemberInvited.
+    let expected_events = 4;
+    let mut got: std::collections::HashMap<String, Vec<Value>> = Default::default();
+    let mut invited_live = false;
+    while got.values().map(Vec::len).sum::<usize>() < expected_events * subscriptions.len() {
+        let body = ws.next_message().await;
+        assert_eq!(body["type"], "next", "{body}");
+        got.entry(body["id"].as_str().unwrap().to_string()).or_default().push(body["payload"]["data"]["events"].clone());
+        if !invited_live && got.values().all(|events| events.len() == 3) && got.len() == subscriptions.len() {
+            invited_live = true;
+            app.invite_ok(&admin.token, &admin.account_id, "two@example.com", "GUEST").await;
+        }
+    }
+    let truth = app.gql(Some(&admin.token), "query($a: ID) { events(accountId: $a, first: 10) { nodes { position type payload } } }", a).await;
+    let truth = truth["data"]["events"]["nodes"].as_array().unwrap().clone();
+    assert_eq!(truth.len(), expected_events, "{truth:?}");
+    for (id, _, _, keys) in &subscriptions {
+        let events = &got[*id];
+        assert_eq!(events.len(), expected_events, "{id}: {events:?}");
+        for (event, truth) in events.iter().zip(&truth) {
+            let mut names: Vec<&str> = event.as_object().unwrap().keys().map(String::as_str).collect();
+            let mut wanted = keys.clone();
+            names.sort_unstable();
+            wanted.sort_unstable();
+            assert_eq!(names, wanted, "{id}: {event}");
+            let position = if *id == "alias" { &event["at"] } else { &event["position"] };
+            assert_eq!(position, &truth["position"], "{id}: {event}");
+            assert_eq!(event["type"], truth["type"], "{id}: {event}");
+            if keys.contains(&"payload") {
+                assert_eq!(event["payload"], truth["payload"], "{id}: {event}");
+            }
+        }
+    }
+    ws.close().await;
+}

@@ -2,9 +2,9 @@
 //! every upgraded websocket (its protocol loop, its subscriptions' reading, resolving and
 //! sending).
 //!
-//! Why: each committed event is resolved, serialised and sent once per subscriber, so with
-//! many subscriptions a burst of commits becomes a burst of work that, on the request workers,
-//! queues requests behind it (measured on 2 cores: `members(first: 50)` p50 1.6-1.8× its
+//! Why: each committed event is serialised and sent once per subscriber (resolved once per
+//! selection: `graphql::renders`), so with many subscriptions a burst of commits becomes a
+//! burst of work that, on the request workers, queues requests behind it (measured on 2 cores: `members(first: 50)` p50 1.6-1.8× its
 //! figure without subscriptions, with 50 subscriptions open and 16 writers; 1.3-1.4× on the
 //! lane; docs/benchmarks.md). On threads with a higher nice value the operating system runs
 //! requests first whenever both want a core, and subscriptions still get the cycles requests

@@ -10,6 +10,7 @@ mod mutation;
 mod observe;
 mod order;
 mod query;
+mod renders;
 mod session;
 mod subscription;
 mod types;
@@ -36,7 +37,7 @@ pub type RosterSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 pub fn schema(app: Option<App>) -> RosterSchema {
     let builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot).limit_complexity(limits::MAX_COMPLEXITY).limit_depth(limits::MAX_DEPTH);
     match app {
-        Some(app) => builder.data(app).finish(),
+        Some(app) => builder.data(app).data(renders::Renders::default()).finish(),
         None => builder.finish(),
     }
 }

@@ -1,6 +1,7 @@
 //! `Subscription`.
 
 use super::connection::Cursor;
+use super::renders::{Renders, SharedEvent};
 use super::types::Event;
 use super::{env, gql_err, parse_id};
 use crate::app::ConnectionSubscriptions;
@@ -19,7 +20,7 @@ impl SubscriptionRoot {
     /// about the subscriber's own membership: a user who may no longer read the account's
     /// events gets one `FORBIDDEN` error (not that event) and the stream ends. At most 10
     /// subscriptions per connection and 20 per user by default; more answer `RATE_LIMITED`.
-    async fn events(&self, ctx: &Context<'_>, after: Option<String>, account_id: Option<ID>) -> Result<impl Stream<Item = Result<Event>>> {
+    async fn events(&self, ctx: &Context<'_>, after: Option<String>, account_id: Option<ID>) -> Result<impl Stream<Item = Result<SharedEvent>>> {
         let (app, req) = env(ctx);
         let start = async {
             let account_id = account_id.map(|id| parse_id(&id, "accountId")).transpose()?;
@@ -30,6 +31,8 @@ impl SubscriptionRoot {
         let events = start.await.map_err(|e| gql_err(ctx, e))?;
         let request_id = req.request_id.clone();
         let telemetry = app.telemetry().clone();
+        // Subscriptions selecting the same fields resolve each event once (graphql::renders).
+        let recent = ctx.data_unchecked::<Renders>().for_field(&ctx.item.node);
         Ok(events.map(move |item| {
             // Live events only: catch-up events are as old as the history asked for.
             if let Ok(event) = &item {
@@ -38,7 +41,7 @@ impl SubscriptionRoot {
                     telemetry.observe_delivery(waited.as_secs_f64());
                 }
             }
-            item.map(Event).map_err(|e| e.into_graphql(&request_id))
+            item.map(|event| SharedEvent { event: Event(event), recent: recent.clone() }).map_err(|e| e.into_graphql(&request_id))
         }))
     }
 }

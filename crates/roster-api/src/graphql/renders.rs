@@ -1,0 +1,197 @@
+//! Renderings of an event shared by the subscriptions that select the same fields of it.
+//!
+//! Why: every live event goes to every subscriber, and async-graphql resolves a subscription's
+//! selection once per subscriber (a future per field, each object an `IndexMap` built key by
+//! key, the JSON payload converted into GraphQL values). With 50 subscriptions open and 16
+//! writers on 2 cores, that was 45 % of the websocket lane's CPU (perf; docs/benchmarks.md).
+//! An `Event`'s fields are functions of the stored event alone (none reads the viewer or takes
+//! an argument; keep it so, or put the viewer in the key), so subscriptions that select the
+//! same fields get the same value: the first to reach an event resolves it, the others clone
+//! that value.
+//!
+//! Which selections share: a flat list of fields, aliased or not, with no directive and no
+//! fragment; the key is their aliases and names in order. Any other selection (a fragment or
+//! a directive may depend on the subscriber's variables: `@include(if: $v)`) is resolved per
+//! subscriber, as before.
+
+use super::types::Event;
+use async_graphql::parser::types::{Field, Selection};
+use async_graphql::registry::Registry;
+use async_graphql::{ContextSelectionSet, OutputType, Positioned, ServerResult, Value};
+use std::borrow::Cow;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, Weak};
+
+/// How many events a selection keeps rendered, the latest ones: subscribers within this many
+/// events of the newest one share (under load some lag hundreds of events behind others);
+/// one further behind (catching up) resolves its own. At most this many rendered events, each
+/// the size of its selected fields, per selection in use.
+pub const RECENT: usize = 1024;
+
+/// The renderings of every selection that an open subscription uses (one per schema, in its
+/// data). A selection's renderings are dropped with its last subscription.
+#[derive(Default)]
+pub struct Renders(Mutex<HashMap<String, Weak<Recent>>>);
+
+/// The latest renderings of one selection: up to [`RECENT`] events, by ascending position.
+#[derive(Default, Debug)]
+pub struct Recent(Mutex<VecDeque<(i64, Arc<Value>)>>);
+
+impl Renders {
+    /// The renderings shared by subscriptions whose `field` (the subscription's root field)
+    /// selects the same fields; `None` when its selection may not be shared (see the module).
+    pub fn for_field(&self, field: &Field) -> Option<Arc<Recent>> {
+        let key = selection_key(field)?;
+        let mut selections = self.0.lock().expect("renders");
+        if let Some(recent) = selections.get(&key).and_then(Weak::upgrade) {
+            return Some(recent);
+        }
+        // Selections of ended subscriptions go here, so the map is never larger than the
+        // number of open subscriptions plus one.
+        selections.retain(|_, recent| recent.strong_count() > 0);
+        let recent = Arc::new(Recent::default());
+        selections.insert(key, Arc::downgrade(&recent));
+        Some(recent)
+    }
+}
+
+impl Recent {
+    /// The rendering of the event at `position`, if kept.
+    fn get(&self, position: i64) -> Option<Arc<Value>> {
+        let recent = self.0.lock().expect("renders");
+        let at = recent.binary_search_by_key(&position, |(p, _)| *p).ok()?;
+        Some(recent[at].1.clone())
+    }
+
+    /// Keeps `value` as the rendering at `position` unless [`RECENT`] newer ones are kept (a
+    /// subscriber far behind does not push out the others' renderings), dropping the oldest
+    /// beyond [`RECENT`].
+    fn put(&self, position: i64, value: Arc<Value>) {
+        let mut recent = self.0.lock().expect("renders");
+        let Err(at) = recent.binary_search_by_key(&position, |(p, _)| *p) else { return };
+        if at == 0 && recent.len() == RECENT {
+            return;
+        }
+        recent.insert(at, (position, value));
+        if recent.len() > RECENT {
+            recent.pop_front();
+        }
+    }
+}
+
+/// The key of `field`'s selection: `alias:name` of each selected field, in order; `None` for
+/// a fragment, a directive, an argument or a nested selection anywhere in it.
+fn selection_key(field: &Field) -> Option<String> {
+    let mut key = String::new();
+    for selection in &field.selection_set.node.items {
+        let Selection::Field(selected) = &selection.node else { return None };
+        let selected = &selected.node;
+        if !selected.directives.is_empty() || !selected.arguments.is_empty() || !selected.selection_set.node.items.is_empty() {
+            return None;
+        }
+        if let Some(alias) = &selected.alias {
+            key.push_str(alias.node.as_str());
+            key.push(':');
+        }
+        key.push_str(selected.name.node.as_str());
+        key.push(' ');
+    }
+    Some(key)
+}
+
+/// An event as `Subscription.events` delivers it: the schema's `Event`, resolved once per
+/// selection through `recent` when there is one.
+pub struct SharedEvent {
+    /// The event.
+    pub event: Event,
+    /// Its selection's renderings, if it may share them.
+    pub recent: Option<Arc<Recent>>,
+}
+
+impl OutputType for SharedEvent {
+    fn type_name() -> Cow<'static, str> {
+        <Event as OutputType>::type_name()
+    }
+
+    fn create_type_info(registry: &mut Registry) -> String {
+        <Event as OutputType>::create_type_info(registry)
+    }
+
+    async fn resolve(&self, ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> ServerResult<Value> {
+        let Some(recent) = &self.recent else {
+            return OutputType::resolve(&self.event, ctx, field).await;
+        };
+        let position = self.event.0.position;
+        if let Some(value) = recent.get(position) {
+            return Ok(Value::clone(&value));
+        }
+        let value = OutputType::resolve(&self.event, ctx, field).await?;
+        recent.put(position, Arc::new(value.clone()));
+        Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_graphql::parser::parse_query;
+
+    /// The key of the first field of `query`'s operation.
+    fn key_of(query: &str) -> Option<String> {
+        let document = parse_query(query).unwrap();
+        let (_, operation) = document.operations.iter().next().unwrap();
+        let Selection::Field(field) = &operation.node.selection_set.node.items[0].node else { panic!("a field") };
+        selection_key(&field.node)
+    }
+
+    #[test]
+    fn flat_selections_share_by_alias_and_name_and_the_rest_do_not() {
+        let plain = key_of("subscription { events { position type payload } }");
+        assert_eq!(plain.as_deref(), Some("position type payload "));
+        assert_eq!(key_of("subscription S($a: String) {\n  events(after: $a) {\n    position\n    type\n    payload\n  }\n}"), plain, "arguments of the root field and layout do not matter");
+        assert_eq!(key_of("subscription { events { p: position type payload } }").as_deref(), Some("p:position type payload "));
+        assert_ne!(key_of("subscription { events { type position payload } }"), plain, "order is the answer's order");
+        for unshared in [
+            "subscription($p: Boolean!) { events { position payload @include(if: $p) } }",
+            "subscription { events { ...F } } fragment F on Event { position }",
+            "subscription { events { ... on Event { position } } }",
+        ] {
+            assert_eq!(key_of(unshared), None, "{unshared}");
+        }
+    }
+
+    #[test]
+    fn recent_keeps_the_newest_renderings_in_order_whatever_order_they_come_in() {
+        let recent = Recent::default();
+        let last = RECENT as i64 + 10;
+        // Newest first, then the rest: as subscribers at different distances behind put them.
+        recent.put(last, Arc::new(Value::from(last)));
+        for position in 1..last {
+            recent.put(position, Arc::new(Value::from(position)));
+        }
+        let kept: Vec<i64> = recent.0.lock().unwrap().iter().map(|(p, _)| *p).collect();
+        assert_eq!(kept, (11..=last).collect::<Vec<_>>(), "the newest RECENT, in order");
+        assert!(recent.get(10).is_none(), "the oldest were dropped");
+        assert_eq!(recent.get(11).as_deref(), Some(&Value::from(11)));
+        assert_eq!(recent.get(last).as_deref(), Some(&Value::from(last)));
+        recent.put(5, Arc::new(Value::from("old")));
+        assert!(recent.get(5).is_none(), "one older than every kept one is not kept");
+        recent.put(11, Arc::new(Value::from("again")));
+        assert_eq!(recent.get(11).as_deref(), Some(&Value::from(11)), "the first rendering stays");
+    }
+
+    #[test]
+    fn a_selection_is_shared_while_a_subscription_holds_it_and_then_forgotten() {
+        let renders = Renders::default();
+        let document = parse_query("subscription { events { position } }").unwrap();
+        let (_, operation) = document.operations.iter().next().unwrap();
+        let Selection::Field(field) = &operation.node.selection_set.node.items[0].node else { panic!("a field") };
+        let first = renders.for_field(&field.node).unwrap();
+        let second = renders.for_field(&field.node).unwrap();
+        assert!(Arc::ptr_eq(&first, &second));
+        drop((first, second));
+        let third = renders.for_field(&field.node).unwrap();
+        assert_eq!(Arc::strong_count(&third), 1, "a new one once the others ended");
+        assert_eq!(renders.0.lock().unwrap().len(), 1);
+    }
+}
