@@ -85,10 +85,12 @@ impl Telemetry {
         self.sampled();
     }
 
-    /// Records how long a live event took from its append to a subscriber's stream, seconds.
-    pub fn observe_delivery(&self, seconds: f64) {
-        with_local_recorder(&self.0.recorder, || histogram!("roster_subscription_delivery_seconds").record(seconds));
-        self.sampled();
+    /// The histogram of how long live events take from their append to a subscriber's
+    /// stream, for one subscription to record into: looked up once, not per event (every
+    /// event is recorded once per subscriber).
+    pub fn deliveries(&self) -> Deliveries {
+        let histogram = with_local_recorder(&self.0.recorder, || histogram!("roster_subscription_delivery_seconds"));
+        Deliveries { histogram, telemetry: self.clone() }
     }
 
     /// Counts a histogram sample, and every [`UPKEEP_EVERY`] folds the samples into the
@@ -114,5 +116,19 @@ impl Telemetry {
             }
         });
         self.0.handle.render()
+    }
+}
+
+/// One subscription's handle on `roster_subscription_delivery_seconds` ([`Telemetry::deliveries`]).
+pub struct Deliveries {
+    histogram: metrics::Histogram,
+    telemetry: Telemetry,
+}
+
+impl Deliveries {
+    /// Records how long a live event took from its append to the subscriber's stream, seconds.
+    pub fn observe(&self, seconds: f64) {
+        self.histogram.record(seconds);
+        self.telemetry.sampled();
     }
 }

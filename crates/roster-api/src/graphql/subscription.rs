@@ -30,7 +30,7 @@ impl SubscriptionRoot {
         let started = chrono::Utc::now();
         let events = start.await.map_err(|e| gql_err(ctx, e))?;
         let request_id = req.request_id.clone();
-        let telemetry = app.telemetry().clone();
+        let deliveries = app.telemetry().deliveries();
         // Subscriptions selecting the same fields resolve each event once (graphql::renders).
         let recent = ctx.data_unchecked::<Renders>().for_field(&ctx.item.node);
         Ok(events.map(move |item| {
@@ -38,7 +38,7 @@ impl SubscriptionRoot {
             if let Ok(event) = &item {
                 if event.recorded_at >= started {
                     let waited = (chrono::Utc::now() - event.recorded_at).to_std().unwrap_or_default();
-                    telemetry.observe_delivery(waited.as_secs_f64());
+                    deliveries.observe(waited.as_secs_f64());
                 }
             }
             item.map(|event| SharedEvent { event: Event(event), recent: recent.clone() }).map_err(|e| e.into_graphql(&request_id))
