@@ -103,8 +103,10 @@ pub struct Plan {
     pub rebuild_timeout: Duration,
     /// Websocket subscriptions open in the subscription phase.
     pub subscribers: usize,
-    /// Queries timed in each half of the subscription phase.
+    /// Queries timed without subscriptions, and as many with them, in the subscription phase.
     pub queries: u64,
+    /// Blocks of each (alternating) they are split into.
+    pub rounds: usize,
 }
 
 impl Plan {
@@ -119,7 +121,8 @@ impl Plan {
             baseline_time: Duration::from_secs_f64(args.baseline_secs),
             rebuild_timeout: Duration::from_secs(args.rebuild_timeout),
             subscribers: 50,
-            queries: 2_000,
+            queries: 4_000,
+            rounds: 4,
         }
     }
 
@@ -135,6 +138,7 @@ impl Plan {
             rebuild_timeout: Duration::from_secs(20),
             subscribers: 3,
             queries: 20,
+            rounds: 2,
         }
     }
 

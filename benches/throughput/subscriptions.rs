@@ -1,6 +1,7 @@
 //! Queries while subscriptions are open: `members(first: 50)` latency with the top level of
-//! `inviteUser` writers running, first with no subscription open, then with `plan.subscribers`
-//! websocket clients subscribed to every event (each draining what it receives). The figure is
+//! `inviteUser` writers running, with no subscription open and with `plan.subscribers` websocket
+//! clients subscribed to every event (each draining what it receives), in alternating blocks
+//! (`plan.rounds` of each, so that drift on a shared machine falls on both alike). The figure is
 //! the ratio of the two in the same run: what open subscriptions cost the other requests.
 
 use crate::baseline::{histogram, ms};
@@ -12,7 +13,7 @@ use roster_api::clock::SystemClock;
 use roster_api::{Application, Config, DatabaseSettings, Settings};
 use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -30,15 +31,15 @@ const MEMBERS: &str = "query($a: ID!) { account(id: $a) { members(first: 50) { t
 /// Query latency with and without open subscriptions.
 #[derive(Debug, Clone)]
 pub struct SubscriptionLoad {
-    /// Subscriptions open in the second phase.
+    /// Subscriptions open in the blocks with subscriptions.
     pub subscribers: usize,
-    /// Writers in both phases.
+    /// Writers in every block.
     pub writers: usize,
     /// `members(first: 50)` latency (µs) with writers and no subscription.
     pub without: Histogram<u64>,
     /// The same with the subscriptions open.
     pub with: Histogram<u64>,
-    /// Events each subscriber received (the least of them).
+    /// Events each subscriber received (the least of them in each block, summed).
     pub least_delivered: u64,
     /// Every subscriber's delivery lags (µs), merged.
     pub lag: Histogram<u64>,
@@ -82,11 +83,11 @@ struct NextEvent<'a> {
     recorded_at: &'a str,
 }
 
-/// A websocket client subscribed to every event after `after`, reading (and counting) what
-/// arrives and keeping the last position, until `stop`; returns each event's delivery lag (µs
-/// from its `recordedAt`, the database's clock at its append's transaction, to its arrival here,
-/// on the same machine).
-async fn subscriber(ws_url: String, after: i64, last: Arc<AtomicI64>, delivered: Arc<AtomicU64>, stop: Arc<AtomicBool>) -> Histogram<u64> {
+/// A websocket client subscribed to every event after `after`, counting its `connection_ack`
+/// in `acked`, reading (and counting) what arrives and keeping the last position, until `stop`;
+/// returns each event's delivery lag (µs from its `recordedAt`, the database's clock at its
+/// append's transaction, to its arrival here, on the same machine).
+async fn subscriber(ws_url: String, after: i64, acked: Arc<AtomicUsize>, last: Arc<AtomicI64>, delivered: Arc<AtomicU64>, stop: Arc<AtomicBool>) -> Histogram<u64> {
     let mut lag = histogram();
     let mut request = ws_url.into_client_request().expect("ws url");
     request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().expect("header"));
@@ -111,7 +112,9 @@ async fn subscriber(ws_url: String, after: i64, last: Arc<AtomicI64>, delivered:
                 last.store(data.events.position.parse().expect("position"), Ordering::Relaxed);
                 delivered.fetch_add(1, Ordering::Relaxed);
             }
-            ("connection_ack", _) => {}
+            ("connection_ack", _) => {
+                acked.fetch_add(1, Ordering::Relaxed);
+            }
             _ => panic!("subscription: {text}"),
         }
     }
@@ -119,8 +122,10 @@ async fn subscriber(ws_url: String, after: i64, last: Arc<AtomicI64>, delivered:
 }
 
 /// `queries` calls of [`MEMBERS`] one after another while `writers` clients send `inviteUser`
-/// without pause; the reader's latencies.
-async fn measure(url: &str, admins: &[(String, String)], writers: usize, queries: u64, phase: usize) -> Histogram<u64> {
+/// without pause; the reader's latencies. The reader runs on a thread of its own, so that its
+/// answers do not wait behind the writers' and subscribers' tasks in this process's runtime
+/// (they are load, not the server).
+async fn measure(url: &str, admins: &[(String, String)], writers: usize, queries: u64, block: usize) -> Histogram<u64> {
     let stop = Arc::new(AtomicBool::new(false));
     let tasks: Vec<_> = (0..writers)
         .map(|w| {
@@ -129,22 +134,29 @@ async fn measure(url: &str, admins: &[(String, String)], writers: usize, queries
             tokio::spawn(async move {
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
-                    let input = json!({ "accountId": account, "email": format!("s{phase}.w{w}.n{n}@example.com"), "role": "GUEST" });
+                    let input = json!({ "accountId": account, "email": format!("s{block}.w{w}.n{n}@example.com"), "role": "GUEST" });
                     call(&http, &url, &token, "mutation($i: InviteUserInput!) { inviteUser(input: $i) { invitation { id } } }", json!({ "i": input })).await;
                     n += 1;
                 }
             })
         })
         .collect();
-    let http = reqwest::Client::new();
-    let (token, account) = &admins[0];
-    let mut latency = histogram();
-    for _ in 0..queries {
-        let sent = Instant::now();
-        let data = call(&http, url, token, MEMBERS, json!({ "a": account })).await;
-        latency.record(sent.elapsed().as_micros() as u64).expect("record");
-        assert!(data["account"]["members"]["totalCount"].as_i64() >= Some(1), "{data}");
-    }
+    let ((token, account), url) = (admins[0].clone(), url.to_string());
+    let reader = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("reader runtime");
+        runtime.block_on(async move {
+            let http = reqwest::Client::new();
+            let mut latency = histogram();
+            for _ in 0..queries {
+                let sent = Instant::now();
+                let data = call(&http, &url, &token, MEMBERS, json!({ "a": account })).await;
+                latency.record(sent.elapsed().as_micros() as u64).expect("record");
+                assert!(data["account"]["members"]["totalCount"].as_i64() >= Some(1), "{data}");
+            }
+            latency
+        })
+    });
+    let latency = tokio::task::spawn_blocking(move || reader.join().expect("reader")).await.expect("reader");
     stop.store(true, Ordering::Relaxed);
     for task in tasks {
         task.await.expect("writer");
@@ -152,8 +164,61 @@ async fn measure(url: &str, admins: &[(String, String)], writers: usize, queries
     latency
 }
 
-/// Runs both phases on the fresh database at `url`. Panics when a command or query is refused
-/// or a subscriber misses events.
+/// A running subscriber: its task (returning its lags), its last position, its event count.
+type Client = (tokio::task::JoinHandle<Histogram<u64>>, Arc<AtomicI64>, Arc<AtomicU64>);
+
+/// Subscribers following every event after the head at their start.
+struct Subscribers {
+    start: i64,
+    stop: Arc<AtomicBool>,
+    clients: Vec<Client>,
+}
+
+impl Subscribers {
+    /// Opens `n` subscriptions on `ws` after the current head of `db` and waits until every
+    /// connection is acknowledged.
+    async fn open(ws: &str, db: &mut PgConnection, n: usize) -> Self {
+        let start: i64 = sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events").fetch_one(&mut *db).await.expect("head");
+        let (stop, acked) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)));
+        let clients = (0..n)
+            .map(|_| {
+                let (last, delivered) = (Arc::new(AtomicI64::new(0)), Arc::new(AtomicU64::new(0)));
+                let task = tokio::spawn(subscriber(ws.to_string(), start, acked.clone(), last.clone(), delivered.clone(), stop.clone()));
+                (task, last, delivered)
+            })
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while acked.load(Ordering::Relaxed) < n {
+            assert!(Instant::now() < deadline, "subscribers were not acknowledged");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Subscribers { start, stop, clients }
+    }
+
+    /// Waits until every subscriber has the last event, closes them, and checks that each got
+    /// every event after the start exactly once. Panics otherwise. Returns the events each got
+    /// and their delivery lags, merged.
+    async fn close(self, db: &mut PgConnection) -> (u64, Histogram<u64>) {
+        let (end, count): (i64, i64) = sqlx::query_as("SELECT coalesce(max(position), 0), count(*) FROM events WHERE position > $1").bind(self.start).fetch_one(&mut *db).await.expect("head");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.clients.iter().any(|(_, last, _)| last.load(Ordering::Relaxed) < end) {
+            assert!(Instant::now() < deadline, "subscribers did not receive every event up to {end}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.stop.store(true, Ordering::Relaxed);
+        let mut least_delivered = u64::MAX;
+        let mut lag = histogram();
+        for (task, _, delivered) in self.clients {
+            lag.add(task.await.expect("subscriber")).expect("merge");
+            least_delivered = least_delivered.min(delivered.load(Ordering::Relaxed));
+        }
+        assert_eq!(least_delivered as i64, count, "a subscriber missed or repeated events");
+        (least_delivered, lag)
+    }
+}
+
+/// Runs `plan.rounds` rounds (a block without subscriptions, then one with them) on the fresh
+/// database at `url`. Panics when a command or query is refused or a subscriber misses events.
 pub async fn run(url: &str, plan: &Plan, started: Instant) -> SubscriptionLoad {
     let mut config = Config::new("http://bench.invalid", "bench-secret");
     config.password_rate_per_ip = roster_api::rate_limit::Rate::new(u32::MAX, Duration::from_millis(1));
@@ -173,36 +238,18 @@ pub async fn run(url: &str, plan: &Plan, started: Instant) -> SubscriptionLoad {
         admins.push((up["token"].as_str().unwrap_or_else(|| panic!("sign-up: {body}")).to_string(), up["account"]["id"].as_str().expect("id").to_string()));
     }
 
-    progress(started, format_args!("subscriptions: {} queries with {writers} writers, no subscription", plan.queries));
-    let without = measure(&graphql, &admins, writers, plan.queries, 0).await;
-
     let mut db = PgConnection::connect(url).await.expect("connect");
-    let start: i64 = sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events").fetch_one(&mut db).await.expect("head");
-    progress(started, format_args!("subscriptions: the same with {} subscriptions open", plan.subscribers));
-    let stop = Arc::new(AtomicBool::new(false));
-    let clients: Vec<_> = (0..plan.subscribers)
-        .map(|_| {
-            let (last, delivered) = (Arc::new(AtomicI64::new(0)), Arc::new(AtomicU64::new(0)));
-            let task = tokio::spawn(subscriber(ws.clone(), start, last.clone(), delivered.clone(), stop.clone()));
-            (task, last, delivered)
-        })
-        .collect();
-    let with = measure(&graphql, &admins, writers, plan.queries, 1).await;
-    // Every subscriber gets every event, once.
-    let (end, count): (i64, i64) = sqlx::query_as("SELECT max(position), count(*) FROM events WHERE position > $1").bind(start).fetch_one(&mut db).await.expect("head");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while clients.iter().any(|(_, last, _)| last.load(Ordering::Relaxed) < end) {
-        assert!(Instant::now() < deadline, "subscribers did not receive every event up to {end}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let (mut without, mut with, mut lag, mut least_delivered) = (histogram(), histogram(), histogram(), 0);
+    let queries = (plan.queries / plan.rounds as u64).max(1);
+    for round in 0..plan.rounds {
+        progress(started, format_args!("subscriptions: round {}/{}: {queries} queries with {writers} writers, no subscription, then with {} open", round + 1, plan.rounds, plan.subscribers));
+        without.add(measure(&graphql, &admins, writers, queries, 2 * round).await).expect("merge");
+        let subscribers = Subscribers::open(&ws, &mut db, plan.subscribers).await;
+        with.add(measure(&graphql, &admins, writers, queries, 2 * round + 1).await).expect("merge");
+        let (delivered, lags) = subscribers.close(&mut db).await;
+        least_delivered += delivered;
+        lag.add(lags).expect("merge");
     }
-    stop.store(true, Ordering::Relaxed);
-    let mut least_delivered = u64::MAX;
-    let mut lag = histogram();
-    for (task, _, delivered) in clients {
-        lag.add(task.await.expect("subscriber")).expect("merge");
-        least_delivered = least_delivered.min(delivered.load(Ordering::Relaxed));
-    }
-    assert_eq!(least_delivered as i64, count, "a subscriber missed or repeated events");
     SubscriptionLoad { subscribers: plan.subscribers, writers, without, with, least_delivered, lag }
 }
 
