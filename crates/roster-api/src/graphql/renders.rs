@@ -9,10 +9,16 @@
 //! same fields get the same value: the first to reach an event resolves it, the others clone
 //! that value.
 //!
-//! Which selections share: a flat list of fields, aliased or not, with no directive and no
-//! fragment; the key is their aliases and names in order. Any other selection (a fragment or
-//! a directive may depend on the subscriber's variables: `@include(if: $v)`) is resolved per
-//! subscriber, as before.
+//! Which selections share: a flat list of fields, aliased or not, each field once, with no
+//! directive and no fragment; the key is their aliases and names in order. Any other selection
+//! (a fragment or a directive may depend on the subscriber's variables: `@include(if: $v)`) is
+//! resolved per subscriber, as before.
+//!
+//! Memory: a rendering holds each of the event's fields at most once, so it is at most one
+//! event's size (about a kilobyte), and at most [`MAX_SELECTIONS`] selections keep [`RECENT`]
+//! each: a few tens of megabytes at worst, whatever subscribers select (a selection repeating
+//! `payload` under 2,000 aliases would otherwise keep 2,000 payloads per event). Selections
+//! beyond the cap resolve per subscriber.
 
 use super::types::Event;
 use async_graphql::parser::types::{Field, Selection};
@@ -28,6 +34,10 @@ use std::sync::{Arc, Mutex, Weak};
 /// the size of its selected fields, per selection in use.
 pub const RECENT: usize = 1024;
 
+/// How many selections may keep renderings at once; further ones resolve per subscriber
+/// until one of these has no subscription left.
+pub const MAX_SELECTIONS: usize = 16;
+
 /// The renderings of every selection that an open subscription uses (one per schema, in its
 /// data). A selection's renderings are dropped with its last subscription.
 #[derive(Default)]
@@ -39,16 +49,19 @@ pub struct Recent(Mutex<VecDeque<(i64, Arc<Value>)>>);
 
 impl Renders {
     /// The renderings shared by subscriptions whose `field` (the subscription's root field)
-    /// selects the same fields; `None` when its selection may not be shared (see the module).
+    /// selects the same fields; `None` when its selection may not be shared (see the module)
+    /// or [`MAX_SELECTIONS`] others keep renderings.
     pub fn for_field(&self, field: &Field) -> Option<Arc<Recent>> {
         let key = selection_key(field)?;
         let mut selections = self.0.lock().expect("renders");
         if let Some(recent) = selections.get(&key).and_then(Weak::upgrade) {
             return Some(recent);
         }
-        // Selections of ended subscriptions go here, so the map is never larger than the
-        // number of open subscriptions plus one.
+        // Selections of ended subscriptions go here, so the map holds live ones only.
         selections.retain(|_, recent| recent.strong_count() > 0);
+        if selections.len() >= MAX_SELECTIONS {
+            return None;
+        }
         let recent = Arc::new(Recent::default());
         selections.insert(key, Arc::downgrade(&recent));
         Some(recent)
@@ -80,13 +93,17 @@ impl Recent {
 }
 
 /// The key of `field`'s selection: `alias:name` of each selected field, in order; `None` for
-/// a fragment, a directive, an argument or a nested selection anywhere in it.
+/// a fragment, a directive, an argument, a nested selection or a field selected twice.
 fn selection_key(field: &Field) -> Option<String> {
     let mut key = String::new();
+    let mut names = std::collections::HashSet::new();
     for selection in &field.selection_set.node.items {
         let Selection::Field(selected) = &selection.node else { return None };
         let selected = &selected.node;
         if !selected.directives.is_empty() || !selected.arguments.is_empty() || !selected.selection_set.node.items.is_empty() {
+            return None;
+        }
+        if !names.insert(selected.name.node.as_str()) {
             return None;
         }
         if let Some(alias) = &selected.alias {
@@ -155,6 +172,7 @@ mod tests {
             "subscription($p: Boolean!) { events { position payload @include(if: $p) } }",
             "subscription { events { ...F } } fragment F on Event { position }",
             "subscription { events { ... on Event { position } } }",
+            "subscription { events { position a: payload b: payload } }",
         ] {
             assert_eq!(key_of(unshared), None, "{unshared}");
         }
@@ -193,5 +211,24 @@ mod tests {
         let third = renders.for_field(&field.node).unwrap();
         assert_eq!(Arc::strong_count(&third), 1, "a new one once the others ended");
         assert_eq!(renders.0.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn at_most_max_selections_keep_renderings_and_an_ended_one_frees_its_place() {
+        let renders = Renders::default();
+        let documents: Vec<_> = (0..=MAX_SELECTIONS).map(|n| parse_query(format!("subscription {{ events {{ f{n}: position }} }}")).unwrap()).collect();
+        let fields: Vec<_> = documents
+            .iter()
+            .map(|document| {
+                let (_, operation) = document.operations.iter().next().unwrap();
+                let Selection::Field(field) = &operation.node.selection_set.node.items[0].node else { panic!("a field") };
+                field.node.clone()
+            })
+            .collect();
+        let mut held: Vec<_> = fields[..MAX_SELECTIONS].iter().map(|f| renders.for_field(f).expect("under the cap")).collect();
+        assert!(renders.for_field(&fields[MAX_SELECTIONS]).is_none(), "beyond the cap: resolved per subscriber");
+        assert!(renders.for_field(&fields[0]).is_some(), "a selection in use is still shared");
+        held.pop();
+        assert!(renders.for_field(&fields[MAX_SELECTIONS]).is_some(), "an ended selection's place is free");
     }
 }
