@@ -119,8 +119,8 @@ const RESEND: &str = "mutation($i: ResendInviteInput!) { resendInvite(input: $i)
 const CANCEL: &str = "mutation($i: CancelInviteInput!) { cancelInvite(input: $i) { status } }";
 const CHANGE: &str = "mutation($i: ChangeRoleInput!) { changeRole(input: $i) { role } }";
 const MEMBERS: &str = "query($a: ID!, $s: String) { account(id: $a) { members(first: 50, search: $s) { totalCount pageInfo { hasNextPage endCursor } nodes { role joinedAt user { id email displayName } } } } }";
-const INVITATIONS: &str = "query($a: ID!) { account(id: $a) { invitations(first: 50) { totalCount pageInfo { hasNextPage endCursor } nodes { id email status sendCount } } } }";
-const AUDIT_LOG: &str = "query($a: ID!, $c: String) { account(id: $a) { auditLog(first: 50, after: $c) { totalCount pageInfo { hasNextPage endCursor } nodes { position occurredAt action target } } } }";
+const INVITATIONS: &str = "query($a: ID!) { account(id: $a) { invitations(first: 50) { totalCount pageInfo { hasNextPage endCursor } nodes { id email status sendCount invitedBy { id displayName } } } } }";
+const AUDIT_LOG: &str = "query($a: ID!, $c: String) { account(id: $a) { auditLog(first: 50, after: $c) { totalCount pageInfo { hasNextPage endCursor } nodes { position occurredAt action target actor { id displayName } } } } }";
 
 /// A signed-up account: admin token, account id, the seeded member `changeRole` changes.
 struct Seeded {

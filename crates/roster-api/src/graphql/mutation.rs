@@ -131,7 +131,7 @@ impl MutationRoot {
     ///
     /// Errors: `UNAUTHENTICATED`, `NOT_FOUND`, `FORBIDDEN`, `INVITATION_NOT_PENDING`, `CONFLICT`.
     async fn cancel_invite(&self, ctx: &Context<'_>, input: CancelInviteInput) -> Result<Invitation> {
-        command(ctx, |app, req| async move { Ok(Invitation(app.cancel(req, parse_id(&input.invitation_id, "invitationId")?).await?)) }).await
+        command(ctx, |app, req| async move { Ok(Invitation(app.cancel(req, parse_id(&input.invitation_id, "invitationId")?).await?, Default::default())) }).await
     }
 
     /// Accepts an invitation: as the signed-in user, or as a new user (with `displayName` and

@@ -1,7 +1,7 @@
 //! GraphQL object types.
 
 use super::connection::{ListArgs, ListCursor, LogCursor, Page};
-use super::loader::RowLoader;
+use super::loader::{PageUsers, RowLoader};
 use super::{gql_err, run};
 use crate::error::ApiError;
 use async_graphql::dataloader::DataLoader;
@@ -51,17 +51,21 @@ impl From<UserRow> for User {
     }
 }
 
-/// A user by id through the request's loader: one query for every user a response names.
-async fn load_user(ctx: &Context<'_>, id: UserId) -> Result<User> {
+/// A user by id: from the users read with the page, or through the request's loader (one
+/// query for every user a response names).
+async fn load_user(ctx: &Context<'_>, id: UserId, page: &PageUsers) -> Result<User> {
+    if let Some(user) = page.get(id) {
+        return Ok(user.clone().into());
+    }
     let loader = ctx.data_unchecked::<DataLoader<RowLoader>>();
     let user = loader.load_one(id).await.map_err(|cause| gql_err(ctx, ApiError::Internal(cause)))?;
     let user = user.ok_or_else(|| gql_err(ctx, ApiError::Internal(format!("user {id} missing from read model"))))?;
     Ok(user.into())
 }
 
-async fn load_optional_user(ctx: &Context<'_>, id: Option<UserId>) -> Result<Option<User>> {
+async fn load_optional_user(ctx: &Context<'_>, id: Option<UserId>, page: &PageUsers) -> Result<Option<User>> {
     match id {
-        Some(id) => load_user(ctx, id).await.map(Some),
+        Some(id) => load_user(ctx, id, page).await.map(Some),
         None => Ok(None),
     }
 }
@@ -123,10 +127,13 @@ impl Account {
     /// Errors: `FORBIDDEN` (as `members`); `VALIDATION` on `first` or `after`.
     #[graphql(complexity = "super::limits::page_cost(first, child_complexity)")]
     async fn invitations(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>, status: Option<GqlInvitationStatus>) -> Result<Page<Invitation>> {
+        let (inviters, cancellers) = (PageUsers::wanted(ctx, "invitedBy"), PageUsers::wanted(ctx, "cancelledBy"));
         run(ctx, |app, _| async move {
             let page = ListArgs::parse(first, after.as_deref())?;
             let (rows, total) = app.invitations(&self.0, status.map(Into::into), ListCursor::window(page.after), page.fetch()).await?;
-            Ok(page.connection(rows, total, |i| (i.row.created_at, i.row.id.into()), Invitation))
+            let named: Vec<UserId> = rows.iter().flat_map(|i| [inviters.then_some(i.row.invited_by), i.row.cancelled_by.filter(|_| cancellers)]).flatten().collect();
+            let users = PageUsers::read(app, named).await?;
+            Ok(page.connection(rows, total, |i| (i.row.created_at, i.row.id.into()), |i| Invitation(i, users.clone())))
         })
         .await
     }
@@ -139,18 +146,22 @@ impl Account {
     /// Errors: `FORBIDDEN`; `VALIDATION` on `first`, `after` or `action`.
     #[graphql(complexity = "super::limits::page_cost(first, child_complexity)")]
     async fn audit_log(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>, action: Option<String>) -> Result<Page<AuditEntry>> {
+        let actors = PageUsers::wanted(ctx, "actor");
         run(ctx, |app, _| async move {
             let page = ListArgs::<LogCursor>::parse(first, after.as_deref())?;
             let action = Text::parse_filter(action.as_deref(), "action", MAX_ACTION_LEN)?;
             let (rows, total) = app.audit_log(&self.0, action.as_ref(), LogCursor::window(page.after), page.fetch()).await?;
-            Ok(page.connection(rows, total, |r| r.position, AuditEntry))
+            let named: Vec<UserId> = rows.iter().filter_map(|r| r.actor_id.filter(|_| actors)).collect();
+            let users = PageUsers::read(app, named).await?;
+            Ok(page.connection(rows, total, |r| r.position, |r| AuditEntry(r, users.clone())))
         })
         .await
     }
 }
 
-/// An invitation, with its status at the time of the query.
-pub struct Invitation(pub InvitationView);
+/// An invitation, with its status at the time of the query, and the users read with its page
+/// (empty outside a page).
+pub struct Invitation(pub InvitationView, pub PageUsers);
 
 #[Object(name = "Invitation")]
 impl Invitation {
@@ -174,7 +185,7 @@ impl Invitation {
         self.0.status().text(self.0.row.role)
     }
     async fn invited_by(&self, ctx: &Context<'_>) -> Result<User> {
-        load_user(ctx, self.0.row.invited_by).await
+        load_user(ctx, self.0.row.invited_by, &self.1).await
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.row.created_at
@@ -191,7 +202,7 @@ impl Invitation {
     }
     /// Who cancelled it, when cancelled.
     async fn cancelled_by(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        load_optional_user(ctx, self.0.row.cancelled_by).await
+        load_optional_user(ctx, self.0.row.cancelled_by, &self.1).await
     }
     async fn cancelled_at(&self) -> Option<DateTime<Utc>> {
         self.0.row.cancelled_at
@@ -285,7 +296,7 @@ pub struct InvitePayload {
 
 impl From<InviteIssued> for InvitePayload {
     fn from(i: InviteIssued) -> Self {
-        Self { invitation: Invitation(i.invitation), invite_link: i.link }
+        Self { invitation: Invitation(i.invitation, PageUsers::default()), invite_link: i.link }
     }
 }
 
@@ -306,8 +317,8 @@ pub struct Viewer {
     pub accounts: Vec<Account>,
 }
 
-/// One audit-log entry.
-pub struct AuditEntry(pub AuditRow);
+/// One audit-log entry, and the users read with its page.
+pub struct AuditEntry(pub AuditRow, pub PageUsers);
 
 #[Object(name = "AuditEntry")]
 impl AuditEntry {
@@ -324,7 +335,7 @@ impl AuditEntry {
     }
     /// Who did it; `null` for the system.
     async fn actor(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        load_optional_user(ctx, self.0.actor_id).await
+        load_optional_user(ctx, self.0.actor_id, &self.1).await
     }
     /// Whom or what it concerns, usually an email.
     async fn target(&self) -> Option<&str> {
