@@ -289,3 +289,93 @@ async fn each_subscription_gets_what_its_own_selection_asks_for_whatever_the_oth
     }
     ws.close().await;
 }
+
+/// Reads `ws`'s messages into `got` (each `next`'s `data`, by subscription id) until `done`.
+async fn read_until(ws: &mut WsClient, got: &mut std::collections::HashMap<String, Vec<Value>>, done: impl Fn(&std::collections::HashMap<String, Vec<Value>>) -> bool) {
+    while !done(got) {
+        let body = ws.next_message().await;
+        assert_eq!(body["type"], "next", "{body}");
+        got.entry(body["id"].as_str().unwrap().to_string()).or_default().push(body["payload"]["data"].clone());
+    }
+}
+
+/// A shared rendering is keyed by the event, not by anything a subscription has in common with
+/// another: subscriptions of two accounts' users and of the operator (other connections, one
+/// under a root alias) select the same fields while events of both accounts interleave, and
+/// each gets exactly the events, and the fields, that `Query.events` gives its own viewer.
+/// Beside them, 19 more selections (20 in all, past the 16 that keep renderings) each get
+/// their own fields too.
+#[tokio::test(flavor = "multi_thread")]
+async fn shared_renderings_reach_each_subscriber_as_its_own_viewer_account_and_root_alias() {
+    let app = spawn_app().await;
+    let ada = app.sign_up("ada@example.com", "Acme").await;
+    let bob = app.sign_up("bob@example.com", "Bolt").await;
+    let fields = "position type accountId aggregateId sequence payload";
+    let by_account = format!("subscription($a: ID) {{ events(after: \"0\", accountId: $a) {{ {fields} }} }}");
+    let mut got = std::collections::HashMap::new();
+    let mut users = Vec::new();
+    for (id, who) in [("ada", &ada), ("bob", &bob)] {
+        let mut ws = WsClient::connect(&app, &who.token).await;
+        ws.subscribe(id, &by_account, json!({ "a": who.account_id })).await;
+        // Its first event means it holds its selection's renderings before the operator's 19 others.
+        read_until(&mut ws, &mut got, |got| got.contains_key(id)).await;
+        users.push(ws);
+    }
+    // The operator's: o0 as the users' selection under a root alias; o1..o19 each its own.
+    let operator_selection = |n: usize| match n {
+        0 => (format!("subscription {{ e: events(after: \"0\") {{ {fields} }} }}"), "e", "position".to_string(), false),
+        1 => (format!("subscription {{ events(after: \"0\") {{ __typename p1: {fields} }} }}"), "events", "p1".to_string(), true),
+        n => (format!("subscription {{ events(after: \"0\") {{ p{n}: {fields} }} }}"), "events", format!("p{n}"), false),
+    };
+    let mut operators = Vec::new();
+    for connection in 0..2 {
+        let mut ws = WsClient::connect(&app, crate::helpers::OPERATOR_TOKEN).await;
+        for n in connection * 10..connection * 10 + 10 {
+            ws.subscribe(&format!("o{n}"), &operator_selection(n).0, json!({})).await;
+        }
+        operators.push(ws);
+    }
+    // Live, interleaved across the two accounts.
+    app.invite_ok(&ada.token, &ada.account_id, "one@example.com", "GUEST").await;
+    app.invite_ok(&bob.token, &bob.account_id, "two@example.com", "GUEST").await;
+    app.invite_ok(&ada.token, &ada.account_id, "three@example.com", "GUEST").await;
+
+    let truth = |token: &str, account: Option<&str>| {
+        let query = format!("query($a: ID) {{ events(accountId: $a, first: 100) {{ nodes {{ {fields} }} }} }}");
+        let (token, variables) = (token.to_string(), json!({ "a": account }));
+        let app = &app;
+        async move { app.ok(Some(&token), &query, variables).await["events"]["nodes"].as_array().unwrap().clone() }
+    };
+    let ada_truth = truth(&ada.token, Some(&ada.account_id)).await;
+    let bob_truth = truth(&bob.token, Some(&bob.account_id)).await;
+    let all_truth = truth(crate::helpers::OPERATOR_TOKEN, None).await;
+    assert_eq!((ada_truth.len(), bob_truth.len()), (4, 3), "{ada_truth:?} {bob_truth:?}");
+    for (ws, (id, truth)) in users.iter_mut().zip([("ada", &ada_truth), ("bob", &bob_truth)]) {
+        read_until(ws, &mut got, |got| got[id].len() == truth.len()).await;
+        let wanted: Vec<Value> = truth.iter().map(|event| json!({ "events": event })).collect();
+        assert_eq!(got[id], wanted, "{id}");
+    }
+    for (connection, ws) in operators.iter_mut().enumerate() {
+        let ids: Vec<String> = (connection * 10..connection * 10 + 10).map(|n| format!("o{n}")).collect();
+        read_until(ws, &mut got, |got| ids.iter().all(|id| got.get(id).is_some_and(|events| events.len() == all_truth.len()))).await;
+    }
+    for n in 0..20 {
+        let (_, root, position, typename) = operator_selection(n);
+        let wanted: Vec<Value> = all_truth
+            .iter()
+            .map(|event| {
+                let mut event = event.as_object().unwrap().clone();
+                let at = event.remove("position").unwrap();
+                event.insert(position.clone(), at);
+                if typename {
+                    event.insert("__typename".into(), json!("Event"));
+                }
+                json!({ root: event })
+            })
+            .collect();
+        assert_eq!(got[&format!("o{n}")], wanted, "o{n}");
+    }
+    for ws in users.into_iter().chain(operators) {
+        ws.close().await;
+    }
+}

@@ -11,8 +11,10 @@
 //!
 //! Which selections share: a flat list of fields, aliased or not, each field once, with no
 //! directive and no fragment; the key is their aliases and names in order. Any other selection
-//! (a fragment or a directive may depend on the subscriber's variables: `@include(if: $v)`) is
-//! resolved per subscriber, as before.
+//! is resolved per subscriber, as before. Variables cannot make two subscribers with one key
+//! differ: `Event`'s fields take no argument, and async-graphql applies `@skip`/`@include`
+//! before any resolver runs (`prepare_request` drops the fields they leave out and removes the
+//! directives), so `payload @include(if: $p)` arrives here as `payload` or not at all.
 //!
 //! Memory: a rendering holds each of the event's fields at most once, so it is at most one
 //! event's size (about a kilobyte), and at most [`MAX_SELECTIONS`] selections keep [`RECENT`]
@@ -25,7 +27,7 @@ use async_graphql::parser::types::{Field, Selection};
 use async_graphql::registry::Registry;
 use async_graphql::{ContextSelectionSet, OutputType, Positioned, ServerResult, Value};
 use std::borrow::Cow;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
 
 /// How many events a selection keeps rendered, the latest ones: subscribers within this many
@@ -96,7 +98,7 @@ impl Recent {
 /// a fragment, a directive, an argument, a nested selection or a field selected twice.
 fn selection_key(field: &Field) -> Option<String> {
     let mut key = String::new();
-    let mut names = std::collections::HashSet::new();
+    let mut names = HashSet::new();
     for selection in &field.selection_set.node.items {
         let Selection::Field(selected) = &selection.node else { return None };
         let selected = &selected.node;
@@ -175,6 +177,41 @@ mod tests {
             "subscription { events { position a: payload b: payload } }",
         ] {
             assert_eq!(key_of(unshared), None, "{unshared}");
+        }
+    }
+
+    /// The module's claim that variables cannot split a key: async-graphql hands a subscription
+    /// field its selection with the subscriber's `@skip`/`@include` already applied.
+    #[tokio::test]
+    async fn skip_and_include_are_applied_before_the_key_is_made() {
+        use async_graphql::{EmptyMutation, Object, Schema, SimpleObject, Subscription, Variables};
+        use futures::{Stream, StreamExt};
+        struct Query;
+        #[Object]
+        impl Query {
+            async fn unused(&self) -> bool {
+                true
+            }
+        }
+        #[derive(SimpleObject)]
+        struct Keyed {
+            key: Option<String>,
+            payload: bool,
+        }
+        struct Keys;
+        #[Subscription]
+        impl Keys {
+            async fn events(&self, ctx: &async_graphql::Context<'_>) -> impl Stream<Item = Keyed> {
+                futures::stream::iter([Keyed { key: selection_key(&ctx.item.node), payload: true }])
+            }
+        }
+        let schema = Schema::new(Query, EmptyMutation, Keys);
+        let query = "subscription($p: Boolean!) { events { key payload @include(if: $p) skipped: payload @skip(if: true) } }";
+        for (p, key) in [(true, "key payload "), (false, "key ")] {
+            let request = async_graphql::Request::new(query).variables(Variables::from_json(serde_json::json!({ "p": p })));
+            let response = schema.execute_stream(request).next().await.unwrap();
+            assert!(response.errors.is_empty(), "{:?}", response.errors);
+            assert_eq!(response.data.into_json().unwrap()["events"]["key"], key, "$p = {p}");
         }
     }
 
