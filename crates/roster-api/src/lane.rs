@@ -4,9 +4,9 @@
 //!
 //! Why: each committed event is serialised and sent once per subscriber (resolved once per
 //! selection: `graphql::renders`), so with many subscriptions a burst of commits becomes a
-//! burst of work that, on the request workers, queues requests behind it (measured on 2 cores: `members(first: 50)` p50 1.6-1.8× its
-//! figure without subscriptions, with 50 subscriptions open and 16 writers; 1.3-1.4× on the
-//! lane; docs/benchmarks.md). On threads with a higher nice value the operating system runs
+//! burst of work that, on the request workers, queues requests behind it (measured on 2
+//! cores: `members(first: 50)` p50 1.6-1.8× its figure without subscriptions, with 50
+//! subscriptions open and 16 writers; 1.3-1.4× on the lane; docs/benchmarks.md). On threads with a higher nice value the operating system runs
 //! requests first whenever both want a core, and subscriptions still get the cycles requests
 //! leave. Under overload it is delivery that lags (in the same runs: append-to-subscriber p50
 //! 5 ms → 26-40 ms, p99 12-21 ms → 0.19-0.33 s; events wait in the shared feed, or are read

@@ -155,12 +155,17 @@ mod tests {
     use super::*;
     use async_graphql::parser::parse_query;
 
-    /// The key of the first field of `query`'s operation.
-    fn key_of(query: &str) -> Option<String> {
+    /// The first field of `query`'s operation (the subscription's root field).
+    fn root_field(query: &str) -> Field {
         let document = parse_query(query).unwrap();
         let (_, operation) = document.operations.iter().next().unwrap();
         let Selection::Field(field) = &operation.node.selection_set.node.items[0].node else { panic!("a field") };
-        selection_key(&field.node)
+        field.node.clone()
+    }
+
+    /// The key of the first field of `query`'s operation.
+    fn key_of(query: &str) -> Option<String> {
+        selection_key(&root_field(query))
     }
 
     #[test]
@@ -238,14 +243,12 @@ mod tests {
     #[test]
     fn a_selection_is_shared_while_a_subscription_holds_it_and_then_forgotten() {
         let renders = Renders::default();
-        let document = parse_query("subscription { events { position } }").unwrap();
-        let (_, operation) = document.operations.iter().next().unwrap();
-        let Selection::Field(field) = &operation.node.selection_set.node.items[0].node else { panic!("a field") };
-        let first = renders.for_field(&field.node).unwrap();
-        let second = renders.for_field(&field.node).unwrap();
+        let field = root_field("subscription { events { position } }");
+        let first = renders.for_field(&field).unwrap();
+        let second = renders.for_field(&field).unwrap();
         assert!(Arc::ptr_eq(&first, &second));
         drop((first, second));
-        let third = renders.for_field(&field.node).unwrap();
+        let third = renders.for_field(&field).unwrap();
         assert_eq!(Arc::strong_count(&third), 1, "a new one once the others ended");
         assert_eq!(renders.0.lock().unwrap().len(), 1);
     }
@@ -253,15 +256,7 @@ mod tests {
     #[test]
     fn at_most_max_selections_keep_renderings_and_an_ended_one_frees_its_place() {
         let renders = Renders::default();
-        let documents: Vec<_> = (0..=MAX_SELECTIONS).map(|n| parse_query(format!("subscription {{ events {{ f{n}: position }} }}")).unwrap()).collect();
-        let fields: Vec<_> = documents
-            .iter()
-            .map(|document| {
-                let (_, operation) = document.operations.iter().next().unwrap();
-                let Selection::Field(field) = &operation.node.selection_set.node.items[0].node else { panic!("a field") };
-                field.node.clone()
-            })
-            .collect();
+        let fields: Vec<_> = (0..=MAX_SELECTIONS).map(|n| root_field(&format!("subscription {{ events {{ f{n}: position }} }}"))).collect();
         let mut held: Vec<_> = fields[..MAX_SELECTIONS].iter().map(|f| renders.for_field(f).expect("under the cap")).collect();
         assert!(renders.for_field(&fields[MAX_SELECTIONS]).is_none(), "beyond the cap: resolved per subscriber");
         assert!(renders.for_field(&fields[0]).is_some(), "a selection in use is still shared");
