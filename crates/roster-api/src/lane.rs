@@ -2,17 +2,17 @@
 //! every upgraded websocket (its protocol loop, its subscriptions' reading, resolving and
 //! sending).
 //!
-//! Why: each committed event is serialised and sent once per subscriber (resolved once per
-//! selection: `graphql::renders`), so with many subscriptions a burst of commits becomes a
-//! burst of work that, on the request workers, queues requests behind it (measured on 2
-//! cores: `members(first: 50)` p50 1.6-1.8× its figure without subscriptions, with 50
-//! subscriptions open and 16 writers; 1.3-1.4× on the lane; docs/benchmarks.md). On threads with a higher nice value the operating system runs
-//! requests first whenever both want a core, and subscriptions still get the cycles requests
-//! leave. Under overload it is delivery that lags (in the same runs: append-to-subscriber p50
-//! 5 ms → 26-40 ms, p99 12-21 ms → 0.19-0.33 s; events wait in the shared feed, or are read
-//! again from the table: nothing is skipped or repeated), not the requests. Queries and
-//! mutations sent over a websocket share the lane. `ROSTER_WEBSOCKET_NICE=0` keeps the lane at
-//! the requests' priority.
+//! Why: each committed event is sent once per subscriber (resolved and serialised once per
+//! selection: `graphql::renders`, `graphql::splices`), so with many subscriptions a burst of
+//! commits becomes a burst of work that, on the request workers, queues requests behind it
+//! (measured on 2 cores: `members(first: 50)` p50 1.6-1.8× its figure without subscriptions, with
+//! 50 subscriptions open and 16 writers; 1.3-1.4× on the lane; docs/benchmarks.md). On threads with
+//! a higher nice value the operating system runs requests first whenever both want a core, and
+//! subscriptions still get the cycles requests leave. Under overload it is delivery that lags (in
+//! the same runs: append-to-subscriber p50 5 ms → 26-40 ms, p99 12-21 ms → 0.19-0.33 s; events wait
+//! in the shared feed, or are read again from the table: nothing is skipped or repeated), not the
+//! requests. Queries and mutations sent over a websocket share the lane. `ROSTER_WEBSOCKET_NICE=0`
+//! keeps the lane at the requests' priority.
 //!
 //! The lane's runtime ends when the last [`Lane`] clone is dropped (the server's, and each
 //! open websocket's), so a stopped server leaves no thread behind.

@@ -6,9 +6,13 @@
 //!   are full. One send waiting longer than `ROSTER_SLOW_CONSUMER_TIMEOUT` ends the connection
 //!   with close code 1013 ("try again later") and a reason; its subscriptions are dropped at
 //!   once (their caps' places, their readers), so an idle reader holds nothing for long.
+//! - **Shared renderings.** Each outgoing message goes through the connection's
+//!   [`Splices`], which put the JSON text of a rendering shared by subscribers where
+//!   async-graphql wrote its marker (`graphql::splices`).
 //! - **Shutdown.** When the server stops, open websockets are closed with code 1001 ("going
 //!   away") instead of being cut without a close frame or holding shutdown up.
 
+use crate::graphql::splices::Splices;
 use crate::graphql::Gate;
 use crate::lane::Lane;
 use async_graphql::http::{WebSocketProtocols, WsMessage};
@@ -16,6 +20,7 @@ use async_graphql::Data;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures::{Sink, SinkExt, StreamExt};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
@@ -134,9 +139,27 @@ where
                 _ => None,
             })
         });
+    // The renderings this connection's answers refer to (graphql::splices); without them
+    // subscriptions resolve per subscriber.
+    let mut data = Data::default();
+    let splices = match Splices::new() {
+        Ok(splices) => Some(Arc::new(splices)),
+        Err(error) => {
+            tracing::warn!(%error, "no random source for this websocket's rendering markers; its subscriptions resolve their own");
+            None
+        }
+    };
+    if let Some(splices) = &splices {
+        data.insert(splices.clone());
+    }
     // Boxed, so that dropping it ends the subscriptions there and then.
-    let mut output = Box::pin(async_graphql::http::WebSocket::new(gate, input, protocol).on_connection_init(on_init).map(|message| match message {
-        WsMessage::Text(text) => Message::Text(text.into()),
+    let socket = async_graphql::http::WebSocket::new(gate, input, protocol).connection_data(data).on_connection_init(on_init);
+    let mut output = Box::pin(socket.map(move |message| match message {
+        WsMessage::Text(text) => Message::Text(match &splices {
+            Some(splices) => splices.splice(text),
+            None => text,
+        }
+        .into()),
         WsMessage::Close(code, reason) => Message::Close(Some(CloseFrame { code, reason: reason.into() })),
     }).fuse());
     loop {

@@ -11,6 +11,7 @@ mod observe;
 mod order;
 mod query;
 mod renders;
+pub mod splices;
 mod session;
 mod subscription;
 mod types;

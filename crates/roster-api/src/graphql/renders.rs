@@ -6,8 +6,11 @@
 //! writers on 2 cores, that was 45 % of the websocket lane's CPU (perf; docs/benchmarks.md).
 //! An `Event`'s fields are functions of the stored event alone (none reads the viewer or takes
 //! an argument; keep it so, or put the viewer in the key), so subscriptions that select the
-//! same fields get the same value: the first to reach an event resolves it, the others clone
-//! that value.
+//! same fields get the same value: the first to reach an event resolves it and serialises it
+//! once, as JSON text; every subscriber's answer then carries a marker that its connection's
+//! loop replaces with that text ([`super::splices`]: the clone, serialisation and drop of the
+//! value per subscriber were half of what was left). Where no connection splices (no
+//! websocket loop of ours), a subscription resolves its own.
 //!
 //! Which selections share: a flat list of fields, aliased or not, each field once, with no
 //! directive and no fragment; the key is their aliases and names in order. Any other selection
@@ -22,10 +25,12 @@
 //! `payload` under 2,000 aliases would otherwise keep 2,000 payloads per event). Selections
 //! beyond the cap resolve per subscriber.
 
+use super::splices::Splices;
 use super::types::Event;
+use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::{Field, Selection};
 use async_graphql::registry::Registry;
-use async_graphql::{ContextSelectionSet, OutputType, Positioned, ServerResult, Value};
+use async_graphql::{ContextSelectionSet, OutputType, Positioned, ServerError, ServerResult, Value};
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
@@ -47,7 +52,7 @@ pub struct Renders(Mutex<HashMap<String, Weak<Recent>>>);
 
 /// The latest renderings of one selection: up to [`RECENT`] events, by ascending position.
 #[derive(Default, Debug)]
-pub struct Recent(Mutex<VecDeque<(i64, Arc<Value>)>>);
+pub struct Recent(Mutex<VecDeque<(i64, Arc<str>)>>);
 
 impl Renders {
     /// The renderings shared by subscriptions whose `field` (the subscription's root field)
@@ -71,23 +76,23 @@ impl Renders {
 }
 
 impl Recent {
-    /// The rendering of the event at `position`, if kept.
-    fn get(&self, position: i64) -> Option<Arc<Value>> {
+    /// The rendering (JSON text) of the event at `position`, if kept.
+    fn get(&self, position: i64) -> Option<Arc<str>> {
         let recent = self.0.lock().expect("renders");
         let at = recent.binary_search_by_key(&position, |(p, _)| *p).ok()?;
         Some(recent[at].1.clone())
     }
 
-    /// Keeps `value` as the rendering at `position` unless [`RECENT`] newer ones are kept (a
+    /// Keeps `rendering` as the one at `position` unless [`RECENT`] newer ones are kept (a
     /// subscriber far behind does not push out the others' renderings), dropping the oldest
     /// beyond [`RECENT`].
-    fn put(&self, position: i64, value: Arc<Value>) {
+    fn put(&self, position: i64, rendering: Arc<str>) {
         let mut recent = self.0.lock().expect("renders");
         let Err(at) = recent.binary_search_by_key(&position, |(p, _)| *p) else { return };
         if at == 0 && recent.len() == RECENT {
             return;
         }
-        recent.insert(at, (position, value));
+        recent.insert(at, (position, rendering));
         if recent.len() > RECENT {
             recent.pop_front();
         }
@@ -118,8 +123,9 @@ fn selection_key(field: &Field) -> Option<String> {
     Some(key)
 }
 
-/// An event as `Subscription.events` delivers it: the schema's `Event`, resolved once per
-/// selection through `recent` when there is one.
+/// An event as `Subscription.events` delivers it: the schema's `Event`, resolved and
+/// serialised once per selection through `recent` when there is one and the connection
+/// splices ([`Splices`] in its data); a marker for that rendering in the answer then.
 pub struct SharedEvent {
     /// The event.
     pub event: Event,
@@ -137,17 +143,38 @@ impl OutputType for SharedEvent {
     }
 
     async fn resolve(&self, ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> ServerResult<Value> {
-        let Some(recent) = &self.recent else {
+        let (Some(recent), Some(splices)) = (&self.recent, ctx.data_opt::<Arc<Splices>>()) else {
             return OutputType::resolve(&self.event, ctx, field).await;
         };
         let position = self.event.0.position;
-        if let Some(value) = recent.get(position) {
-            return Ok(Value::clone(&value));
-        }
-        let value = OutputType::resolve(&self.event, ctx, field).await?;
-        recent.put(position, Arc::new(value.clone()));
-        Ok(value)
+        let rendering = match recent.get(position) {
+            Some(rendering) => rendering,
+            None => {
+                let value = in_selection_order(&field.node, OutputType::resolve(&self.event, ctx, field).await?);
+                let rendering: Arc<str> = serde_json::to_string(&value).map_err(|e| ServerError::new(e.to_string(), Some(field.pos)))?.into();
+                recent.put(position, rendering.clone());
+                rendering
+            }
+        };
+        Ok(splices.marker(rendering))
     }
+}
+
+/// `value` (an object answering `field`'s flat selection) with its keys in selection order:
+/// a rendering is sent as it is, after the gate puts every other answer in order
+/// (`graphql::order`).
+fn in_selection_order(field: &Field, value: Value) -> Value {
+    let Value::Object(mut map) = value else { return value };
+    let mut ordered = IndexMap::with_capacity(map.len());
+    for selection in &field.selection_set.node.items {
+        if let Selection::Field(selected) = &selection.node {
+            if let Some((key, child)) = map.swap_remove_entry(selected.node.response_key().node.as_str()) {
+                ordered.insert(key, child);
+            }
+        }
+    }
+    ordered.extend(map);
+    Value::Object(ordered)
 }
 
 #[cfg(test)]
@@ -225,19 +252,19 @@ mod tests {
         let recent = Recent::default();
         let last = RECENT as i64 + 10;
         // Newest first, then the rest: as subscribers at different distances behind put them.
-        recent.put(last, Arc::new(Value::from(last)));
+        recent.put(last, last.to_string().into());
         for position in 1..last {
-            recent.put(position, Arc::new(Value::from(position)));
+            recent.put(position, position.to_string().into());
         }
         let kept: Vec<i64> = recent.0.lock().unwrap().iter().map(|(p, _)| *p).collect();
         assert_eq!(kept, (11..=last).collect::<Vec<_>>(), "the newest RECENT, in order");
         assert!(recent.get(10).is_none(), "the oldest were dropped");
-        assert_eq!(recent.get(11).as_deref(), Some(&Value::from(11)));
-        assert_eq!(recent.get(last).as_deref(), Some(&Value::from(last)));
-        recent.put(5, Arc::new(Value::from("old")));
+        assert_eq!(recent.get(11).as_deref(), Some("11"));
+        assert_eq!(recent.get(last).as_deref(), Some(last.to_string().as_str()));
+        recent.put(5, "old".into());
         assert!(recent.get(5).is_none(), "one older than every kept one is not kept");
-        recent.put(11, Arc::new(Value::from("again")));
-        assert_eq!(recent.get(11).as_deref(), Some(&Value::from(11)), "the first rendering stays");
+        recent.put(11, "again".into());
+        assert_eq!(recent.get(11).as_deref(), Some("11"), "the first rendering stays");
     }
 
     #[test]
