@@ -65,10 +65,12 @@ pub struct Cursor(i64);
 impl Cursor {
     /// Parses the cursor argument `field` (e.g. `after`).
     ///
-    /// Errors: `VALIDATION` on `field` for anything but digits, or a number above [`MAX_CURSOR`].
+    /// Errors: `VALIDATION` on `field` for anything but digits, a leading zero, or a number above
+    /// [`MAX_CURSOR`].
     pub fn parse(raw: &str, field: &str) -> Result<Self, ApiError> {
         let invalid = || ApiError::validation(field, "is not a valid cursor: use a cursor from a previous page");
-        if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        // Digits only, without a leading zero: the one spelling of each number.
+        if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) || (raw.len() > 1 && raw.starts_with('0')) {
             return Err(invalid());
         }
         match raw.parse::<i64>() {
@@ -136,7 +138,8 @@ impl ListCursor {
     /// Parses the cursor argument `field` (e.g. `after`).
     ///
     /// Errors: `VALIDATION` on `field` for anything [`ListCursor::encode`] or [`Cursor::parse`]
-    /// did not make (including a time outside the years 1–9999).
+    /// did not make (including a time outside the years 1–9999, and another spelling of a
+    /// cursor they make).
     pub fn parse(raw: &str, field: &str) -> Result<Self, ApiError> {
         let Some(key) = raw.strip_prefix('k') else { return Cursor::parse(raw, field).map(Self::Offset) };
         let invalid = || ApiError::validation(field, "is not a valid cursor: use a cursor from a previous page");
@@ -147,6 +150,11 @@ impl ListCursor {
         // no item was made outside them.
         let at = DateTime::from_timestamp_micros(micros).filter(|at| (1..=9999).contains(&at.year())).ok_or_else(invalid)?;
         let id = Uuid::try_parse(id).map_err(|_| invalid())?;
+        // Only the form `encode` writes: one cursor per key (no braced, upper-case or unhyphenated
+        // UUID, no leading zero or `-0`), so a cursor's text says which item it names.
+        if Self::encode(at, id) != raw {
+            return Err(invalid());
+        }
         Ok(Self::Key(at, id))
     }
 
@@ -273,7 +281,7 @@ mod tests {
     fn cursors_are_digits_within_range() {
         assert_eq!(Cursor::parse("0", "after").unwrap().get(), 0);
         assert_eq!(Cursor::parse("9223372036854775806", "after").unwrap().next(), i64::MAX);
-        for bad in ["", "-1", "+1", " 1", "1 ", "1e3", "0x10", "9223372036854775807", "99999999999999999999", "١"] {
+        for bad in ["", "-1", "+1", " 1", "1 ", "1e3", "0x10", "00", "007", "9223372036854775807", "99999999999999999999", "١"] {
             assert_eq!(field(Cursor::parse(bad, "after").unwrap_err()), "after", "{bad:?}");
         }
     }
@@ -317,8 +325,19 @@ mod tests {
         let window: Window<(DateTime<Utc>, Uuid)> = ListCursor::window(Some(ListCursor::parse("7", "after").unwrap()));
         assert_eq!(window, Window::Offset(8));
         assert_eq!(ListCursor::window::<Uuid>(None), Window::After(None));
-        for bad in ["k", "k_", "k1", "k1_", "k-_x", "k+1_0123", "k99999999999999999999_00000000-0000-0000-0000-000000000000", "k-300000000000000000_00000000-0000-0000-0000-000000000000", "kk1_x", "-1"] {
+        for bad in ["k", "k_", "k1", "k1_", "k-_x", "k+1_0123", "k99999999999999999999_00000000-0000-0000-0000-000000000000", "k-300000000000000000_00000000-0000-0000-0000-000000000000", "kk1_x", "-1", "07"] {
             assert_eq!(field(ListCursor::parse(bad, "after").unwrap_err()), "after", "{bad:?}");
+        }
+        // Other spellings of the encoded key name the same item but are not what encode makes.
+        let micros = at.timestamp_micros();
+        for other in [
+            format!("k{micros}_{{{}}}", id.as_hyphenated()),
+            format!("k{micros}_{}", id.as_hyphenated().to_string().to_uppercase()),
+            format!("k{micros}_{}", id.as_simple()),
+            format!("k0{micros}_{}", id.as_hyphenated()),
+            format!("k-0_{}", id.as_hyphenated()),
+        ] {
+            assert_eq!(field(ListCursor::parse(&other, "after").unwrap_err()), "after", "{other:?}");
         }
     }
 }
