@@ -2,7 +2,8 @@
 //! an operation: fragments that spread themselves, fragments that multiply what they select,
 //! and nesting far past the limits. Each is refused with a typed error and the server keeps
 //! answering. And what the gate does after execution, over a websocket as over HTTP: answers in
-//! selection order, async-graphql's cost and depth refusals named `QUERY_TOO_COMPLEX`.
+//! selection order, async-graphql's cost and depth refusals named `QUERY_TOO_COMPLEX`, syntax
+//! errors in a few words.
 
 use crate::helpers::{code, spawn_app, ApiClient, WsClient};
 use serde_json::{json, Value};
@@ -110,4 +111,23 @@ async fn websocket_answers_keep_selection_order_and_cost_refusals_keep_their_cod
     let refused = ws.next_message().await;
     assert_eq!(code(&refused["payload"]), Some("QUERY_TOO_COMPLEX"), "{refused}");
     ws.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_syntax_error_is_answered_in_a_few_words_with_its_place_whatever_the_line_length() {
+    let app = spawn_app().await;
+    for (document, line, column, expected) in [
+        ("query { x(a: 1 }".to_string(), 1, 16, "expected name"),
+        ("{\n  roles {\n    role\n  }".to_string(), 4, 4, "expected selection"),
+        (format!("query {{ x(a: \"{}\" ", "A".repeat(30_000)), 1, 30_017, "expected"),
+    ] {
+        let refused = answer(&app, &document).await;
+        assert_eq!(code(&refused), Some("VALIDATION"), "{refused}");
+        let error = &refused["errors"][0];
+        assert_eq!(error["locations"][0], json!({ "line": line, "column": column }), "{error}");
+        let message = error["message"].as_str().unwrap();
+        assert!(message.starts_with(&format!("syntax error at line {line}, column {column}: {expected}")), "{message}");
+        assert!(message.len() < 300 && !message.contains('\n'), "one short line, not the document's: {} bytes", message.len());
+    }
+    still_answers(&app).await;
 }

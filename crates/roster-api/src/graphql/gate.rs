@@ -2,11 +2,11 @@
 //! through before and after async-graphql runs it.
 //!
 //! Before: the document's text and shape are bounded ([`limits`]), it is parsed once (the
-//! schema reuses the parse), a command waits for the session check ([`session`]), a websocket
-//! operation is identified again from its connection's bearer, and the operation's answer
-//! [`Plan`] is made. After: validation's cost and depth refusals get their code
-//! ([`limits::name_refusals`]), the answer is put in selection order ([`order`]), and the
-//! request (a subscription excepted) is counted ([`observe`]).
+//! schema reuses the parse; a syntax error is answered in a few words), a command waits for the
+//! session check ([`session`]), a websocket operation is identified again from its connection's
+//! bearer, and the operation's answer [`Plan`] is made. After: validation's cost and depth
+//! refusals get their code ([`limits::name_refusals`]), the answer is put in selection order
+//! ([`order`]), and the request (a subscription excepted) is counted ([`observe`]).
 //!
 //! **Why not async-graphql extensions.** With any extension installed, async-graphql 7.2
 //! resolves every field on its slow path: a `ResolveInfo` with two registry look-ups by type
@@ -63,7 +63,7 @@ impl Gate {
     async fn prepare(&self, mut request: Request) -> Result<(Request, Prepared), Response> {
         limits::check_text(&request.query).map_err(refused)?;
         let operation_name = request.operation_name.clone();
-        let document = request.parsed_query().map_err(|e| refused(e.clone()))?;
+        let document = request.parsed_query().map_err(|e| refused(limits::concise_syntax_error(e.clone())))?;
         limits::check_document(document).map_err(refused)?;
         let plan = Plan::for_operation(document, operation_name.as_deref()).map(Arc::new);
         let observation = Observation::of(document, operation_name.as_deref());

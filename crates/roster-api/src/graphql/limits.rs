@@ -159,6 +159,24 @@ pub(super) fn check_document(document: &ExecutableDocument) -> ServerResult<()> 
     Ok(())
 }
 
+/// The longest message a syntax error keeps, in characters (what the parser expected; the
+/// place is in `locations`).
+const MAX_SYNTAX_MESSAGE: usize = 200;
+
+/// A parse error in a few words: `syntax error at line L, column C: expected …`. The parser's
+/// own message quotes the whole line and draws a caret under it, so a one-line document of
+/// 30,000 characters was answered with 60,000 (the line, then as many spaces).
+pub(super) fn concise_syntax_error(mut error: ServerError) -> ServerError {
+    if let Some((_, expected)) = error.message.strip_prefix(" --> ").and_then(|m| m.rsplit_once("\n  = ")) {
+        let place = error.locations.first().map(|at| format!(" at line {}, column {}", at.line, at.column)).unwrap_or_default();
+        let expected: String = expected.chars().take(MAX_SYNTAX_MESSAGE).collect();
+        error.message = format!("syntax error{place}: {expected}");
+    } else if error.message.chars().count() > MAX_SYNTAX_MESSAGE {
+        error.message = error.message.chars().take(MAX_SYNTAX_MESSAGE).chain(['…']).collect();
+    }
+    error
+}
+
 /// Gives validation's refusals for cost and depth (async-graphql's own checks, set up with
 /// [`MAX_COMPLEXITY`] and [`MAX_DEPTH`] in `graphql::schema`) this module's code and words.
 pub(super) fn name_refusals(response: &mut Response) {
