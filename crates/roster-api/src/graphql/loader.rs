@@ -1,9 +1,9 @@
 //! Per-row lookups read once for many rows. A page of invitations or audit entries reads the
 //! users its rows name (`Invitation.invitedBy`, `cancelledBy`, `AuditEntry.actor`) right after
-//! its rows, in one query ([`PageUsers`]), when its selection asks for them. Anything else
-//! (the invitations' deliveries, a single invitation's inviter) goes through async-graphql's
-//! `DataLoader`, which collects the keys a response asks for within a window of 1 ms and reads
-//! them in one query each, not one per row.
+//! its rows, in one query ([`PageUsers`]), when its selection asks for them; a single
+//! invitation's inviter is read on its own (`types::load_user`). The invitations' deliveries go
+//! through async-graphql's `DataLoader`, which collects the keys a response asks for within a
+//! window of 1 ms and reads them in one query, not one per row.
 
 use crate::app::App;
 use crate::error::ApiResult;
@@ -15,22 +15,12 @@ use roster_projections::queries::UserRow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Loads rows by key, many at once: users by id, deliveries by invitation id.
+/// Loads rows by key, many at once: deliveries by invitation id.
 pub struct RowLoader(App);
-
-impl Loader<UserId> for RowLoader {
-    type Value = UserRow;
-    /// The cause, for an `INTERNAL` error (the loader's error must be `Clone`).
-    type Error = String;
-
-    async fn load(&self, keys: &[UserId]) -> Result<HashMap<UserId, UserRow>, String> {
-        self.0.users(keys).await.map_err(|e| format!("{e:?}"))
-    }
-}
 
 impl Loader<InvitationId> for RowLoader {
     type Value = DeliveryRow;
-    /// The cause, for an `INTERNAL` error.
+    /// The cause, for an `INTERNAL` error (the loader's error must be `Clone`).
     type Error = String;
 
     async fn load(&self, keys: &[InvitationId]) -> Result<HashMap<InvitationId, DeliveryRow>, String> {
