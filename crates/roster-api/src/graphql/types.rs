@@ -52,7 +52,7 @@ impl From<UserRow> for User {
 
 /// A user by id: from the users read with the page, else read now. Only a single invitation
 /// (a command's payload) misses the page: one read, without waiting out a loader's window for
-/// keys that will not come (1 ms on every invitation an invite dialog shows).
+/// keys that will not come (1 ms on every such payload).
 async fn load_user(ctx: &Context<'_>, id: UserId, page: &PageUsers) -> Result<User> {
     if let Some(user) = page.get(id) {
         return Ok(user.clone().into());
