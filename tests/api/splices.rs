@@ -194,16 +194,22 @@ async fn stopping_restarting_and_replacing_subscriptions_while_events_commit_sen
     let reached = |got: &HashMap<String, Vec<Value>>, id: &str| got.get(id).is_some_and(|m| m.iter().any(|m| m["payload"]["data"]["events"]["at"] == json!(last)));
     read_by_id(&mut churner, &mut got, |got| ids.iter().all(|id| reached(got, id))).await;
     read_by_id(&mut steady, &mut got, |got| reached(got, "steady")).await;
+    let first = truth.keys().map(|p| p.parse::<i64>().unwrap()).min().unwrap().to_string();
     let mut nexts = 0;
     for (id, messages) in &got {
+        let mut stopped = false;
         for message in messages {
             match message["type"].as_str() {
                 Some("next") => {
                     let event = &message["payload"]["data"]["events"];
                     assert_eq!(event, &truth[event["at"].as_str().unwrap()], "{id}: {message}");
+                    // Nothing of a stopped subscription after its `complete`: the next one is
+                    // the restarted subscription's first event.
+                    assert!(!stopped || event["at"] == json!(first), "{id}: {message} after complete");
+                    stopped = false;
                     nexts += 1;
                 }
-                Some("complete") => {}
+                Some("complete") => stopped = true,
                 _ => panic!("{id}: {message}"),
             }
         }
