@@ -55,10 +55,10 @@ impl Splices {
 
     /// `text` (a serialised message) with each marker this connection issued, quotes included,
     /// replaced by its rendering. Only a whole string value is a marker: its opening quote
-    /// follows `:`, `,` or `[` (inside a string every quote is escaped, so this quote is JSON's)
-    /// and digits run from the prefix to its closing quote; text inside a string is never
-    /// touched, so the message stays valid JSON. Text without a marker comes back as it is,
-    /// unallocated.
+    /// follows `:`, `,` or `[` (inside a string every quote is escaped, so this quote is JSON's),
+    /// digits run from the prefix to its closing quote, and `,`, `}` or `]` follows that (not
+    /// `:`: an object's key is not a value). Text inside a string is never touched, so the
+    /// message stays valid JSON. Text without a marker comes back as it is, unallocated.
     pub fn splice(&self, text: String) -> String {
         let Some(mut at) = text.find(&self.quoted_prefix) else { return text };
         let mut spliced = String::with_capacity(text.len() + 1024);
@@ -67,7 +67,8 @@ impl Splices {
             let after = &rest[at + self.quoted_prefix.len()..];
             let digits = after.bytes().take_while(u8::is_ascii_digit).count();
             let opens_a_value = at > 0 && matches!(rest.as_bytes()[at - 1], b':' | b',' | b'[');
-            if opens_a_value && digits > 0 && after.as_bytes().get(digits) == Some(&b'"') {
+            let closes_a_value = after.as_bytes().get(digits) == Some(&b'"') && matches!(after.as_bytes().get(digits + 1), Some(b',' | b'}' | b']'));
+            if opens_a_value && digits > 0 && closes_a_value {
                 spliced.push_str(&rest[..at]);
                 match after[..digits].parse().ok().and_then(|n: u64| self.pending.lock().expect("splices").remove(&n)) {
                     Some(rendering) => spliced.push_str(&rendering),
@@ -151,6 +152,8 @@ mod tests {
             let sent = splices.splice(message.clone());
             assert_eq!(sent, message, "{text}");
         }
+        let key = serde_json::to_string(&json!({ "a": 1, marker.as_str(): 2 })).unwrap();
+        assert_eq!(splices.splice(key.clone()), key, "a key is not a value");
         let list = serde_json::to_string(&json!({ "data": [format!("a\"{marker}"), marker] })).unwrap();
         assert_eq!(splices.splice(list), format!("{{\"data\":[\"a\\\"{marker}\",{{\"secret\":1}}]}}"));
         assert!(splices.pending.lock().unwrap().is_empty());
