@@ -66,8 +66,9 @@ impl Splices {
         loop {
             let after = &rest[at + self.quoted_prefix.len()..];
             let digits = after.bytes().take_while(u8::is_ascii_digit).count();
-            let opens_a_value = at > 0 && matches!(rest.as_bytes()[at - 1], b':' | b',' | b'[');
-            let closes_a_value = after.as_bytes().get(digits) == Some(&b'"') && matches!(after.as_bytes().get(digits + 1), Some(b',' | b'}' | b']'));
+            // Whitespace aside (a pretty-printed message): inside a string a quote follows `\`.
+            let opens_a_value = matches!(rest[..at].trim_end().as_bytes().last(), Some(b':' | b',' | b'['));
+            let closes_a_value = after.as_bytes().get(digits) == Some(&b'"') && matches!(after[digits + 1..].trim_start().as_bytes().first(), Some(b',' | b'}' | b']'));
             if opens_a_value && digits > 0 && closes_a_value {
                 spliced.push_str(&rest[..at]);
                 match after[..digits].parse().ok().and_then(|n: u64| self.pending.lock().expect("splices").remove(&n)) {
@@ -152,6 +153,9 @@ mod tests {
             let sent = splices.splice(message.clone());
             assert_eq!(sent, message, "{text}");
         }
+        let Value::String(other) = splices.marker("[7]".into()) else { unreachable!() };
+        let pretty = serde_json::to_string_pretty(&json!({ "data": { "a": other } })).unwrap();
+        assert_eq!(splices.splice(pretty), "{\n  \"data\": {\n    \"a\": [7]\n  }\n}", "pretty-printed too");
         let key = serde_json::to_string(&json!({ "a": 1, marker.as_str(): 2 })).unwrap();
         assert_eq!(splices.splice(key.clone()), key, "a key is not a value");
         let list = serde_json::to_string(&json!({ "data": [format!("a\"{marker}"), marker] })).unwrap();
