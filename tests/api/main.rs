@@ -34,6 +34,7 @@ mod races;
 mod replicas;
 mod schema;
 mod signals;
+mod splices;
 mod subscriptions;
 mod try_it;
 mod walkthrough;

@@ -54,30 +54,37 @@ impl Splices {
     }
 
     /// `text` (a serialised message) with each marker this connection issued, quotes included,
-    /// replaced by its rendering. Text without a marker comes back as it is, unallocated.
+    /// replaced by its rendering. Only a whole string value is a marker: its opening quote
+    /// follows `:`, `,` or `[` (inside a string every quote is escaped, so this quote is JSON's),
+    /// digits run from the prefix to its closing quote, and `,`, `}` or `]` follows that (not
+    /// `:`: an object's key is not a value). Text inside a string is never touched, so the
+    /// message stays valid JSON. Text without a marker comes back as it is, unallocated.
     pub fn splice(&self, text: String) -> String {
-        let Some(first) = text.find(&self.quoted_prefix) else { return text };
+        let Some(mut at) = text.find(&self.quoted_prefix) else { return text };
         let mut spliced = String::with_capacity(text.len() + 1024);
         let mut rest = text.as_str();
-        let mut at = first;
         loop {
-            spliced.push_str(&rest[..at]);
             let after = &rest[at + self.quoted_prefix.len()..];
-            let Some(end) = after.find('"') else {
-                // Not a marker this connection wrote (a marker always ends in a quote).
-                spliced.push_str(&rest[at..]);
-                return spliced;
-            };
-            let rendering = after[..end].parse().ok().and_then(|n: u64| self.pending.lock().expect("splices").remove(&n));
-            match rendering {
-                Some(rendering) => spliced.push_str(&rendering),
-                None => {
-                    // Only with the nonce, which no message carries: never send it either.
-                    tracing::error!("a rendering marker with no rendering; answered null");
-                    spliced.push_str("null");
+            let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+            // Whitespace aside (a pretty-printed message): inside a string a quote follows `\`.
+            let opens_a_value = matches!(rest[..at].trim_end().as_bytes().last(), Some(b':' | b',' | b'['));
+            let closes_a_value = after.as_bytes().get(digits) == Some(&b'"') && matches!(after[digits + 1..].trim_start().as_bytes().first(), Some(b',' | b'}' | b']'));
+            if opens_a_value && digits > 0 && closes_a_value {
+                spliced.push_str(&rest[..at]);
+                match after[..digits].parse().ok().and_then(|n: u64| self.pending.lock().expect("splices").remove(&n)) {
+                    Some(rendering) => spliced.push_str(&rendering),
+                    None => {
+                        // Only with the nonce, which no message carries: never send it either.
+                        tracing::error!("a rendering marker with no rendering; answered null");
+                        spliced.push_str("null");
+                    }
                 }
+                rest = &after[digits + 1..];
+            } else {
+                // Not a marker this connection wrote: left as it is.
+                spliced.push_str(&rest[..at + 1]);
+                rest = &rest[at + 1..];
             }
-            rest = &after[end + 1..];
             match rest.find(&self.quoted_prefix) {
                 Some(next) => at = next,
                 None => {
@@ -134,5 +141,25 @@ mod tests {
         let (a, b) = (splices.marker("[1]".into()), splices.marker("[2]".into()));
         let text = serde_json::to_string(&json!({ "data": { "a": a, "b": b, "c": "tail" } })).unwrap();
         assert_eq!(splices.splice(text), r#"{"data":{"a":[1],"b":[2],"c":"tail"}}"#);
+    }
+
+    #[test]
+    fn this_connections_marker_text_inside_a_string_stays_as_it_is() {
+        // Only a client who knew the nonce could write it; even then its text is its own.
+        let splices = Splices::new().unwrap();
+        let Value::String(marker) = splices.marker("{\"secret\":1}".into()) else { unreachable!() };
+        for text in [format!("x\"{marker}\" y"), format!("\"{marker}"), format!("{marker}\""), format!("\\\"{marker}"), format!("{marker}x")] {
+            let message = next_message(&Value::from(text.as_str()));
+            let sent = splices.splice(message.clone());
+            assert_eq!(sent, message, "{text}");
+        }
+        let Value::String(other) = splices.marker("[7]".into()) else { unreachable!() };
+        let pretty = serde_json::to_string_pretty(&json!({ "data": { "a": other } })).unwrap();
+        assert_eq!(splices.splice(pretty), "{\n  \"data\": {\n    \"a\": [7]\n  }\n}", "pretty-printed too");
+        let key = serde_json::to_string(&json!({ "a": 1, marker.as_str(): 2 })).unwrap();
+        assert_eq!(splices.splice(key.clone()), key, "a key is not a value");
+        let list = serde_json::to_string(&json!({ "data": [format!("a\"{marker}"), marker] })).unwrap();
+        assert_eq!(splices.splice(list), format!("{{\"data\":[\"a\\\"{marker}\",{{\"secret\":1}}]}}"));
+        assert!(splices.pending.lock().unwrap().is_empty());
     }
 }
