@@ -23,7 +23,8 @@
 //! event's size (about a kilobyte), and at most [`MAX_SELECTIONS`] selections keep [`RECENT`]
 //! each: a few tens of megabytes at worst, whatever subscribers select (a selection repeating
 //! `payload` under 2,000 aliases would otherwise keep 2,000 payloads per event). Selections
-//! beyond the cap resolve per subscriber.
+//! beyond the cap, or past their opener's share ([`MAX_SELECTIONS_PER_USER`]), resolve per
+//! subscriber.
 
 use super::splices::Splices;
 use super::types::Event;
@@ -33,6 +34,7 @@ use async_graphql::registry::Registry;
 use async_graphql::{ContextSelectionSet, OutputType, Positioned, ServerError, ServerResult, Value};
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
+use roster_domain::UserId;
 use std::sync::{Arc, Mutex, Weak};
 
 /// How many events a selection keeps rendered, the latest ones: subscribers within this many
@@ -45,10 +47,16 @@ pub const RECENT: usize = 1024;
 /// until one of these has no subscription left.
 pub const MAX_SELECTIONS: usize = 16;
 
+/// How many of those one user may have opened (the first to subscribe with a selection opens
+/// it; anyone may share it): with distinct selections, one user would otherwise hold every
+/// place, and everyone else's subscriptions would resolve per subscriber.
+pub const MAX_SELECTIONS_PER_USER: usize = 4;
+
 /// The renderings of every selection that an open subscription uses (one per schema, in its
-/// data). A selection's renderings are dropped with its last subscription.
+/// data), with the user who opened each (`None`: the operator). A selection's renderings are
+/// dropped with its last subscription.
 #[derive(Default)]
-pub struct Renders(Mutex<HashMap<String, Weak<Recent>>>);
+pub struct Renders(Mutex<HashMap<String, (Weak<Recent>, Option<UserId>)>>);
 
 /// The latest renderings of one selection: up to [`RECENT`] events, by ascending position.
 #[derive(Default, Debug)]
@@ -56,21 +64,24 @@ pub struct Recent(Mutex<VecDeque<(i64, Arc<str>)>>);
 
 impl Renders {
     /// The renderings shared by subscriptions whose `field` (the subscription's root field)
-    /// selects the same fields; `None` when its selection may not be shared (see the module)
-    /// or [`MAX_SELECTIONS`] others keep renderings.
-    pub fn for_field(&self, field: &Field) -> Option<Arc<Recent>> {
+    /// selects the same fields, for a subscription of `subscriber` (`None`: the operator);
+    /// `None` when its selection may not be shared (see the module), or it would open a new
+    /// one while [`MAX_SELECTIONS`] others keep renderings or the subscriber has opened
+    /// [`MAX_SELECTIONS_PER_USER`] of them.
+    pub fn for_field(&self, field: &Field, subscriber: Option<UserId>) -> Option<Arc<Recent>> {
         let key = selection_key(field)?;
         let mut selections = self.0.lock().expect("renders");
-        if let Some(recent) = selections.get(&key).and_then(Weak::upgrade) {
+        if let Some(recent) = selections.get(&key).and_then(|(recent, _)| recent.upgrade()) {
             return Some(recent);
         }
         // Selections of ended subscriptions go here, so the map holds live ones only.
-        selections.retain(|_, recent| recent.strong_count() > 0);
-        if selections.len() >= MAX_SELECTIONS {
+        selections.retain(|_, (recent, _)| recent.strong_count() > 0);
+        let opened = selections.values().filter(|(_, opener)| *opener == subscriber).count();
+        if selections.len() >= MAX_SELECTIONS || opened >= MAX_SELECTIONS_PER_USER {
             return None;
         }
         let recent = Arc::new(Recent::default());
-        selections.insert(key, Arc::downgrade(&recent));
+        selections.insert(key, (Arc::downgrade(&recent), subscriber));
         Some(recent)
     }
 }
@@ -271,11 +282,11 @@ mod tests {
     fn a_selection_is_shared_while_a_subscription_holds_it_and_then_forgotten() {
         let renders = Renders::default();
         let field = root_field("subscription { events { position } }");
-        let first = renders.for_field(&field).unwrap();
-        let second = renders.for_field(&field).unwrap();
+        let first = renders.for_field(&field, None).unwrap();
+        let second = renders.for_field(&field, None).unwrap();
         assert!(Arc::ptr_eq(&first, &second));
         drop((first, second));
-        let third = renders.for_field(&field).unwrap();
+        let third = renders.for_field(&field, None).unwrap();
         assert_eq!(Arc::strong_count(&third), 1, "a new one once the others ended");
         assert_eq!(renders.0.lock().unwrap().len(), 1);
     }
@@ -284,10 +295,26 @@ mod tests {
     fn at_most_max_selections_keep_renderings_and_an_ended_one_frees_its_place() {
         let renders = Renders::default();
         let fields: Vec<_> = (0..=MAX_SELECTIONS).map(|n| root_field(&format!("subscription {{ events {{ f{n}: position }} }}"))).collect();
-        let mut held: Vec<_> = fields[..MAX_SELECTIONS].iter().map(|f| renders.for_field(f).expect("under the cap")).collect();
-        assert!(renders.for_field(&fields[MAX_SELECTIONS]).is_none(), "beyond the cap: resolved per subscriber");
-        assert!(renders.for_field(&fields[0]).is_some(), "a selection in use is still shared");
+        // Each opened by another user (none past their own share).
+        let users: Vec<_> = (0..=MAX_SELECTIONS).map(|n| Some(UserId::from(uuid::Uuid::from_u128(n as u128 + 1)))).collect();
+        let mut held: Vec<_> = fields[..MAX_SELECTIONS].iter().zip(&users).map(|(f, u)| renders.for_field(f, *u).expect("under the cap")).collect();
+        assert!(renders.for_field(&fields[MAX_SELECTIONS], users[MAX_SELECTIONS]).is_none(), "beyond the cap: resolved per subscriber");
+        assert!(renders.for_field(&fields[0], users[MAX_SELECTIONS]).is_some(), "a selection in use is still shared");
         held.pop();
-        assert!(renders.for_field(&fields[MAX_SELECTIONS]).is_some(), "an ended selection's place is free");
+        assert!(renders.for_field(&fields[MAX_SELECTIONS], users[MAX_SELECTIONS]).is_some(), "an ended selection's place is free");
+    }
+
+    #[test]
+    fn one_user_opens_at_most_their_share_of_the_selections_and_may_still_share_others() {
+        let renders = Renders::default();
+        let (mallory, alice) = (Some(UserId::from(uuid::Uuid::from_u128(1))), Some(UserId::from(uuid::Uuid::from_u128(2))));
+        let fields: Vec<_> = (0..MAX_SELECTIONS).map(|n| root_field(&format!("subscription {{ events {{ f{n}: position }} }}"))).collect();
+        let held: Vec<_> = fields[..MAX_SELECTIONS_PER_USER].iter().map(|f| renders.for_field(f, mallory).expect("within the share")).collect();
+        assert!(renders.for_field(&fields[MAX_SELECTIONS_PER_USER], mallory).is_none(), "past the share: resolved per subscriber");
+        assert!(renders.for_field(&fields[MAX_SELECTIONS_PER_USER], None).is_some(), "the operator's share is its own");
+        let alices = renders.for_field(&fields[MAX_SELECTIONS_PER_USER + 1], alice).expect("another user still opens selections");
+        assert!(renders.for_field(&fields[MAX_SELECTIONS_PER_USER + 1], mallory).is_some_and(|r| Arc::ptr_eq(&r, &alices)), "sharing one opened by someone else is free");
+        drop(held);
+        assert!(renders.for_field(&fields[MAX_SELECTIONS_PER_USER + 2], mallory).is_some(), "a share comes back as selections end");
     }
 }
