@@ -56,7 +56,10 @@ pub const MAX_SELECTIONS_PER_USER: usize = 4;
 /// data), with the user who opened each (`None`: the operator). A selection's renderings are
 /// dropped with its last subscription.
 #[derive(Default)]
-pub struct Renders(Mutex<HashMap<String, (Weak<Recent>, Option<UserId>)>>);
+pub struct Renders(Mutex<HashMap<String, Kept>>);
+
+/// A selection's renderings, and the user who opened it (`None`: the operator).
+type Kept = (Weak<Recent>, Option<UserId>);
 
 /// The latest renderings of one selection: up to [`RECENT`] events, by ascending position.
 #[derive(Default, Debug)]
