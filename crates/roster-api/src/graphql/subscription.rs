@@ -5,7 +5,6 @@ use super::renders::{Renders, SharedEvent};
 use super::types::Event;
 use super::{env, gql_err, parse_id};
 use crate::app::ConnectionSubscriptions;
-use crate::auth::Caller;
 use async_graphql::{Context, Result, Subscription, ID};
 use futures::{Stream, StreamExt};
 
@@ -33,10 +32,7 @@ impl SubscriptionRoot {
         let request_id = req.request_id.clone();
         let deliveries = app.telemetry().deliveries();
         // Subscriptions selecting the same fields resolve each event once (graphql::renders).
-        let subscriber = match &req.caller {
-            Caller::User { id, .. } => Some(*id),
-            _ => None,
-        };
+        let subscriber = req.caller.user().ok().map(|(id, _)| id);
         let recent = ctx.data_unchecked::<Renders>().for_field(&ctx.item.node, subscriber);
         Ok(events.map(move |item| {
             // Live events only: catch-up events are as old as the history asked for.
