@@ -51,9 +51,9 @@ impl MailArgs {
             (None, None, false) => MailDelivery::Off,
         };
         match &delivery {
-            MailDelivery::Off => tracing::info!("invitation emails are off (set ROSTER_SMTP_URL or ROSTER_MAIL_DIR): share invite links by hand"),
-            MailDelivery::Smtp(_) => tracing::info!("invitation emails go out by SMTP"),
-            MailDelivery::Directory(dir) => tracing::info!("invitation emails are written as .eml files to {}", dir.display()),
+            MailDelivery::Off => tracing::info!("emails are off (set ROSTER_SMTP_URL or ROSTER_MAIL_DIR): share invite links by hand"),
+            MailDelivery::Smtp(_) => tracing::info!("emails (invitations, verification, password resets) go out by SMTP"),
+            MailDelivery::Directory(dir) => tracing::info!("emails (invitations, verification, password resets) are written as .eml files to {}", dir.display()),
         }
         MailSettings {
             delivery,

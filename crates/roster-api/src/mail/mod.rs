@@ -156,7 +156,7 @@ impl Mailer {
         };
         match self.transport.send(message).await {
             Ok(went) => {
-                tracing::info!(invitation = %due.invitation_id, send = due.send_count, to = %went, "invitation email sent");
+                tracing::info!(invitation = %due.invitation_id, send = due.send_count, handed_to = %went, "invitation email sent");
                 EmailOutcome::Sent { message_id: self.message_id(due) }
             }
             Err(failure) => {

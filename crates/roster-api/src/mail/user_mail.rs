@@ -192,7 +192,7 @@ impl Mailer {
                 Err(reply) => Outcome::Failed(reply, true),
                 Ok(message) => match self.transport.send(message).await {
                     Ok(went) => {
-                        tracing::info!(user = %due.user_id, purpose = %due.purpose, to = %went, "user email sent");
+                        tracing::info!(user = %due.user_id, purpose = %due.purpose, handed_to = %went, "user email sent");
                         Outcome::Sent
                     }
                     Err(failure) => {
